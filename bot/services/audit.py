@@ -1,0 +1,125 @@
+"""The audit log: append-only rows, each hash covering its content and the previous row's hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import AuditEvent
+from bot.store.types import utcnow
+
+GENESIS = "0" * 64
+_PG_AUDIT_LOCK = 0x0CAD_E7CE  # advisory lock id serialising appends on PostgreSQL
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def row_hash(
+    *, seq: int, at: datetime, actor: str, action: str, subject: str, payload: str, prev_hash: str
+) -> str:
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": at.isoformat(timespec="microseconds"),
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "payload": payload,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> AuditEvent:
+    """Append one decision to the chain, inside the caller's transaction."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
+    last = (await session.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))).scalars().first()
+    seq = 1 if last is None else last.seq + 1
+    prev_hash = GENESIS if last is None else last.hash
+    # Microsecond precision is what both SQLite and PostgreSQL keep, so the hash survives a round trip.
+    at = at or utcnow()
+    body = canonical_json(payload or {})
+    event = AuditEvent(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=body,
+        prev_hash=prev_hash,
+        hash=row_hash(
+            seq=seq, at=at, actor=actor, action=action, subject=subject, payload=body, prev_hash=prev_hash
+        ),
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    reason: str = ""
+
+
+async def _rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[AuditEvent]:
+    after = 0
+    while True:
+        rows = (
+            (await session.execute(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)))
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        after = rows[-1].seq
+
+
+async def verify(session: AsyncSession) -> Verification:
+    """Recompute the chain from the first row; name the first row that does not match."""
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    async for row in _rows(session):
+        if row.seq != expected_seq:
+            return Verification(False, checked, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})")
+        if row.prev_hash != prev_hash:
+            return Verification(False, checked, row.seq, f"row {row.seq} does not follow row {row.seq - 1}")
+        actual = row_hash(
+            seq=row.seq, at=row.at, actor=row.actor, action=row.action,
+            subject=row.subject, payload=row.payload, prev_hash=row.prev_hash,
+        )
+        if actual != row.hash:
+            return Verification(False, checked, row.seq, f"row {row.seq} was changed after it was written")
+        prev_hash, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+    return Verification(True, checked)
+
+
+async def history(session: AsyncSession, subject: str) -> list[AuditEvent]:
+    rows = await session.execute(select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.seq))
+    return list(rows.scalars().all())
+
+
+async def count(session: AsyncSession) -> int:
+    return int((await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())

@@ -1,0 +1,167 @@
+"""Definition of Ready and Definition of Done: checklists derived from config and recorded answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig, Criterion
+from bot.services import audit
+from bot.services.errors import Conflict, Invalid
+from bot.store.models import CriterionValue, Story
+from bot.store.types import utcnow
+
+KINDS = ("ready", "done")
+KIND_NAMES = {"ready": "Definition of Ready", "done": "Definition of Done"}
+MAX_ANSWER = 2000
+
+
+@dataclass(frozen=True)
+class CriterionStatus:
+    criterion: Criterion
+    value: str | None = None
+    na_reason: str | None = None
+    set_by: str | None = None
+    set_at: datetime | None = None
+
+    @property
+    def waived(self) -> bool:
+        return self.na_reason is not None
+
+    @property
+    def satisfied(self) -> bool:
+        return self.waived or bool(self.value and self.value.strip())
+
+
+@dataclass(frozen=True)
+class Checklist:
+    story_key: str
+    kind: str
+    items: tuple[CriterionStatus, ...]
+
+    @property
+    def missing(self) -> list[Criterion]:
+        return [i.criterion for i in self.items if not i.satisfied]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for i in self.items if i.satisfied)
+
+
+def _build(story: Story, kind: str, config: AppConfig, rows: Iterable[CriterionValue]) -> Checklist:
+    by_key = {r.key: r for r in rows if r.kind == kind}
+    items = []
+    for criterion in config.criteria(kind, story.type):
+        row = by_key.get(criterion.key)
+        items.append(
+            CriterionStatus(criterion)
+            if row is None
+            else CriterionStatus(criterion, row.value, row.na_reason, row.set_by, row.set_at)
+        )
+    return Checklist(story.key, kind, tuple(items))
+
+
+async def checklists(
+    session: AsyncSession, stories: list[Story], kind: str, config: AppConfig
+) -> dict[int, Checklist]:
+    """Checklists for many stories with one query, keyed by story id."""
+    ids = [s.id for s in stories if s.id is not None]
+    rows: dict[int, list[CriterionValue]] = {i: [] for i in ids}
+    if ids:
+        result = await session.execute(
+            select(CriterionValue).where(CriterionValue.story_id.in_(ids), CriterionValue.kind == kind)  # type: ignore[union-attr]
+        )
+        for row in result.scalars():
+            rows[row.story_id].append(row)
+    return {s.id: _build(s, kind, config, rows.get(s.id, [])) for s in stories if s.id is not None}
+
+
+async def checklist(session: AsyncSession, story: Story, kind: str, config: AppConfig) -> Checklist:
+    return (await checklists(session, [story], kind, config))[story.id]  # type: ignore[index]
+
+
+def _check_keys(story: Story, kind: str, config: AppConfig, keys: Iterable[str]) -> None:
+    valid = [c.key for c in config.criteria(kind, story.type)]
+    for key in keys:
+        if key not in valid:
+            known = ", ".join(valid) or "none are configured"
+            raise Invalid(
+                f"{key!r} is not a {KIND_NAMES[kind]} criterion for {story.type} stories. Known: {known}.",
+                field=key,
+            )
+
+
+async def record_answers(
+    session: AsyncSession,
+    *,
+    story: Story,
+    kind: str,
+    config: AppConfig,
+    actor: str,
+    answers: dict[str, str] | None = None,
+    waivers: dict[str, str] | None = None,
+    clear: Iterable[str] = (),
+) -> Checklist:
+    """Set criteria to values, waive them (n/a) with a reason, or clear them. Every waiver is audited."""
+    answers, waivers, clear = dict(answers or {}), dict(waivers or {}), set(clear)
+    if kind not in KINDS:
+        raise Invalid(f"unknown checklist {kind!r}")
+    if story.status == "done":
+        raise Conflict(f"{story.key} is already done; its checklists are closed.")
+    if not answers and not waivers and not clear:
+        raise Invalid("Give at least one criterion, as key=value or key=n/a reason=\"…\".")
+    _check_keys(story, kind, config, [*answers, *waivers, *clear])
+    both = sorted((set(answers) & set(waivers)) | (clear & (set(answers) | set(waivers))))
+    if both:
+        raise Invalid(f"{both[0]} is given both a value and n/a; choose one.", field=both[0])
+    for key, value in answers.items():
+        if not value.strip():
+            raise Invalid(f"{key} needs a value (or key=n/a with a reason).", field=key)
+        if len(value) > MAX_ANSWER:
+            raise Invalid(f"{key} is {len(value)} characters long; keep it under {MAX_ANSWER}.", field=key)
+    for key, reason in waivers.items():
+        if not reason.strip():
+            raise Invalid(f'Marking {key} n/a needs a reason, e.g. {key}=n/a reason="no PII involved".', field=key)
+        if len(reason) > MAX_ANSWER:
+            raise Invalid(f"The reason for {key} is too long; keep it under {MAX_ANSWER} characters.", field=key)
+
+    existing = {
+        r.key: r
+        for r in (
+            await session.execute(
+                select(CriterionValue).where(CriterionValue.story_id == story.id, CriterionValue.kind == kind)
+            )
+        ).scalars()
+    }
+    now = utcnow()
+    for key in clear:
+        if key in existing:
+            await session.delete(existing.pop(key))
+    for key, (value, reason) in {
+        **{k: (v.strip(), None) for k, v in answers.items()},
+        **{k: (None, r.strip()) for k, r in waivers.items()},
+    }.items():
+        row = existing.get(key) or CriterionValue(story_id=story.id, kind=kind, key=key, set_by=actor)  # type: ignore[arg-type]
+        row.value, row.na_reason, row.set_by, row.set_at = value, reason, actor, now
+        session.add(row)
+        if reason is not None:
+            await audit.record(
+                session,
+                actor=actor,
+                action=f"{kind}.waive",
+                subject=story.key,
+                payload={"criterion": key, "reason": reason},
+                at=now,
+            )
+    story.updated_at = now
+    session.add(story)
+    await session.flush()
+    return await checklist(session, story, kind, config)

@@ -1,0 +1,295 @@
+"""Sprints: start, find, plan behind the readiness gate, commit stories, close with carry-over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig, Team
+from bot.services import audit, readiness, stories
+from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.readiness import Checklist
+from bot.store.models import Sprint, Story
+from bot.store.types import utcnow
+
+MAX_NAME = 80
+MAX_GOAL = 500
+MAX_LENGTH_DAYS = 42
+
+
+def parse_date(text: str, *, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise Invalid(f"{option} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-07.", field=option) from None
+
+
+async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
+    rows = await session.execute(
+        select(Sprint).where(Sprint.team == team.name, Sprint.state != "closed").order_by(Sprint.starts_on)
+    )
+    return list(rows.scalars().all())
+
+
+async def current_sprint(session: AsyncSession, team: Team) -> Sprint | None:
+    return next((s for s in await _open_sprints(session, team) if s.state == "active"), None)
+
+
+async def next_sprint(session: AsyncSession, team: Team) -> Sprint | None:
+    return next((s for s in await _open_sprints(session, team) if s.state == "planned"), None)
+
+
+async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Sprint:
+    """A sprint by name, or `current` / `next`."""
+    ref = ref.strip()
+    if ref.lower() == "current":
+        sprint = await current_sprint(session, team)
+        if sprint is None:
+            raise NotFound(f"Team {team.name} has no current sprint. Start one with `sprint start`.")
+        return sprint
+    if ref.lower() == "next":
+        sprint = await next_sprint(session, team)
+        if sprint is None:
+            raise NotFound(f"Team {team.name} has no next sprint planned. Create one with `sprint start`.")
+        return sprint
+    found = (
+        (await session.execute(select(Sprint).where(Sprint.team == team.name, Sprint.name == ref))).scalars().first()
+    )
+    if found is None:
+        raise NotFound(f"Team {team.name} has no sprint called {ref!r}.")
+    return found
+
+
+async def planning_target(session: AsyncSession, team: Team) -> Sprint:
+    """The sprint being planned: the next one if it exists, else the current one."""
+    sprint = await next_sprint(session, team) or await current_sprint(session, team)
+    if sprint is None:
+        raise NotFound(f"Team {team.name} has no sprint to plan. Start one with `sprint start`.")
+    return sprint
+
+
+async def start_sprint(
+    session: AsyncSession,
+    *,
+    team: Team,
+    name: str,
+    starts_on: date,
+    ends_on: date,
+    actor: str,
+    goal: str | None = None,
+) -> Sprint:
+    """Create a sprint: it becomes current if the team has none, otherwise it is queued as next."""
+    name = " ".join(name.split())
+    if not name:
+        raise Invalid("The sprint needs a name.", field="name")
+    if name.lower() in ("current", "next") or len(name) > MAX_NAME:
+        raise Invalid(f"Choose another sprint name (not current/next, at most {MAX_NAME} characters).", field="name")
+    if ends_on <= starts_on:
+        raise Invalid("--to must be after --from.", field="--to")
+    if (ends_on - starts_on).days > MAX_LENGTH_DAYS:
+        raise Invalid(f"A sprint can last at most {MAX_LENGTH_DAYS} days.", field="--to")
+    if goal is not None and len(goal) > MAX_GOAL:
+        raise Invalid(f"Keep the goal under {MAX_GOAL} characters.", field="--goal")
+    existing = (
+        (await session.execute(select(Sprint).where(Sprint.team == team.name, Sprint.name == name))).scalars().first()
+    )
+    if existing is not None:
+        raise Conflict(f"Team {team.name} already has a sprint called {name!r}.")
+    open_sprints = await _open_sprints(session, team)
+    for other in open_sprints:
+        if starts_on <= other.ends_on and other.starts_on <= ends_on:
+            raise Conflict(
+                f"{starts_on}..{ends_on} overlaps sprint {other.name} ({other.starts_on}..{other.ends_on})."
+            )
+    has_current = any(s.state == "active" for s in open_sprints)
+    sprint = Sprint(
+        team=team.name,
+        name=name,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        goal=(goal or "").strip() or None,
+        state="planned" if has_current else "active",
+        created_by=actor,
+    )
+    session.add(sprint)
+    await session.flush()
+    return sprint
+
+
+@dataclass(frozen=True)
+class PlannedStory:
+    story: Story
+    ready: Checklist
+
+
+@dataclass(frozen=True)
+class Plan:
+    sprint: Sprint
+    committed: list[PlannedStory]
+    candidates: list[PlannedStory]
+
+    @property
+    def committed_points(self) -> int:
+        return sum(p.story.points or 0 for p in self.committed)
+
+    @property
+    def ready_count(self) -> int:
+        return sum(1 for p in self.committed + self.candidates if p.ready.complete)
+
+
+async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:
+    """The readiness gate: stories in the sprint and backlog candidates, each with what it lacks."""
+    sprint = sprint or await planning_target(session, team)
+    in_sprint = await stories.list_stories(session, config=config, team=team, sprint=sprint)
+    backlog = await stories.list_stories(session, config=config, team=team, backlog_only=True)
+    return Plan(
+        sprint,
+        [PlannedStory(i.story, i.ready) for i in in_sprint],
+        [PlannedStory(i.story, i.ready) for i in backlog],
+    )
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    sprint: Sprint
+    added: list[Story]
+    forced: list[Story] = field(default_factory=list)
+
+
+async def commit(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    keys: list[str],
+    actor: str,
+    sprint: Sprint | None = None,
+    force_reason: str | None = None,
+) -> CommitResult:
+    """Add stories to the sprint being planned. Not-Ready stories need force with a reason (audited)."""
+    if not keys:
+        raise Invalid("Name at least one story to commit, e.g. `sprint commit S-4 S-7`.")
+    sprint = sprint or await planning_target(session, team)
+    if sprint.state == "closed":
+        raise Conflict(f"Sprint {sprint.name} is closed.")
+    picked: list[Story] = []
+    for key in keys:
+        story = await stories.get_story(session, key)
+        if story.team != team.name:
+            raise Conflict(f"{story.key} belongs to team {story.team}, not {team.name}.")
+        if story.status == "done":
+            raise Conflict(f"{story.key} is already done.")
+        if story.sprint_id == sprint.id:
+            raise Conflict(f"{story.key} is already in sprint {sprint.name}.")
+        if story not in picked:
+            picked.append(story)
+    checks = await readiness.checklists(session, picked, "ready", config)
+    not_ready = [s for s in picked if not checks[s.id].complete]  # type: ignore[index]
+    if not_ready and force_reason is None:
+        detail = "; ".join(
+            f"{s.key} lacks {', '.join(c.label for c in checks[s.id].missing)}" for s in not_ready  # type: ignore[index]
+        )
+        raise Conflict(
+            f"Not Ready: {detail}. Fill the criteria with `ready S-n`, or commit anyway with "
+            f'--force reason="why".'
+        )
+    if force_reason is not None and not force_reason.strip():
+        raise Invalid('--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason")
+    now = utcnow()
+    for story in picked:
+        story.sprint_id, story.updated_at = sprint.id, now
+        session.add(story)
+    for story in not_ready:
+        await audit.record(
+            session,
+            actor=actor,
+            action="sprint.force_commit",
+            subject=story.key,
+            payload={
+                "sprint": sprint.name,
+                "team": team.name,
+                "reason": (force_reason or "").strip(),
+                "missing": [c.key for c in checks[story.id].missing],  # type: ignore[index]
+            },
+            at=now,
+        )
+    await session.flush()
+    return CommitResult(sprint, picked, not_ready)
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    closed: Sprint
+    done: list[Story]
+    carried_over: list[Story]
+    next_sprint: Sprint | None
+
+    @property
+    def velocity(self) -> int:
+        return sum(s.points or 0 for s in self.done)
+
+
+async def close_sprint(session: AsyncSession, *, team: Team, actor: str) -> CloseReport:
+    """Close the current sprint; unfinished stories move to the next sprint (or the backlog)."""
+    sprint = await current_sprint(session, team)
+    if sprint is None:
+        raise NotFound(f"Team {team.name} has no current sprint to close.")
+    following = await next_sprint(session, team)
+    in_sprint = list(
+        (await session.execute(select(Story).where(Story.sprint_id == sprint.id).order_by(Story.number))).scalars()
+    )
+    done = [s for s in in_sprint if s.status == "done"]
+    unfinished = [s for s in in_sprint if s.status != "done"]
+    now = utcnow()
+    for story in unfinished:
+        story.sprint_id, story.updated_at = (following.id if following else None), now
+        session.add(story)
+    sprint.state, sprint.closed_at = "closed", now
+    session.add(sprint)
+    if following is not None:
+        following.state = "active"
+        session.add(following)
+    await audit.record(
+        session,
+        actor=actor,
+        action="sprint.close",
+        subject=f"sprint:{team.name}:{sprint.name}",
+        payload={
+            "done": [s.key for s in done],
+            "carried_over": [s.key for s in unfinished],
+            "to": following.name if following else "backlog",
+        },
+        at=now,
+    )
+    await session.flush()
+    return CloseReport(sprint, done, unfinished, following)
+
+
+@dataclass(frozen=True)
+class SprintOverview:
+    sprint: Sprint
+    stories: list[stories.StoryListing]
+
+    @property
+    def points_total(self) -> int:
+        return sum(i.story.points or 0 for i in self.stories)
+
+    @property
+    def points_done(self) -> int:
+        return sum(i.story.points or 0 for i in self.stories if i.story.status == "done")
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for i in self.stories if i.story.status == "done")
+
+    @property
+    def ready_count(self) -> int:
+        return sum(1 for i in self.stories if i.story.status == "done" or i.ready.complete)
+
+
+async def overview(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint) -> SprintOverview:
+    listed = await stories.list_stories(session, config=config, team=team, sprint=sprint, include_done=True)
+    return SprintOverview(sprint, listed)

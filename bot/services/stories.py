@@ -1,0 +1,235 @@
+"""Stories: create, find, list, edit, assign and finish them against the Definition of Done."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig, Team
+from bot.services import audit, readiness
+from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.readiness import Checklist
+from bot.store.models import Sprint, Story
+from bot.store.outbox import enqueue
+from bot.store.queries import next_number
+from bot.store.types import utcnow
+from bot.text import escape
+
+MAX_TITLE = 200
+MAX_POINTS = 100
+_KEY = re.compile(r"^[Ss]-?(\d{1,9})$")
+
+
+def parse_story_key(text: str) -> int:
+    match = _KEY.match(text.strip())
+    if not match:
+        raise Invalid(f"{text!r} is not a story id; story ids look like S-12.")
+    return int(match.group(1))
+
+
+def clean_title(title: str) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise Invalid("A story needs a title.", field="title")
+    if len(title) > MAX_TITLE:
+        raise Invalid(f"The title is {len(title)} characters long; keep it to {MAX_TITLE}.", field="title")
+    return title
+
+
+def check_type(config: AppConfig, story_type: str) -> str:
+    if story_type not in config.story_types:
+        raise Invalid(
+            f"{story_type!r} is not a story type; use one of: {', '.join(config.story_types)}.", field="type"
+        )
+    return story_type
+
+
+def check_points(points: int | None) -> int | None:
+    if points is not None and not 0 <= points <= MAX_POINTS:
+        raise Invalid(f"Points must be a whole number from 0 to {MAX_POINTS}.", field="points")
+    return points
+
+
+def default_type(config: AppConfig) -> str:
+    return "ml" if "ml" in config.story_types else config.story_types[0]
+
+
+async def add_story(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    title: str,
+    actor: str,
+    story_type: str | None = None,
+    owner: str | None = None,
+    points: int | None = None,
+    sprint: Sprint | None = None,
+) -> Story:
+    title = clean_title(title)
+    story_type = check_type(config, story_type or default_type(config))
+    check_points(points)
+    if sprint is not None and sprint.state == "closed":
+        raise Conflict(f"Sprint {sprint.name} is closed; add the story to the current or next sprint.")
+    story = Story(
+        number=await next_number(session, "S"),
+        team=team.name,
+        type=story_type,
+        title=title,
+        owner=owner,
+        points=points,
+        sprint_id=sprint.id if sprint else None,
+        created_by=actor,
+    )
+    session.add(story)
+    await session.flush()
+    if owner and owner != actor:
+        await _notify_owner(session, story, actor)
+    return story
+
+
+async def get_story(session: AsyncSession, key: str) -> Story:
+    number = parse_story_key(key)
+    story = (await session.execute(select(Story).where(Story.number == number))).scalars().first()
+    if story is None:
+        raise NotFound(f"There is no story S-{number}.")
+    return story
+
+
+@dataclass(frozen=True)
+class StoryListing:
+    story: Story
+    sprint_name: str | None
+    ready: Checklist
+
+
+async def list_stories(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    owner: str | None = None,
+    sprint: Sprint | None = None,
+    backlog_only: bool = False,
+    include_done: bool = False,
+    not_ready: bool = False,
+) -> list[StoryListing]:
+    stmt = select(Story).where(Story.team == team.name).order_by(Story.number)
+    if owner:
+        stmt = stmt.where(Story.owner == owner)
+    if sprint is not None:
+        stmt = stmt.where(Story.sprint_id == sprint.id)
+    elif backlog_only:
+        stmt = stmt.where(Story.sprint_id.is_(None))  # type: ignore[union-attr]
+    if not include_done:
+        stmt = stmt.where(Story.status == "open")
+    stories = list((await session.execute(stmt)).scalars().all())
+    sprint_names = await _sprint_names(session, {s.sprint_id for s in stories if s.sprint_id})
+    ready = await readiness.checklists(session, stories, "ready", config)
+    listings = [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]  # type: ignore[index]
+    if not_ready:
+        listings = [item for item in listings if item.story.status == "open" and not item.ready.complete]
+    return listings
+
+
+async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(Sprint.id, Sprint.name).where(Sprint.id.in_(ids)))  # type: ignore[union-attr]
+    return {i: n for i, n in rows.all()}
+
+
+async def sprint_name(session: AsyncSession, story: Story) -> str | None:
+    return (await _sprint_names(session, {story.sprint_id} if story.sprint_id else set())).get(story.sprint_id or 0)
+
+
+async def edit_story(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    story: Story,
+    actor: str,
+    title: str | None = None,
+    story_type: str | None = None,
+    owner: str | None = None,
+    points: int | None = None,
+    clear_points: bool = False,
+    sprint: Sprint | None = None,
+    to_backlog: bool = False,
+) -> Story:
+    if story.status == "done":
+        raise Conflict(f"{story.key} is done and can no longer be edited.")
+    previous_owner = story.owner
+    if title is not None:
+        story.title = clean_title(title)
+    if story_type is not None:
+        story.type = check_type(config, story_type)
+    if points is not None or clear_points:
+        story.points = check_points(points)
+    if owner is not None:
+        story.owner = owner
+    if sprint is not None:
+        if sprint.state == "closed":
+            raise Conflict(f"Sprint {sprint.name} is closed.")
+        story.sprint_id = sprint.id
+    elif to_backlog:
+        story.sprint_id = None
+    story.updated_at = utcnow()
+    session.add(story)
+    await session.flush()
+    if story.owner and story.owner != previous_owner and story.owner != actor:
+        await _notify_owner(session, story, actor)
+    return story
+
+
+async def assign_story(session: AsyncSession, *, config: AppConfig, story: Story, owner: str, actor: str) -> Story:
+    if story.owner == owner:
+        raise Conflict(f"{story.key} is already assigned to that person.")
+    return await edit_story(session, config=config, story=story, actor=actor, owner=owner)
+
+
+async def _notify_owner(session: AsyncSession, story: Story, actor: str) -> None:
+    """Tell a new owner about their story: sent by the outbox, once per assignment."""
+    await enqueue(
+        session,
+        dedupe_key=f"assign:{story.key}:{story.owner}:{story.updated_at.isoformat()}",
+        channel=story.owner or "",
+        payload={
+            "text": f"<@{actor}> assigned you {story.key}: {escape(story.title)}",
+        },
+    )
+
+
+class NotDone(Conflict):
+    def __init__(self, story: Story, checklist: Checklist):
+        labels = ", ".join(c.label for c in checklist.missing)
+        super().__init__(f"{story.key} does not meet the Definition of Done yet. Missing: {labels}.")
+        self.story = story
+        self.checklist = checklist
+
+
+async def complete_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
+    if story.status == "done":
+        raise Conflict(f"{story.key} is already done.")
+    done = await readiness.checklist(session, story, "done", config)
+    if not done.complete:
+        raise NotDone(story, done)
+    now = utcnow()
+    story.status, story.done_at, story.updated_at = "done", now, now
+    session.add(story)
+    await audit.record(
+        session,
+        actor=actor,
+        action="story.done",
+        subject=story.key,
+        payload={
+            "title": story.title,
+            "evidence": {i.criterion.key: i.value or f"n/a: {i.na_reason}" for i in done.items},
+        },
+        at=now,
+    )
+    await session.flush()
+    return story

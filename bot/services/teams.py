@@ -1,0 +1,26 @@
+"""Which team a request belongs to."""
+
+from __future__ import annotations
+
+from bot.config import AppConfig, Team
+from bot.services.errors import Forbidden, Invalid
+
+
+def resolve_team(config: AppConfig, *, channel_id: str | None, user_id: str) -> Team:
+    """The team whose channel this is; else the one team the person belongs to; else the only team."""
+    by_channel = next((t for t in config.teams if t.channel == channel_id), None)
+    if by_channel is not None:
+        return by_channel
+    mine = [t for t in config.teams if t.includes(user_id)]
+    if len(mine) == 1:
+        return mine[0]
+    if len(config.teams) == 1:
+        return config.teams[0]
+    names = ", ".join(t.name for t in (mine or config.teams))
+    raise Invalid(f"I can't tell which team this is for ({names}). Run the command in your team's channel.")
+
+
+def require_lead(team: Team, user_id: str, *, doing: str) -> None:
+    """Sprint decisions belong to the team's leads when the team names any."""
+    if team.leads and user_id not in team.leads:
+        raise Forbidden(f"Only the leads of team {team.name} can {doing}.")

@@ -1,0 +1,94 @@
+"""The Bolt app: built once per process (or per test) from settings, config and a database."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.services.errors import CadenceError
+from bot.slack import ids
+from bot.slack.blocks import error_message
+from bot.slack.context import Deps, Invocation
+from bot.slack.listeners import register
+from bot.store.db import unit_of_work
+from bot.store.slack_events import claim_event
+
+log = logging.getLogger(__name__)
+UNEXPECTED = "Something went wrong on my side; it has been logged. Please try again in a moment."
+
+
+def _json(body: dict[str, Any]) -> BoltResponse:
+    return BoltResponse(status=200, body=json.dumps(body), headers={"content-type": "application/json"})
+
+
+def _view_error_block(body: dict[str, Any], field: str | None) -> str:
+    """The input block an error belongs on: the named field if the form has it, else the first input."""
+    block_ids = [b.get("block_id") for b in body["view"].get("blocks", []) if b.get("type") == "input"]
+    for candidate in (field, f"{ids.CRITERION_PREFIX}{field}", (field or "").lstrip("-")):
+        if candidate in block_ids:
+            return str(candidate)
+    return str(block_ids[0]) if block_ids else "input"
+
+
+def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | None]]:
+    async def on_error(
+        error: Exception, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> BoltResponse | None:
+        if isinstance(error, CadenceError):
+            problem = error.message
+        else:
+            log.error("unhandled error in a listener", exc_info=error)
+            problem = UNEXPECTED
+        if "command" in body:
+            return _json(error_message(problem, context.get("usage")))
+        kind = body.get("type")
+        if kind == "view_submission":
+            field = error.field if isinstance(error, CadenceError) else None
+            return _json({"response_action": "errors", "errors": {_view_error_block(body, field): problem}})
+        if kind == "block_actions":
+            Invocation.from_body(deps, client, body).reply_later(error_message(problem))
+        return BoltResponse(status=200, body="")
+
+    return on_error
+
+
+async def _dedupe_events(deps: Deps, body: dict[str, Any], next_: Callable[[], Awaitable[Any]]) -> Any:
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    if event_id:
+        async with unit_of_work(deps.sessions) as session:
+            first = await claim_event(session, str(event_id))
+        if not first:
+            log.info("event %s already handled; ignoring the retry", event_id)
+            return BoltResponse(status=200, body="")
+    return await next_()
+
+
+def web_client(settings: Settings) -> AsyncWebClient:
+    client = AsyncWebClient(token=settings.slack_bot_token or None, base_url=settings.slack_api_url)
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+def create_app(*, settings: Settings, deps: Deps, client: AsyncWebClient | None = None) -> AsyncApp:
+    app = AsyncApp(
+        client=client or web_client(settings),
+        signing_secret=settings.slack_signing_secret,
+        process_before_response=True,
+        raise_error_for_unhandled_request=False,
+    )
+
+    @app.middleware
+    async def dedupe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:  # noqa: A002
+        return await _dedupe_events(deps, body, next)
+
+    app.error(make_error_handler(deps))
+    register(app, deps)
+    return app

@@ -1,0 +1,68 @@
+"""Block Kit builders: pure functions from service results to lists of block dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from bot.text import escape
+
+MAX_BLOCKS = 50  # Slack's limit for a message
+MAX_VIEW_BLOCKS = 100  # Slack's limit for a modal or the App Home
+
+
+def mention(user_id: str | None) -> str:
+    return f"<@{user_id}>" if user_id else "_unassigned_"
+
+
+def section(text: str, accessory: ButtonElement | None = None) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=text[:3000]), accessory=accessory)
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=text[:3000])])
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=text[:150])
+
+
+def divider() -> DividerBlock:
+    return DividerBlock()
+
+
+def button(text: str, action_id: str, value: str = "", style: str | None = None) -> ButtonElement:
+    return ButtonElement(text=text, action_id=action_id, value=value or None, style=style)
+
+
+def actions(*buttons: ButtonElement) -> ActionsBlock:
+    return ActionsBlock(elements=list(buttons))
+
+
+def render(blocks: list[Block]) -> list[dict[str, Any]]:
+    return [b.to_dict() for b in blocks]
+
+
+def message(text: str, blocks: list[Block] | None = None) -> dict[str, Any]:
+    """An ephemeral answer to the person who typed the command; `text` is the notification fallback."""
+    out: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    if blocks:
+        out["blocks"] = render(blocks)
+    return out
+
+
+def error_message(problem: str, usage: str | None = None) -> dict[str, Any]:
+    text = f":warning: {escape(problem)}"
+    if usage:
+        text += f"\nUsage: `{usage}`"
+    return {"response_type": "ephemeral", "text": text}

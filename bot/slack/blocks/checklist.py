@@ -1,0 +1,52 @@
+"""Blocks for Definition-of-Ready / -Done checklists."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block
+
+from bot.services.readiness import KIND_NAMES, Checklist
+from bot.slack import ids
+from bot.slack.blocks import actions, button, context, mention, section
+from bot.text import escape
+
+_OPEN = {"ready": ids.OPEN_READY_MODAL, "done": ids.OPEN_DONE_MODAL}
+
+
+def readiness_badge(ready: Checklist) -> str:
+    if ready.complete:
+        return ":large_green_circle: Ready"
+    return f":red_circle: not Ready ({ready.answered}/{len(ready.items)})"
+
+
+def checklist_lines(checklist: Checklist) -> str:
+    if not checklist.items:
+        return "_No criteria configured for this story type._"
+    lines = []
+    for item in checklist.items:
+        label = escape(item.criterion.label)
+        if item.waived:
+            lines.append(f":heavy_minus_sign: {label}: n/a — {escape(item.na_reason or '')} ({mention(item.set_by)})")
+        elif item.satisfied:
+            value = escape(item.value or "")
+            value = value if len(value) <= 200 else value[:199] + "…"
+            lines.append(f":white_check_mark: {label}: {value}")
+        else:
+            lines.append(f":x: {label} — _{escape(item.criterion.help) or 'missing'}_")
+    return "\n".join(lines)
+
+
+def checklist_blocks(checklist: Checklist, *, title: str, story_open: bool = True) -> list[Block]:
+    name = KIND_NAMES[checklist.kind]
+    if checklist.complete:
+        summary = f"*{checklist.story_key}* meets the {name}."
+    else:
+        missing = ", ".join(escape(c.label) for c in checklist.missing)
+        summary = f"*{checklist.story_key}* is missing {len(checklist.missing)} of {len(checklist.items)}: {missing}"
+    blocks: list[Block] = [
+        section(f"*{escape(title)}*\n{summary}"),
+        section(checklist_lines(checklist)),
+    ]
+    if story_open:
+        blocks.append(actions(button(f"Fill {name}", _OPEN[checklist.kind], checklist.story_key, "primary")))
+        blocks.append(context(f"Or inline: `key=value`, or `key=n/a reason=\"why\"` to waive one."))
+    return blocks

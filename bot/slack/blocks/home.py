@@ -1,0 +1,60 @@
+"""The App Home tab: my stories with readiness gaps, and each of my teams' current sprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+
+from bot.services.sprints import SprintOverview
+from bot.services.stories import StoryListing
+from bot.slack import ids
+from bot.slack.blocks import MAX_VIEW_BLOCKS, actions, button, context, divider, header, section
+from bot.slack.blocks.checklist import readiness_badge
+from bot.text import escape
+
+MAX_STORIES = 30
+
+
+def home_view(
+    *, mine: list[StoryListing], sprints: list[tuple[str, SprintOverview | None]], command: str
+) -> dict[str, Any]:
+    blocks: list[Block] = [header("Your stories"), actions(button("Add a story", ids.OPEN_STORY_ADD, style="primary"))]
+    if not mine:
+        blocks.append(section("You own no open stories."))
+    for item in mine[:MAX_STORIES]:
+        story = item.story
+        gaps = ""
+        if not item.ready.complete:
+            gaps = "\nMissing: " + ", ".join(escape(c.label) for c in item.ready.missing)
+        blocks.append(
+            section(
+                f"*{story.key}* {escape(story.title)}\n{readiness_badge(item.ready)}"
+                f" · {escape(item.sprint_name) if item.sprint_name else 'backlog'}{gaps}",
+                accessory=button(
+                    "Fill readiness" if not item.ready.complete else "Definition of Done",
+                    ids.OPEN_READY_MODAL if not item.ready.complete else ids.OPEN_DONE_MODAL,
+                    story.key,
+                ),
+            )
+        )
+    if len(mine) > MAX_STORIES:
+        blocks.append(context(f"…and {len(mine) - MAX_STORIES} more: `{command} story list --mine`"))
+    for team, overview in sprints:
+        blocks += [divider(), header(f"Team {team}: current sprint")]
+        if overview is None:
+            blocks.append(section(f"No current sprint. Start one with `{command} sprint start`."))
+            continue
+        total = len(overview.stories)
+        goal = f"\n_Goal:_ {escape(overview.sprint.goal)}" if overview.sprint.goal else ""
+        blocks.append(
+            section(
+                f"*{escape(overview.sprint.name)}* · {overview.sprint.starts_on:%d %b} → "
+                f"{overview.sprint.ends_on:%d %b %Y}{goal}\n"
+                f"{overview.done_count}/{total} stories done · {overview.points_done}/{overview.points_total} points"
+                f" · {overview.ready_count}/{total} Ready or done"
+            )
+        )
+    blocks.append(context(f"Type `{command} help` anywhere for every command."))
+    return View(type="home", blocks=blocks[:MAX_VIEW_BLOCKS]).to_dict()

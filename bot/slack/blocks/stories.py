@@ -1,0 +1,80 @@
+"""Blocks for stories: one-line summaries, the detail card and paginated lists."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+
+from bot.services.readiness import Checklist
+from bot.services.stories import StoryListing
+from bot.slack import ids
+from bot.slack.blocks import actions, button, context, divider, mention, section
+from bot.slack.blocks.checklist import checklist_lines, readiness_badge
+from bot.store.models import Story
+from bot.text import escape
+
+PAGE_SIZE = 20
+
+
+def story_line(item: StoryListing) -> str:
+    story = item.story
+    points = f" · {story.points} pt" if story.points is not None else ""
+    sprint = f" · {escape(item.sprint_name)}" if item.sprint_name else " · backlog"
+    status = " · :white_check_mark: done" if story.status == "done" else f" · {readiness_badge(item.ready)}"
+    return f"*{story.key}* {escape(story.title)}\n{story.type} · {mention(story.owner)}{points}{sprint}{status}"
+
+
+def story_list(
+    items: list[StoryListing], *, title: str, page: int = 1, filters: dict[str, Any] | None = None
+) -> list[Block]:
+    if not items:
+        return [section(f"{title}: no stories match.")]
+    pages = (len(items) + PAGE_SIZE - 1) // PAGE_SIZE
+    page = min(max(page, 1), pages)
+    shown = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    blocks: list[Block] = [section(f"*{escape(title)}* — {len(items)} {'story' if len(items) == 1 else 'stories'}")]
+    blocks += [section(story_line(i)) for i in shown]
+    if pages > 1:
+        blocks.append(context(f"Page {page} of {pages}"))
+        nav = []
+        if page > 1:
+            nav.append(button("← Previous", ids.STORY_LIST_PAGE + "_prev", _page_value(page - 1, filters)))
+        if page < pages:
+            nav.append(button("Next →", ids.STORY_LIST_PAGE + "_next", _page_value(page + 1, filters)))
+        blocks.append(actions(*nav))
+    return blocks
+
+
+def _page_value(page: int, filters: dict[str, Any] | None) -> str:
+    return json.dumps({"page": page, "filters": filters or {}}, separators=(",", ":"))
+
+
+def story_card(
+    story: Story, *, sprint_name: str | None, ready: Checklist, done: Checklist
+) -> list[Block]:
+    facts = [
+        f"*Type* {story.type}",
+        f"*Owner* {mention(story.owner)}",
+        f"*Points* {story.points if story.points is not None else '–'}",
+        f"*Sprint* {escape(sprint_name) if sprint_name else 'backlog'}",
+        f"*Status* {'done' if story.status == 'done' else 'open'}",
+    ]
+    blocks: list[Block] = [
+        section(f"*{story.key}* {escape(story.title)}"),
+        context(" · ".join(facts)),
+        divider(),
+        section(f"*Definition of Ready* — {readiness_badge(ready)}\n" + checklist_lines(ready)),
+        section(f"*Definition of Done* — {done.answered}/{len(done.items)}\n" + checklist_lines(done)),
+    ]
+    if story.status != "done":
+        blocks.append(
+            actions(
+                button("Fill readiness", ids.OPEN_READY_MODAL, story.key, "primary"),
+                button("Fill Definition of Done", ids.OPEN_DONE_MODAL, story.key),
+                button("Edit", ids.OPEN_STORY_EDIT, story.key),
+                button("Mark done", ids.MARK_DONE, story.key),
+            )
+        )
+    return blocks

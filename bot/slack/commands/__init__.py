@@ -1,0 +1,101 @@
+"""The subcommands of the slash command: one table of words, usage lines and handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.services.errors import Invalid
+from bot.slack.context import Invocation
+
+Reply = dict[str, Any] | None  # an ack body, or None when a modal opens instead
+Handler = Callable[[Invocation, list[str]], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    words: tuple[str, ...]
+    usage: str
+    summary: str
+    handler: Handler
+
+
+def _table() -> list[Subcommand]:
+    from bot.slack.commands import help as help_cmd
+    from bot.slack.commands import ready, sprint, story
+
+    return [
+        Subcommand(("help",), "help", "List every command", help_cmd.show_help),
+        Subcommand(
+            ("story", "add"),
+            "story add <title> [--type ml|eng] [--owner @user] [--points N] [--sprint current|next|NAME]",
+            "Add a story (no arguments opens a form)",
+            story.add,
+        ),
+        Subcommand(
+            ("story", "list"),
+            "story list [--mine] [--sprint current|next|NAME|backlog] [--not-ready] [--all]",
+            "List open stories of your team",
+            story.list_,
+        ),
+        Subcommand(("story", "show"), "story show S-n", "Show a story with its checklists", story.show),
+        Subcommand(("story", "edit"), "story edit S-n", "Edit a story in a form", story.edit),
+        Subcommand(("story", "assign"), "story assign S-n @user", "Give a story a new owner", story.assign),
+        Subcommand(("story", "done"), "story done S-n", "Mark done (checks the Definition of Done)", story.done),
+        Subcommand(
+            ("ready",),
+            'ready S-n [key=value …] [key=n/a reason="…"]',
+            "Show or fill the Definition of Ready",
+            ready.ready,
+        ),
+        Subcommand(
+            ("dod",),
+            'dod S-n [key=value …] [key=n/a reason="…"]',
+            "Show or fill the Definition of Done",
+            ready.dod,
+        ),
+        Subcommand(
+            ("sprint", "start"),
+            'sprint start NAME --from YYYY-MM-DD --to YYYY-MM-DD [--goal "…"]',
+            "Create a sprint (current if none is, else next)",
+            sprint.start,
+        ),
+        Subcommand(("sprint", "current"), "sprint current", "The current sprint at a glance", sprint.current),
+        Subcommand(("sprint", "plan"), "sprint plan [NAME]", "Readiness gate for the sprint being planned", sprint.plan),
+        Subcommand(
+            ("sprint", "commit"),
+            'sprint commit S-n … [--sprint NAME] [--force reason="…"]',
+            "Add Ready stories to the sprint being planned",
+            sprint.commit,
+        ),
+        Subcommand(("sprint", "close"), "sprint close", "Close the sprint; unfinished stories carry over", sprint.close),
+    ]
+
+
+_SUBCOMMANDS: list[Subcommand] | None = None
+
+
+def subcommands() -> list[Subcommand]:
+    global _SUBCOMMANDS
+    if _SUBCOMMANDS is None:
+        _SUBCOMMANDS = _table()
+    return _SUBCOMMANDS
+
+
+def match(tokens: list[str]) -> tuple[Subcommand, list[str]]:
+    """The subcommand the tokens name (longest match) and the remaining tokens."""
+    lowered = [t.lower() for t in tokens]
+    best: Subcommand | None = None
+    for sub in subcommands():
+        if tuple(lowered[: len(sub.words)]) == sub.words and (best is None or len(sub.words) > len(best.words)):
+            best = sub
+    if best is None:
+        if not tokens:
+            return subcommands()[0], []
+        group = [s for s in subcommands() if s.words[0] == lowered[0]]
+        if group:
+            options = ", ".join(" ".join(s.words) for s in group)
+            raise Invalid(f"{' '.join(tokens[:2])!r} is not a command. Did you mean one of: {options}?")
+        raise Invalid(f"I don't know the command {tokens[0]!r}. Type help to see them all.")
+    return best, tokens[len(best.words) :]

@@ -1,0 +1,77 @@
+"""`ready S-n` and `dod S-n`: show a checklist, fill it inline, or open its form."""
+
+from __future__ import annotations
+
+from bot.services import readiness, stories
+from bot.services.errors import Invalid
+from bot.services.readiness import KIND_NAMES
+from bot.slack.blocks import message, section
+from bot.slack.blocks.checklist import checklist_blocks
+from bot.slack.blocks.modals import criteria_modal
+from bot.slack.commands import Reply
+from bot.slack.context import Invocation
+from bot.slack.parsing import parse_args
+from bot.store.db import unit_of_work
+from bot.text import escape
+
+NA = "n/a"
+
+
+def split_answers(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """key=value pairs into answers and waivers; `reason=` belongs to every key=n/a."""
+    pairs = dict(pairs)
+    reason = pairs.pop("reason", None)
+    waived = [k for k, v in pairs.items() if v.strip().lower() == NA]
+    if reason is not None and not waived:
+        raise Invalid('reason="…" goes with a criterion marked n/a, e.g. data_contract=n/a reason="internal data".')
+    answers = {k: v for k, v in pairs.items() if k not in waived}
+    return answers, {k: reason or "" for k in waived}
+
+
+async def ready(inv: Invocation, tokens: list[str]) -> Reply:
+    return await _checklist(inv, tokens, "ready")
+
+
+async def dod(inv: Invocation, tokens: list[str]) -> Reply:
+    return await _checklist(inv, tokens, "done")
+
+
+async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
+    args = parse_args(tokens, pairs=True)
+    word = "ready" if kind == "ready" else "dod"
+    if not args.positionals:
+        raise Invalid(f"Name a story, e.g. `{word} S-12`.")
+    if len(args.positionals) > 1:
+        raise Invalid(f"Unexpected {args.positionals[1]!r}: write criteria as key=value.")
+    key = args.positionals[0]
+    async with unit_of_work(inv.deps.sessions) as session:
+        story = await stories.get_story(session, key)
+        if args.pairs:
+            answers, waivers = split_answers(args.pairs)
+            checklist = await readiness.record_answers(
+                session, story=story, kind=kind, config=inv.config, actor=inv.user_id, answers=answers, waivers=waivers
+            )
+            recorded = len(answers) + len(waivers)
+            head = f":pencil: Recorded {recorded} {'answer' if recorded == 1 else 'answers'} for *{story.key}*."
+            return message(
+                f"Recorded {recorded} for {story.key}",
+                [section(head), *checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {escape(story.title)}")],
+            )
+        checklist = await readiness.checklist(session, story, kind, inv.config)
+    return message(
+        f"{KIND_NAMES[kind]} for {story.key}",
+        checklist_blocks(
+            checklist, title=f"{KIND_NAMES[kind]} · {escape(story.title)}", story_open=story.status == "open"
+        ),
+    )
+
+
+async def open_criteria_form(inv: Invocation, story_key: str, kind: str) -> None:
+    async with unit_of_work(inv.deps.sessions) as session:
+        story = await stories.get_story(session, story_key)
+        if story.status == "done":
+            raise Invalid(f"{story.key} is already done; its checklists are closed.")
+        checklist = await readiness.checklist(session, story, kind, inv.config)
+    inv.open_modal(
+        criteria_modal(checklist, story_title=story.title, channel=inv.channel_id, response_url=inv.response_url)
+    )

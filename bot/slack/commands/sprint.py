@@ -1,0 +1,105 @@
+"""`sprint …` subcommands."""
+
+from __future__ import annotations
+
+from bot.services import sprints
+from bot.services.errors import Invalid
+from bot.services.teams import require_lead
+from bot.slack.blocks import message, section
+from bot.slack.blocks.sprints import close_report, plan_blocks, sprint_glance, sprint_heading, story_keys
+from bot.slack.commands import Reply
+from bot.slack.context import Invocation
+from bot.slack.parsing import parse_args
+from bot.store.db import unit_of_work
+from bot.text import escape
+
+
+async def start(inv: Invocation, tokens: list[str]) -> Reply:
+    args = parse_args(tokens, options=("--from", "--to", "--goal"))
+    if not args.positionals:
+        raise Invalid("Give the sprint a name, e.g. `sprint start \"Sprint 14\" --from 2026-12-07 --to 2026-12-18`.")
+    for option in ("--from", "--to"):
+        if not args.option(option):
+            raise Invalid(f"{option} is required (YYYY-MM-DD).", field=option)
+    starts_on = sprints.parse_date(args.option("--from") or "", option="--from")
+    ends_on = sprints.parse_date(args.option("--to") or "", option="--to")
+    team = inv.team()
+    require_lead(team, inv.user_id, doing="start a sprint")
+    async with unit_of_work(inv.deps.sessions) as session:
+        sprint = await sprints.start_sprint(
+            session,
+            team=team,
+            name=" ".join(args.positionals),
+            starts_on=starts_on,
+            ends_on=ends_on,
+            goal=args.option("--goal"),
+            actor=inv.user_id,
+        )
+    role = "the current sprint" if sprint.state == "active" else "the next sprint"
+    return message(
+        f"Sprint {sprint.name} created as {role}.",
+        [section(f":runner: Created {role} for team {team.name}.\n{sprint_heading(sprint)}")],
+    )
+
+
+async def current(inv: Invocation, tokens: list[str]) -> Reply:
+    if tokens:
+        raise Invalid(f"Unexpected {tokens[0]!r}; `sprint current` takes no arguments.")
+    async with unit_of_work(inv.deps.sessions) as session:
+        team = inv.team()
+        sprint = await sprints.resolve_sprint(session, team=team, ref="current")
+        view = await sprints.overview(session, config=inv.config, team=team, sprint=sprint)
+    return message(f"Sprint {sprint.name}", sprint_glance(view))
+
+
+async def plan(inv: Invocation, tokens: list[str]) -> Reply:
+    args = parse_args(tokens)
+    async with unit_of_work(inv.deps.sessions) as session:
+        team = inv.team()
+        sprint = None
+        if args.positionals:
+            sprint = await sprints.resolve_sprint(session, team=team, ref=" ".join(args.positionals))
+        result = await sprints.plan(session, config=inv.config, team=team, sprint=sprint)
+    return message(f"Planning {result.sprint.name}", plan_blocks(result, inv.command))
+
+
+async def commit(inv: Invocation, tokens: list[str]) -> Reply:
+    args = parse_args(tokens, options=("--sprint",), flags=("--force",), pairs=True)
+    unknown = sorted(set(args.pairs) - {"reason"})
+    if unknown:
+        raise Invalid(f"Unexpected {unknown[0]}=…; only reason=\"…\" goes with --force.")
+    if "reason" in args.pairs and not args.flag("--force"):
+        raise Invalid('reason="…" goes with --force.')
+    if args.flag("--force") and "reason" not in args.pairs:
+        raise Invalid('--force needs a reason, e.g. --force reason="agreed with the PO".', field="reason")
+    team = inv.team()
+    require_lead(team, inv.user_id, doing="commit stories to a sprint")
+    async with unit_of_work(inv.deps.sessions) as session:
+        sprint = None
+        if args.option("--sprint"):
+            sprint = await sprints.resolve_sprint(session, team=team, ref=args.option("--sprint") or "")
+        result = await sprints.commit(
+            session,
+            config=inv.config,
+            team=team,
+            keys=args.positionals,
+            actor=inv.user_id,
+            sprint=sprint,
+            force_reason=args.pairs.get("reason") if args.flag("--force") else None,
+        )
+    text = f":inbox_tray: Committed {story_keys(result.added)} to sprint *{escape(result.sprint.name)}*."
+    if result.forced:
+        text += f"\n:warning: Forced although not Ready (audited): {story_keys(result.forced)}."
+    return message(f"Committed {story_keys(result.added)}", [section(text)])
+
+
+async def close(inv: Invocation, tokens: list[str]) -> Reply:
+    if tokens:
+        raise Invalid(f"Unexpected {tokens[0]!r}; `sprint close` closes the current sprint and takes no arguments.")
+    team = inv.team()
+    require_lead(team, inv.user_id, doing="close a sprint")
+    async with unit_of_work(inv.deps.sessions) as session:
+        report = await sprints.close_sprint(session, team=team, actor=inv.user_id)
+    reply = message(f"Sprint {report.closed.name} closed", close_report(report))
+    reply["response_type"] = "in_channel"
+    return reply

@@ -1,0 +1,155 @@
+"""`story …` subcommands."""
+
+from __future__ import annotations
+
+from bot.services import readiness, sprints, stories
+from bot.services.errors import Invalid
+from bot.slack.blocks import message, section
+from bot.slack.blocks.checklist import checklist_blocks
+from bot.slack.blocks.modals import story_modal
+from bot.slack.blocks.stories import story_card, story_list
+from bot.slack.commands import Reply
+from bot.slack.context import Invocation
+from bot.slack.parsing import parse_args, parse_int, parse_user
+from bot.store.db import unit_of_work
+from bot.text import escape
+
+
+def _one_key(tokens: list[str], usage_hint: str) -> str:
+    args = parse_args(tokens)
+    if len(args.positionals) != 1:
+        raise Invalid(f"Name one story, e.g. `{usage_hint}`.")
+    return args.positionals[0]
+
+
+async def open_story_form(inv: Invocation, story_key: str | None = None) -> None:
+    async with unit_of_work(inv.deps.sessions) as session:
+        team = inv.team()
+        story = await stories.get_story(session, story_key) if story_key else None
+        open_sprints = [s for s in (await sprints.current_sprint(session, team), await sprints.next_sprint(session, team)) if s]
+    inv.open_modal(
+        story_modal(
+            story_types=inv.config.story_types,
+            sprints=open_sprints,
+            story=story,
+            default_type=stories.default_type(inv.config),
+            channel=inv.channel_id,
+            team=team.name,
+            response_url=inv.response_url,
+        )
+    )
+
+
+async def add(inv: Invocation, tokens: list[str]) -> Reply:
+    if not tokens:
+        await open_story_form(inv)
+        return None
+    args = parse_args(tokens, options=("--type", "--owner", "--points", "--sprint"))
+    owner = parse_user(args.option("--owner") or "") if args.option("--owner") else None
+    points = parse_int(args.option("--points") or "", option="--points") if "--points" in args.options else None
+    async with unit_of_work(inv.deps.sessions) as session:
+        team = inv.team()
+        sprint = None
+        if args.option("--sprint"):
+            sprint = await sprints.resolve_sprint(session, team=team, ref=args.option("--sprint") or "")
+        story = await stories.add_story(
+            session,
+            config=inv.config,
+            team=team,
+            title=" ".join(args.positionals),
+            actor=inv.user_id,
+            story_type=args.option("--type"),
+            owner=owner,
+            points=points,
+            sprint=sprint,
+        )
+        ready = await readiness.checklist(session, story, "ready", inv.config)
+    where = f"sprint {escape(sprint.name)}" if sprint else "the backlog"
+    return message(
+        f"Added {story.key} to {where}.",
+        [section(f":white_check_mark: Added *{story.key}* {escape(story.title)} to {where}.")]
+        + checklist_blocks(ready, title="Definition of Ready"),
+    )
+
+
+async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
+    args = parse_args(tokens, options=("--sprint",), flags=("--mine", "--not-ready", "--all"))
+    if args.positionals:
+        raise Invalid(f"Unexpected {args.positionals[0]!r}; story list takes only options.")
+    async with unit_of_work(inv.deps.sessions) as session:
+        team = inv.team()
+        ref = args.option("--sprint")
+        sprint = None
+        if ref and ref.lower() != "backlog":
+            sprint = await sprints.resolve_sprint(session, team=team, ref=ref)
+        items = await stories.list_stories(
+            session,
+            config=inv.config,
+            team=team,
+            owner=inv.user_id if args.flag("--mine") else None,
+            sprint=sprint,
+            backlog_only=bool(ref and ref.lower() == "backlog"),
+            include_done=args.flag("--all"),
+            not_ready=args.flag("--not-ready"),
+        )
+    scope = [f"team {team.name}"]
+    if args.flag("--mine"):
+        scope.append("mine")
+    if ref:
+        scope.append(f"sprint {sprint.name}" if sprint else "backlog")
+    if args.flag("--not-ready"):
+        scope.append("not Ready")
+    title = "Stories · " + " · ".join(scope)
+    return message(title, story_list(items, title=title, page=page, filters={"tokens": tokens}))
+
+
+async def show(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story show S-12")
+    async with unit_of_work(inv.deps.sessions) as session:
+        story = await stories.get_story(session, key)
+        ready = await readiness.checklist(session, story, "ready", inv.config)
+        done = await readiness.checklist(session, story, "done", inv.config)
+        sprint_name = await stories.sprint_name(session, story)
+    return message(f"{story.key} {story.title}", story_card(story, sprint_name=sprint_name, ready=ready, done=done))
+
+
+async def edit(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story edit S-12")
+    await open_story_form(inv, key)
+    return None
+
+
+async def assign(inv: Invocation, tokens: list[str]) -> Reply:
+    args = parse_args(tokens)
+    if len(args.positionals) != 2:
+        raise Invalid("Name a story and a person, e.g. `story assign S-12 @alice`.")
+    owner = parse_user(args.positionals[1])
+    async with unit_of_work(inv.deps.sessions) as session:
+        story = await stories.get_story(session, args.positionals[0])
+        await stories.assign_story(session, config=inv.config, story=story, owner=owner, actor=inv.user_id)
+    return message(
+        f"{story.key} is now owned by <@{owner}>.",
+        [section(f":bust_in_silhouette: *{story.key}* {escape(story.title)} is now owned by <@{owner}>.")],
+    )
+
+
+async def done(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story done S-12")
+    return await finish(inv, key)
+
+
+async def finish(inv: Invocation, key: str) -> Reply:
+    """Shared by `story done` and the Mark done button: refuses with the missing Definition of Done."""
+    async with unit_of_work(inv.deps.sessions) as session:
+        story = await stories.get_story(session, key)
+        try:
+            await stories.complete_story(session, config=inv.config, story=story, actor=inv.user_id)
+        except stories.NotDone as refused:
+            return message(
+                refused.message,
+                [section(f":no_entry: {escape(refused.message)}")]
+                + checklist_blocks(refused.checklist, title="Definition of Done"),
+            )
+    return message(
+        f"{story.key} is done.", [section(f":tada: *{story.key}* {escape(story.title)} is done. Recorded in the audit log.")]
+    )

@@ -1,0 +1,86 @@
+"""What a listener needs to answer one request: the shared dependencies and who asked, from where."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig, Team
+from bot.services.teams import resolve_team
+from bot.slack.followups import Followups
+
+
+@dataclass(frozen=True)
+class Deps:
+    config: AppConfig
+    sessions: async_sessionmaker[AsyncSession]
+    followups: Followups
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One person's request: a command, a click or a form submission."""
+
+    deps: Deps
+    client: AsyncWebClient
+    user_id: str
+    channel_id: str | None = None
+    trigger_id: str | None = None
+    response_url: str | None = None
+
+    @property
+    def config(self) -> AppConfig:
+        return self.deps.config
+
+    @property
+    def command(self) -> str:
+        return self.deps.config.command
+
+    def team(self) -> Team:
+        return resolve_team(self.deps.config, channel_id=self.channel_id, user_id=self.user_id)
+
+    def open_modal(self, view: dict[str, Any]) -> None:
+        """views.open after the ack: the trigger id stays valid for 3 seconds, plenty for a task."""
+        self.deps.followups.spawn(self.client.views_open(trigger_id=self.trigger_id, view=view), what="views.open")
+
+    def reply_later(self, message: dict[str, Any], *, replace_original: bool = False) -> None:
+        """Answer the person after the ack: through response_url, or as a DM where there is none."""
+        if self.response_url:
+            body = {**message, "replace_original": replace_original}
+            self.deps.followups.spawn(_post_response_url(self.client, self.response_url, body), what="response_url")
+        else:
+            args = {k: v for k, v in message.items() if k in ("text", "blocks")}
+            self.deps.followups.spawn(self.client.chat_postMessage(channel=self.user_id, **args), what="dm reply")
+
+    @classmethod
+    def from_body(cls, deps: Deps, client: AsyncWebClient, body: dict[str, Any]) -> Invocation:
+        """Works for slash commands (flat form fields) and interactive payloads (nested)."""
+        user_id = body.get("user_id") or body.get("user", {}).get("id", "")
+        channel_id = body.get("channel_id") or (body.get("channel") or {}).get("id")
+        response_url = body.get("response_url")
+        view = body.get("view") or {}
+        if view.get("private_metadata"):
+            meta = json.loads(view["private_metadata"])
+            channel_id = channel_id or meta.get("channel")
+            response_url = response_url or meta.get("response_url")
+        return cls(
+            deps=deps,
+            client=client,
+            user_id=user_id,
+            channel_id=channel_id,
+            trigger_id=body.get("trigger_id"),
+            response_url=response_url,
+        )
+
+
+async def _post_response_url(client: AsyncWebClient, url: str, body: dict[str, Any]) -> None:
+    webhook = AsyncWebhookClient(url=url, timeout=10, retry_handlers=client.retry_handlers)
+    response = await webhook.send_dict(body)
+    if response.status_code >= 400:
+        raise RuntimeError(f"response_url answered {response.status_code}: {response.body}")

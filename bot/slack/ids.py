@@ -1,0 +1,22 @@
+"""Every action_id and callback_id the bot uses, in one place."""
+
+# Buttons
+OPEN_READY_MODAL = "open_ready_modal"  # value: story key
+OPEN_DONE_MODAL = "open_done_modal"  # value: story key
+OPEN_STORY_EDIT = "open_story_edit"  # value: story key
+OPEN_STORY_ADD = "open_story_add"
+MARK_DONE = "mark_story_done"  # value: story key
+STORY_LIST_PAGE = "story_list_page"  # value: JSON {"page": n, "filters": {...}}
+
+# Modals
+STORY_MODAL = "story_modal"
+CRITERIA_MODAL = "criteria_modal"
+
+# Input blocks inside modals (block_id == field name, so service errors land on the right field)
+FIELD_TITLE = "title"
+FIELD_TYPE = "type"
+FIELD_OWNER = "owner"
+FIELD_POINTS = "points"
+FIELD_SPRINT = "sprint"
+CRITERION_PREFIX = "criterion:"
+INPUT = "input"  # action_id of the element inside each input block

@@ -1,0 +1,66 @@
+"""Buttons: open the forms, mark a story done, page through lists."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.services.errors import Invalid
+from bot.slack import ids
+from bot.slack.commands.ready import open_criteria_form
+from bot.slack.commands.story import finish, list_, open_story_form
+from bot.slack.context import Deps, Invocation
+
+
+def _value(body: dict[str, Any]) -> str:
+    return str(body["actions"][0].get("value") or "")
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    def inv(body: dict[str, Any], client: AsyncWebClient) -> Invocation:
+        return Invocation.from_body(deps, client, body)
+
+    @app.action(ids.OPEN_READY_MODAL)
+    async def open_ready(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_criteria_form(inv(body, client), _value(body), "ready")
+
+    @app.action(ids.OPEN_DONE_MODAL)
+    async def open_done(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_criteria_form(inv(body, client), _value(body), "done")
+
+    @app.action(ids.OPEN_STORY_EDIT)
+    async def open_edit(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_story_form(inv(body, client), _value(body))
+
+    @app.action(ids.OPEN_STORY_ADD)
+    async def open_add(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        await open_story_form(inv(body, client))
+
+    @app.action(ids.MARK_DONE)
+    async def mark_done(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        who = inv(body, client)
+        reply = await finish(who, _value(body))
+        if reply:
+            who.reply_later(reply)
+
+    @app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))
+    async def page(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        try:
+            value = json.loads(_value(body))
+            tokens, number = list(value["filters"]["tokens"]), int(value["page"])
+        except (ValueError, KeyError, TypeError):
+            raise Invalid("That page button is out of date; run the list command again.") from None
+        who = inv(body, client)
+        reply = await list_(who, tokens, page=number)
+        if reply:
+            who.reply_later(reply, replace_original=True)

@@ -1,0 +1,58 @@
+"""The Slack app manifest for this configuration: paste it at api.slack.com/apps to create the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.config import AppConfig
+
+BOT_SCOPES = [
+    "commands",  # the slash command
+    "chat:write",  # reminders, nudges, review requests
+    "chat:write.public",  # post to team channels without being invited first
+    "im:write",  # open DMs for nudges
+    "users:read",  # people's time zones for "send at 9:00 local"
+]
+BOT_EVENTS = ["app_home_opened"]
+
+
+def build_manifest(config: AppConfig, url: str | None = None) -> dict[str, Any]:
+    base = (url or config.public_url or "").rstrip("/")
+    socket_mode = not base
+    command: dict[str, Any] = {
+        "command": config.command,
+        "description": "Stories, readiness, sprints and reviews",
+        "usage_hint": "help | story add <title> | ready S-1 | sprint plan",
+        "should_escape": True,  # mentions arrive as <@U123|name>, so owners resolve to user ids
+    }
+    events: dict[str, Any] = {"bot_events": BOT_EVENTS}
+    interactivity: dict[str, Any] = {"is_enabled": True}
+    if not socket_mode:
+        endpoint = f"{base}/slack/events"
+        command["url"] = endpoint
+        events["request_url"] = endpoint
+        interactivity["request_url"] = endpoint
+    return {
+        "display_information": {
+            "name": config.app_name,
+            "description": "Runs Scrum ceremonies for teams shipping ML to production",
+            "background_color": "#2c2d30",
+        },
+        "features": {
+            "app_home": {
+                "home_tab_enabled": True,
+                "messages_tab_enabled": True,
+                "messages_tab_read_only_enabled": True,
+            },
+            "bot_user": {"display_name": config.app_name.lower(), "always_online": True},
+            "slash_commands": [command],
+        },
+        "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
+        "settings": {
+            "event_subscriptions": events,
+            "interactivity": interactivity,
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": socket_mode,
+            "token_rotation_enabled": False,
+        },
+    }

@@ -1,0 +1,105 @@
+"""Parsing the text of a slash command: tokens, --options, key=value pairs and user mentions."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from bot.services.errors import Invalid
+
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
+_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_RAW_USER = re.compile(r"^[UW][A-Z0-9]{6,}$")
+_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
+_PAIR = re.compile(r"^([a-z][a-z0-9_]*)=(.*)$", re.DOTALL)
+
+
+def unescape(text: str) -> str:
+    """Slack sends &, < and > in command text as entities; links arrive as <url|label>."""
+    text = _LINK.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def tokenize(text: str) -> list[str]:
+    # Only double quotes group words: apostrophes are common in titles ("Fix user's features").
+    lexer = shlex.shlex(text.translate(_SMART_QUOTES), posix=True)
+    lexer.whitespace_split, lexer.quotes, lexer.escape, lexer.commenters = True, '"', "", ""
+    try:
+        return list(lexer)
+    except ValueError:
+        raise Invalid("A quote is not closed; put matching quotes around text with spaces.") from None
+
+
+@dataclass
+class Args:
+    positionals: list[str] = field(default_factory=list)
+    options: dict[str, str | bool] = field(default_factory=dict)
+    pairs: dict[str, str] = field(default_factory=dict)
+
+    def option(self, name: str) -> str | None:
+        value = self.options.get(name)
+        return value if isinstance(value, str) else None
+
+    def flag(self, name: str) -> bool:
+        return self.options.get(name) is True
+
+
+def parse_args(
+    tokens: list[str],
+    *,
+    options: tuple[str, ...] = (),
+    flags: tuple[str, ...] = (),
+    pairs: bool = False,
+) -> Args:
+    """Split tokens into positionals, `--option value`, `--flag` and (when allowed) `key=value`."""
+    args = Args()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.startswith("--") and len(token) > 2:
+            name, eq, inline = token.partition("=")
+            if name in flags and not eq:
+                args.options[name] = True
+            elif name in options:
+                if eq:
+                    value = inline
+                elif i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                    i += 1
+                    value = tokens[i]
+                else:
+                    raise Invalid(f"{name} needs a value.", field=name)
+                if name in args.options:
+                    raise Invalid(f"{name} is given twice.", field=name)
+                args.options[name] = unescape(value) if not _USER.match(value) else value
+            else:
+                known = ", ".join([*options, *flags]) or "none"
+                raise Invalid(f"Unknown option {name} (options here: {known}).", field=name)
+        elif pairs and (m := _PAIR.match(token)):
+            key, value = m.group(1), m.group(2)
+            if key in args.pairs:
+                raise Invalid(f"{key} is given twice.", field=key)
+            args.pairs[key] = unescape(value)
+        else:
+            args.positionals.append(token if _USER.match(token) else unescape(token))
+        i += 1
+    return args
+
+
+def parse_user(token: str) -> str:
+    """A Slack user id from a mention Slack has linked (<@U123|name>), or a raw id."""
+    match = _USER.match(token.strip())
+    if match:
+        return match.group(1)
+    if _RAW_USER.match(token.strip()):
+        return token.strip()
+    raise Invalid(
+        f"I don't know a Slack user {token!r}. Mention them with @ and pick the name Slack suggests.",
+        field="owner",
+    )
+
+
+def parse_int(text: str, *, option: str) -> int:
+    if not re.fullmatch(r"-?\d{1,6}", text.strip()):
+        raise Invalid(f"{option} must be a whole number, not {text!r}.", field=option)
+    return int(text)

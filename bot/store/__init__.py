@@ -1,0 +1,1 @@
+"""Persistence: tables, engine, migrations and the small repositories other layers share."""

@@ -1,0 +1,124 @@
+"""The schema: every table Cadence keeps. Alembic revisions in migrations/ create it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bot.store.types import UTCDateTime, utcnow
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Counter(SQLModel, table=True):
+    """Next number for each kind of user-visible key (S, E, R, D): gapless, never reused."""
+
+    name: str = Field(primary_key=True, max_length=16)
+    value: int = 0
+
+
+class Sprint(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("team", "name", name="uq_sprint_team_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(index=True, max_length=40)
+    name: str = Field(max_length=80)
+    starts_on: date
+    ends_on: date
+    goal: str | None = Field(default=None, max_length=500)
+    state: str = Field(default="planned", max_length=16)  # planned | active | closed
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    closed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class Story(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_story_team_status", "team", "status"),
+        Index("ix_story_owner", "owner"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True)
+    team: str = Field(max_length=40)
+    type: str = Field(max_length=16)
+    title: str = Field(max_length=200)
+    owner: str | None = Field(default=None, max_length=32)
+    points: int | None = None
+    sprint_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("sprint.id"), nullable=True, index=True)
+    )
+    status: str = Field(default="open", max_length=16)  # open | done
+    created_by: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    done_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    @property
+    def key(self) -> str:
+        return f"S-{self.number}"
+
+
+class CriterionValue(SQLModel, table=True):
+    """One Definition-of-Ready or -Done answer for a story: a value, or n/a with a reason."""
+
+    __tablename__ = "criterion_value"
+    __table_args__ = (UniqueConstraint("story_id", "kind", "key", name="uq_criterion_story_kind_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    story_id: int = Field(sa_column=Column(Integer, ForeignKey("story.id", ondelete="CASCADE"), nullable=False))
+    kind: str = Field(max_length=8)  # ready | done
+    key: str = Field(max_length=40)
+    value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    na_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    set_by: str = Field(max_length=32)
+    set_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained record of every decision."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_subject", "subject"),)
+
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: datetime = Field(sa_column=_when())
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    subject: str = Field(max_length=64)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class SlackEvent(SQLModel, table=True):
+    """Events API deliveries already handled, so a retry is not handled twice."""
+
+    __tablename__ = "slack_event"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_when(index=True))
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message the bot sends on its own initiative; delivered by the outbox worker."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    method: str = Field(default="chat.postMessage", max_length=40)
+    channel: str = Field(max_length=32)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON arguments for the Web API method
+    state: str = Field(default="pending", max_length=16)  # pending | sent | dead
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    sent_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    slack_ts: str | None = Field(default=None, max_length=32)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -1,0 +1,41 @@
+"""The outbox: messages the bot sends on its own initiative are rows first, delivered later."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import OutboxMessage
+from bot.store.queries import insert_ignore
+from bot.store.types import utcnow
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    dedupe_key: str,
+    channel: str,
+    payload: dict[str, Any],
+    method: str = "chat.postMessage",
+    not_before: datetime | None = None,
+) -> bool:
+    """Queue one Web API call; a second call with the same dedupe key is ignored. True if queued."""
+    now = utcnow()
+    args = {"channel": channel, **payload}
+    return await insert_ignore(
+        session,
+        OutboxMessage,
+        {
+            "dedupe_key": dedupe_key,
+            "method": method,
+            "channel": channel,
+            "payload": json.dumps(args, sort_keys=True, separators=(",", ":")),
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": not_before or now,
+            "created_at": now,
+        },
+    )

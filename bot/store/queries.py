@@ -1,0 +1,30 @@
+"""Small statements that need one form per database dialect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.models import Counter
+
+
+async def insert_ignore(session: AsyncSession, model: type[SQLModel], values: dict[str, Any]) -> bool:
+    """INSERT that does nothing on a unique conflict; True when a row was inserted."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    table = model.__table__  # type: ignore[attr-defined]
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(**values)
+    result = await session.execute(stmt.on_conflict_do_nothing())
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def next_number(session: AsyncSession, name: str) -> int:
+    """Take the next number for `name` (S, E, R, D); the row lock keeps it gapless under concurrency."""
+    await insert_ignore(session, Counter, {"name": name, "value": 0})
+    result = await session.execute(
+        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+    )
+    return int(result.scalar_one())

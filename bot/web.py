@@ -1,0 +1,82 @@
+"""The ASGI app: Slack at /slack/events, health at /healthz (the ingestion API joins it later)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import AppConfig, Settings
+from bot.slack.app import create_app
+from bot.slack.context import Deps
+from bot.slack.followups import Followups
+from bot.store.db import session_factory
+from bot.store.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+def create_web_app(
+    *,
+    settings: Settings,
+    config: AppConfig,
+    engine: AsyncEngine,
+    client: AsyncWebClient | None = None,
+    migrate_on_start: bool = False,
+) -> FastAPI:
+    deps = Deps(config=config, sessions=session_factory(engine), followups=Followups())
+    bolt = create_app(settings=settings, deps=deps, client=client)
+    slack_handler = AsyncSlackRequestHandler(bolt)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate_on_start:
+            await upgrade(engine)
+        socket = None
+        if settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
+            await socket.connect_async()
+            log.info("connected to Slack over Socket Mode")
+        try:
+            yield
+        finally:
+            if socket is not None:
+                await socket.close_async()
+            await deps.followups.drain()
+            await engine.dispose()
+
+    web = FastAPI(
+        title="Cadence",
+        summary="Scrum ceremonies for teams shipping ML",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    web.state.deps = deps
+    web.state.bolt = bolt
+
+    @web.post("/slack/events", include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        return await slack_handler.handle(request)
+
+    @web.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the probe reports any database failure as unhealthy
+            log.warning("health check failed: %s", exc)
+            return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": engine.dialect.name})
+
+    return web
