@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, text
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import AuditEvent
@@ -51,8 +52,10 @@ async def record(
 ) -> AuditEvent:
     """Append one decision to the chain, inside the caller's transaction."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    last = (await session.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))).scalars().first()
+        await (await session.connection()).execute(
+            text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK}
+        )
+    last = (await session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))).first()
     seq = 1 if last is None else last.seq + 1
     prev_hash = GENESIS if last is None else last.hash
     # Microsecond precision is what both SQLite and PostgreSQL keep, so the hash survives a round trip.
@@ -87,10 +90,10 @@ async def _rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Audit
     after = 0
     while True:
         rows = (
-            (await session.execute(select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)))
-            .scalars()
-            .all()
-        )
+            await session.exec(
+                select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
+            )
+        ).all()
         if not rows:
             return
         for row in rows:
@@ -103,12 +106,19 @@ async def verify(session: AsyncSession) -> Verification:
     expected_seq, prev_hash, checked = 1, GENESIS, 0
     async for row in _rows(session):
         if row.seq != expected_seq:
-            return Verification(False, checked, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})")
+            return Verification(
+                False, checked, expected_seq, f"row {expected_seq} is missing (next row is {row.seq})"
+            )
         if row.prev_hash != prev_hash:
             return Verification(False, checked, row.seq, f"row {row.seq} does not follow row {row.seq - 1}")
         actual = row_hash(
-            seq=row.seq, at=row.at, actor=row.actor, action=row.action,
-            subject=row.subject, payload=row.payload, prev_hash=row.prev_hash,
+            seq=row.seq,
+            at=row.at,
+            actor=row.actor,
+            action=row.action,
+            subject=row.subject,
+            payload=row.payload,
+            prev_hash=row.prev_hash,
         )
         if actual != row.hash:
             return Verification(False, checked, row.seq, f"row {row.seq} was changed after it was written")
@@ -117,9 +127,11 @@ async def verify(session: AsyncSession) -> Verification:
 
 
 async def history(session: AsyncSession, subject: str) -> list[AuditEvent]:
-    rows = await session.execute(select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.seq))
-    return list(rows.scalars().all())
+    rows = await session.exec(
+        select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.seq)
+    )
+    return list(rows.all())
 
 
 async def count(session: AsyncSession) -> int:
-    return int((await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one())
+    return int((await session.exec(select(func.count()).select_from(AuditEvent))).one())

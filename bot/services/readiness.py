@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Criterion
@@ -76,10 +76,10 @@ async def checklists(
     ids = [s.id for s in stories if s.id is not None]
     rows: dict[int, list[CriterionValue]] = {i: [] for i in ids}
     if ids:
-        result = await session.execute(
+        result = await session.exec(
             select(CriterionValue).where(CriterionValue.story_id.in_(ids), CriterionValue.kind == kind)  # type: ignore[union-attr]
         )
-        for row in result.scalars():
+        for row in result:
             rows[row.story_id].append(row)
     return {s.id: _build(s, kind, config, rows.get(s.id, [])) for s in stories if s.id is not None}
 
@@ -117,7 +117,7 @@ async def record_answers(
     if story.status == "done":
         raise Conflict(f"{story.key} is already done; its checklists are closed.")
     if not answers and not waivers and not clear:
-        raise Invalid("Give at least one criterion, as key=value or key=n/a reason=\"…\".")
+        raise Invalid('Give at least one criterion, as key=value or key=n/a reason="…".')
     _check_keys(story, kind, config, [*answers, *waivers, *clear])
     both = sorted((set(answers) & set(waivers)) | (clear & (set(answers) | set(waivers))))
     if both:
@@ -129,17 +129,21 @@ async def record_answers(
             raise Invalid(f"{key} is {len(value)} characters long; keep it under {MAX_ANSWER}.", field=key)
     for key, reason in waivers.items():
         if not reason.strip():
-            raise Invalid(f'Marking {key} n/a needs a reason, e.g. {key}=n/a reason="no PII involved".', field=key)
+            raise Invalid(
+                f'Marking {key} n/a needs a reason, e.g. {key}=n/a reason="no PII involved".', field=key
+            )
         if len(reason) > MAX_ANSWER:
-            raise Invalid(f"The reason for {key} is too long; keep it under {MAX_ANSWER} characters.", field=key)
+            raise Invalid(
+                f"The reason for {key} is too long; keep it under {MAX_ANSWER} characters.", field=key
+            )
 
     existing = {
         r.key: r
         for r in (
-            await session.execute(
+            await session.exec(
                 select(CriterionValue).where(CriterionValue.story_id == story.id, CriterionValue.kind == kind)
             )
-        ).scalars()
+        )
     }
     now = utcnow()
     for key in clear:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
@@ -24,14 +24,16 @@ def parse_date(text: str, *, option: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise Invalid(f"{option} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-07.", field=option) from None
+        raise Invalid(
+            f"{option} {text!r} is not a date; write it as YYYY-MM-DD, e.g. 2026-12-07.", field=option
+        ) from None
 
 
 async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
-    rows = await session.execute(
+    rows = await session.exec(
         select(Sprint).where(Sprint.team == team.name, Sprint.state != "closed").order_by(Sprint.starts_on)
     )
-    return list(rows.scalars().all())
+    return list(rows.all())
 
 
 async def current_sprint(session: AsyncSession, team: Team) -> Sprint | None:
@@ -55,9 +57,7 @@ async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Spri
         if sprint is None:
             raise NotFound(f"Team {team.name} has no next sprint planned. Create one with `sprint start`.")
         return sprint
-    found = (
-        (await session.execute(select(Sprint).where(Sprint.team == team.name, Sprint.name == ref))).scalars().first()
-    )
+    found = (await session.exec(select(Sprint).where(Sprint.team == team.name, Sprint.name == ref))).first()
     if found is None:
         raise NotFound(f"Team {team.name} has no sprint called {ref!r}.")
     return found
@@ -86,7 +86,9 @@ async def start_sprint(
     if not name:
         raise Invalid("The sprint needs a name.", field="name")
     if name.lower() in ("current", "next") or len(name) > MAX_NAME:
-        raise Invalid(f"Choose another sprint name (not current/next, at most {MAX_NAME} characters).", field="name")
+        raise Invalid(
+            f"Choose another sprint name (not current/next, at most {MAX_NAME} characters).", field="name"
+        )
     if ends_on <= starts_on:
         raise Invalid("--to must be after --from.", field="--to")
     if (ends_on - starts_on).days > MAX_LENGTH_DAYS:
@@ -94,8 +96,8 @@ async def start_sprint(
     if goal is not None and len(goal) > MAX_GOAL:
         raise Invalid(f"Keep the goal under {MAX_GOAL} characters.", field="--goal")
     existing = (
-        (await session.execute(select(Sprint).where(Sprint.team == team.name, Sprint.name == name))).scalars().first()
-    )
+        await session.exec(select(Sprint).where(Sprint.team == team.name, Sprint.name == name))
+    ).first()
     if existing is not None:
         raise Conflict(f"Team {team.name} already has a sprint called {name!r}.")
     open_sprints = await _open_sprints(session, team)
@@ -190,14 +192,17 @@ async def commit(
     not_ready = [s for s in picked if not checks[s.id].complete]  # type: ignore[index]
     if not_ready and force_reason is None:
         detail = "; ".join(
-            f"{s.key} lacks {', '.join(c.label for c in checks[s.id].missing)}" for s in not_ready  # type: ignore[index]
+            f"{s.key} lacks {', '.join(c.label for c in checks[s.id].missing)}"
+            for s in not_ready  # type: ignore[index]
         )
         raise Conflict(
             f"Not Ready: {detail}. Fill the criteria with `ready S-n`, or commit anyway with "
             f'--force reason="why".'
         )
     if force_reason is not None and not force_reason.strip():
-        raise Invalid('--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason")
+        raise Invalid(
+            '--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason"
+        )
     now = utcnow()
     for story in picked:
         story.sprint_id, story.updated_at = sprint.id, now
@@ -239,7 +244,7 @@ async def close_sprint(session: AsyncSession, *, team: Team, actor: str) -> Clos
         raise NotFound(f"Team {team.name} has no current sprint to close.")
     following = await next_sprint(session, team)
     in_sprint = list(
-        (await session.execute(select(Story).where(Story.sprint_id == sprint.id).order_by(Story.number))).scalars()
+        (await session.exec(select(Story).where(Story.sprint_id == sprint.id).order_by(Story.number))).all()
     )
     done = [s for s in in_sprint if s.status == "done"]
     unfinished = [s for s in in_sprint if s.status != "done"]

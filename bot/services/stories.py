@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
@@ -93,7 +93,7 @@ async def add_story(
 
 async def get_story(session: AsyncSession, key: str) -> Story:
     number = parse_story_key(key)
-    story = (await session.execute(select(Story).where(Story.number == number))).scalars().first()
+    story = (await session.exec(select(Story).where(Story.number == number))).first()
     if story is None:
         raise NotFound(f"There is no story S-{number}.")
     return story
@@ -126,7 +126,7 @@ async def list_stories(
         stmt = stmt.where(Story.sprint_id.is_(None))  # type: ignore[union-attr]
     if not include_done:
         stmt = stmt.where(Story.status == "open")
-    stories = list((await session.execute(stmt)).scalars().all())
+    stories = list((await session.exec(stmt)).all())
     sprint_names = await _sprint_names(session, {s.sprint_id for s in stories if s.sprint_id})
     ready = await readiness.checklists(session, stories, "ready", config)
     listings = [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]  # type: ignore[index]
@@ -138,12 +138,14 @@ async def list_stories(
 async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = await session.execute(select(Sprint.id, Sprint.name).where(Sprint.id.in_(ids)))  # type: ignore[union-attr]
+    rows = await session.exec(select(Sprint.id, Sprint.name).where(Sprint.id.in_(ids)))  # type: ignore[union-attr]
     return {i: n for i, n in rows.all()}
 
 
 async def sprint_name(session: AsyncSession, story: Story) -> str | None:
-    return (await _sprint_names(session, {story.sprint_id} if story.sprint_id else set())).get(story.sprint_id or 0)
+    return (await _sprint_names(session, {story.sprint_id} if story.sprint_id else set())).get(
+        story.sprint_id or 0
+    )
 
 
 async def edit_story(
@@ -185,7 +187,9 @@ async def edit_story(
     return story
 
 
-async def assign_story(session: AsyncSession, *, config: AppConfig, story: Story, owner: str, actor: str) -> Story:
+async def assign_story(
+    session: AsyncSession, *, config: AppConfig, story: Story, owner: str, actor: str
+) -> Story:
     if story.owner == owner:
         raise Conflict(f"{story.key} is already assigned to that person.")
     return await edit_story(session, config=config, story=story, actor=actor, owner=owner)

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.services.errors import CadenceError
+from bot.services.errors import CadenceError, Invalid, NotFound
 from bot.slack import ids
 from bot.slack.blocks import error_message
 from bot.slack.context import Deps, Invocation
@@ -48,7 +48,9 @@ def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | Non
             log.error("unhandled error in a listener", exc_info=error)
             problem = UNEXPECTED
         if "command" in body:
-            return _json(error_message(problem, context.get("usage")))
+            # The usage line helps with a malformed command or a wrong id, not with a refused decision.
+            usage = context.get("usage") if isinstance(error, (Invalid, NotFound)) else None
+            return _json(error_message(problem, usage))
         kind = body.get("type")
         if kind == "view_submission":
             field = error.field if isinstance(error, CadenceError) else None
@@ -86,7 +88,7 @@ def create_app(*, settings: Settings, deps: Deps, client: AsyncWebClient | None 
     )
 
     @app.middleware
-    async def dedupe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:  # noqa: A002
+    async def dedupe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
         return await _dedupe_events(deps, body, next)
 
     app.error(make_error_handler(deps))

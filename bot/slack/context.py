@@ -47,16 +47,22 @@ class Invocation:
 
     def open_modal(self, view: dict[str, Any]) -> None:
         """views.open after the ack: the trigger id stays valid for 3 seconds, plenty for a task."""
-        self.deps.followups.spawn(self.client.views_open(trigger_id=self.trigger_id, view=view), what="views.open")
+        self.deps.followups.spawn(
+            self.client.views_open(trigger_id=self.trigger_id, view=view), what="views.open"
+        )
 
     def reply_later(self, message: dict[str, Any], *, replace_original: bool = False) -> None:
         """Answer the person after the ack: through response_url, or as a DM where there is none."""
         if self.response_url:
             body = {**message, "replace_original": replace_original}
-            self.deps.followups.spawn(_post_response_url(self.client, self.response_url, body), what="response_url")
+            self.deps.followups.spawn(
+                _post_response_url(self.client, self.response_url, body), what="response_url"
+            )
         else:
             args = {k: v for k, v in message.items() if k in ("text", "blocks")}
-            self.deps.followups.spawn(self.client.chat_postMessage(channel=self.user_id, **args), what="dm reply")
+            self.deps.followups.spawn(
+                self.client.chat_postMessage(channel=self.user_id, **args), what="dm reply"
+            )
 
     @classmethod
     def from_body(cls, deps: Deps, client: AsyncWebClient, body: dict[str, Any]) -> Invocation:

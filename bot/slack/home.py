@@ -12,7 +12,9 @@ from bot.store.db import unit_of_work
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
     config = deps.config
-    teams = [t for t in config.teams if t.includes(user_id)] or (config.teams if len(config.teams) == 1 else [])
+    teams = [t for t in config.teams if t.includes(user_id)] or (
+        config.teams if len(config.teams) == 1 else []
+    )
     async with unit_of_work(deps.sessions) as session:
         mine = []
         for team in config.teams:
@@ -20,7 +22,11 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
         overviews = []
         for team in teams:
             sprint = await sprints.current_sprint(session, team)
-            view = await sprints.overview(session, config=config, team=team, sprint=sprint) if sprint else None
+            view = (
+                await sprints.overview(session, config=config, team=team, sprint=sprint) if sprint else None
+            )
             overviews.append((team.name, view))
     mine.sort(key=lambda item: (item.ready.complete, item.story.number))
-    await client.views_publish(user_id=user_id, view=home_view(mine=mine, sprints=overviews, command=config.command))
+    await client.views_publish(
+        user_id=user_id, view=home_view(mine=mine, sprints=overviews, command=config.command)
+    )

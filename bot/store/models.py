@@ -70,7 +70,9 @@ class CriterionValue(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("story_id", "kind", "key", name="uq_criterion_story_kind_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    story_id: int = Field(sa_column=Column(Integer, ForeignKey("story.id", ondelete="CASCADE"), nullable=False))
+    story_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("story.id", ondelete="CASCADE"), nullable=False)
+    )
     kind: str = Field(max_length=8)  # ready | done
     key: str = Field(max_length=40)
     value: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -17,14 +17,14 @@ async def insert_ignore(session: AsyncSession, model: type[SQLModel], values: di
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     table = model.__table__  # type: ignore[attr-defined]
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(**values)
-    result = await session.execute(stmt.on_conflict_do_nothing())
+    result = await session.exec(stmt.on_conflict_do_nothing())
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def next_number(session: AsyncSession, name: str) -> int:
     """Take the next number for `name` (S, E, R, D); the row lock keeps it gapless under concurrency."""
     await insert_ignore(session, Counter, {"name": name, "value": 0})
-    result = await session.execute(
+    result = await session.exec(
         update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
     )
     return int(result.scalar_one())

@@ -25,7 +25,9 @@ def checklist_lines(checklist: Checklist) -> str:
     for item in checklist.items:
         label = escape(item.criterion.label)
         if item.waived:
-            lines.append(f":heavy_minus_sign: {label}: n/a — {escape(item.na_reason or '')} ({mention(item.set_by)})")
+            lines.append(
+                f":heavy_minus_sign: {label}: n/a — {escape(item.na_reason or '')} ({mention(item.set_by)})"
+            )
         elif item.satisfied:
             value = escape(item.value or "")
             value = value if len(value) <= 200 else value[:199] + "…"
@@ -48,5 +50,5 @@ def checklist_blocks(checklist: Checklist, *, title: str, story_open: bool = Tru
     ]
     if story_open:
         blocks.append(actions(button(f"Fill {name}", _OPEN[checklist.kind], checklist.story_key, "primary")))
-        blocks.append(context(f"Or inline: `key=value`, or `key=n/a reason=\"why\"` to waive one."))
+        blocks.append(context('Or inline: `key=value`, or `key=n/a reason="why"` to waive one.'))
     return blocks

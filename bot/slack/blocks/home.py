@@ -20,7 +20,10 @@ MAX_STORIES = 30
 def home_view(
     *, mine: list[StoryListing], sprints: list[tuple[str, SprintOverview | None]], command: str
 ) -> dict[str, Any]:
-    blocks: list[Block] = [header("Your stories"), actions(button("Add a story", ids.OPEN_STORY_ADD, style="primary"))]
+    blocks: list[Block] = [
+        header("Your stories"),
+        actions(button("Add a story", ids.OPEN_STORY_ADD, style="primary")),
+    ]
     if not mine:
         blocks.append(section("You own no open stories."))
     for item in mine[:MAX_STORIES]:

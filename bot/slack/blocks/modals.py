@@ -46,7 +46,9 @@ def story_modal(
         Option(value=str(s.id), text=f"{s.name} ({'current' if s.state == 'active' else 'next'})"[:75])
         for s in sprints
     ]
-    current_sprint = next((o for o in sprint_options if story and o.value == str(story.sprint_id)), sprint_options[0])
+    current_sprint = next(
+        (o for o in sprint_options if story and o.value == str(story.sprint_id)), sprint_options[0]
+    )
     blocks = [
         InputBlock(
             block_id=ids.FIELD_TITLE,
@@ -85,7 +87,9 @@ def story_modal(
         InputBlock(
             block_id=ids.FIELD_SPRINT,
             label="Sprint",
-            element=StaticSelectElement(action_id=ids.INPUT, options=sprint_options, initial_option=current_sprint),
+            element=StaticSelectElement(
+                action_id=ids.INPUT, options=sprint_options, initial_option=current_sprint
+            ),
         ),
     ]
     title = f"Edit {story.key}" if story else "New story"
@@ -115,14 +119,18 @@ def criteria_modal(
         initial = item.value
         if item.waived:
             initial = f"{NA_PREFIX}: {item.na_reason}"
-        hint = (item.criterion.help + " " if item.criterion.help else "") + 'Type "n/a: reason" if it does not apply.'
+        hint = (
+            item.criterion.help + " " if item.criterion.help else ""
+        ) + 'Type "n/a: reason" if it does not apply.'
         blocks.append(
             InputBlock(
                 block_id=criterion_block_id(item.criterion.key),
                 label=item.criterion.label,
                 optional=True,
                 hint=hint[:2000],
-                element=PlainTextInputElement(action_id=ids.INPUT, initial_value=initial, multiline=True, max_length=2000),
+                element=PlainTextInputElement(
+                    action_id=ids.INPUT, initial_value=initial, multiline=True, max_length=2000
+                ),
             )
         )
     name = KIND_NAMES[checklist.kind]

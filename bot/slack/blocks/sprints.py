@@ -74,7 +74,9 @@ def plan_blocks(plan: Plan, command: str) -> list[Block]:
     blocks.append(section(f"*Not Ready ({len(not_ready)})*"))
     blocks += [section(c) for c in _chunks(_rows(not_ready, "_None — everything is Ready._"))]
     blocks.append(
-        context(f'Commit with `{command} sprint commit S-1 S-2`; a not-Ready story needs `--force reason="…"`.')
+        context(
+            f'Commit with `{command} sprint commit S-1 S-2`; a not-Ready story needs `--force reason="…"`.'
+        )
     )
     return blocks[:50]
 

@@ -23,7 +23,9 @@ def story_line(item: StoryListing) -> str:
     points = f" · {story.points} pt" if story.points is not None else ""
     sprint = f" · {escape(item.sprint_name)}" if item.sprint_name else " · backlog"
     status = " · :white_check_mark: done" if story.status == "done" else f" · {readiness_badge(item.ready)}"
-    return f"*{story.key}* {escape(story.title)}\n{story.type} · {mention(story.owner)}{points}{sprint}{status}"
+    return (
+        f"*{story.key}* {escape(story.title)}\n{story.type} · {mention(story.owner)}{points}{sprint}{status}"
+    )
 
 
 def story_list(
@@ -34,7 +36,9 @@ def story_list(
     pages = (len(items) + PAGE_SIZE - 1) // PAGE_SIZE
     page = min(max(page, 1), pages)
     shown = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    blocks: list[Block] = [section(f"*{escape(title)}* — {len(items)} {'story' if len(items) == 1 else 'stories'}")]
+    blocks: list[Block] = [
+        section(f"*{escape(title)}* — {len(items)} {'story' if len(items) == 1 else 'stories'}")
+    ]
     blocks += [section(story_line(i)) for i in shown]
     if pages > 1:
         blocks.append(context(f"Page {page} of {pages}"))
@@ -51,9 +55,7 @@ def _page_value(page: int, filters: dict[str, Any] | None) -> str:
     return json.dumps({"page": page, "filters": filters or {}}, separators=(",", ":"))
 
 
-def story_card(
-    story: Story, *, sprint_name: str | None, ready: Checklist, done: Checklist
-) -> list[Block]:
+def story_card(story: Story, *, sprint_name: str | None, ready: Checklist, done: Checklist) -> list[Block]:
     facts = [
         f"*Type* {story.type}",
         f"*Owner* {mention(story.owner)}",

@@ -42,7 +42,9 @@ def _table() -> list[Subcommand]:
         Subcommand(("story", "show"), "story show S-n", "Show a story with its checklists", story.show),
         Subcommand(("story", "edit"), "story edit S-n", "Edit a story in a form", story.edit),
         Subcommand(("story", "assign"), "story assign S-n @user", "Give a story a new owner", story.assign),
-        Subcommand(("story", "done"), "story done S-n", "Mark done (checks the Definition of Done)", story.done),
+        Subcommand(
+            ("story", "done"), "story done S-n", "Mark done (checks the Definition of Done)", story.done
+        ),
         Subcommand(
             ("ready",),
             'ready S-n [key=value …] [key=n/a reason="…"]',
@@ -62,14 +64,24 @@ def _table() -> list[Subcommand]:
             sprint.start,
         ),
         Subcommand(("sprint", "current"), "sprint current", "The current sprint at a glance", sprint.current),
-        Subcommand(("sprint", "plan"), "sprint plan [NAME]", "Readiness gate for the sprint being planned", sprint.plan),
+        Subcommand(
+            ("sprint", "plan"),
+            "sprint plan [NAME]",
+            "Readiness gate for the sprint being planned",
+            sprint.plan,
+        ),
         Subcommand(
             ("sprint", "commit"),
             'sprint commit S-n … [--sprint NAME] [--force reason="…"]',
             "Add Ready stories to the sprint being planned",
             sprint.commit,
         ),
-        Subcommand(("sprint", "close"), "sprint close", "Close the sprint; unfinished stories carry over", sprint.close),
+        Subcommand(
+            ("sprint", "close"),
+            "sprint close",
+            "Close the sprint; unfinished stories carry over",
+            sprint.close,
+        ),
     ]
 
 
@@ -88,7 +100,9 @@ def match(tokens: list[str]) -> tuple[Subcommand, list[str]]:
     lowered = [t.lower() for t in tokens]
     best: Subcommand | None = None
     for sub in subcommands():
-        if tuple(lowered[: len(sub.words)]) == sub.words and (best is None or len(sub.words) > len(best.words)):
+        if tuple(lowered[: len(sub.words)]) == sub.words and (
+            best is None or len(sub.words) > len(best.words)
+        ):
             best = sub
     if best is None:
         if not tokens:

@@ -17,6 +17,8 @@ async def show_help(inv: Invocation, tokens: list[str]) -> Reply:
             section(f"*{inv.config.app_name}* — what you can type after `{inv.command}`:"),
             section("\n".join(lines[: len(lines) // 2])),
             section("\n".join(lines[len(lines) // 2 :])),
-            context("Story ids look like S-12. Dates are YYYY-MM-DD. Quote text with spaces: --goal \"Ship v2\"."),
+            context(
+                'Story ids look like S-12. Dates are YYYY-MM-DD. Quote text with spaces: --goal "Ship v2".'
+            ),
         ],
     )

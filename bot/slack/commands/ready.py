@@ -23,7 +23,9 @@ def split_answers(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]
     reason = pairs.pop("reason", None)
     waived = [k for k, v in pairs.items() if v.strip().lower() == NA]
     if reason is not None and not waived:
-        raise Invalid('reason="…" goes with a criterion marked n/a, e.g. data_contract=n/a reason="internal data".')
+        raise Invalid(
+            'reason="…" goes with a criterion marked n/a, e.g. data_contract=n/a reason="internal data".'
+        )
     answers = {k: v for k, v in pairs.items() if k not in waived}
     return answers, {k: reason or "" for k in waived}
 
@@ -49,13 +51,24 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
         if args.pairs:
             answers, waivers = split_answers(args.pairs)
             checklist = await readiness.record_answers(
-                session, story=story, kind=kind, config=inv.config, actor=inv.user_id, answers=answers, waivers=waivers
+                session,
+                story=story,
+                kind=kind,
+                config=inv.config,
+                actor=inv.user_id,
+                answers=answers,
+                waivers=waivers,
             )
             recorded = len(answers) + len(waivers)
-            head = f":pencil: Recorded {recorded} {'answer' if recorded == 1 else 'answers'} for *{story.key}*."
+            head = (
+                f":pencil: Recorded {recorded} {'answer' if recorded == 1 else 'answers'} for *{story.key}*."
+            )
             return message(
                 f"Recorded {recorded} for {story.key}",
-                [section(head), *checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {escape(story.title)}")],
+                [
+                    section(head),
+                    *checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {escape(story.title)}"),
+                ],
             )
         checklist = await readiness.checklist(session, story, kind, inv.config)
     return message(
@@ -73,5 +86,7 @@ async def open_criteria_form(inv: Invocation, story_key: str, kind: str) -> None
             raise Invalid(f"{story.key} is already done; its checklists are closed.")
         checklist = await readiness.checklist(session, story, kind, inv.config)
     inv.open_modal(
-        criteria_modal(checklist, story_title=story.title, channel=inv.channel_id, response_url=inv.response_url)
+        criteria_modal(
+            checklist, story_title=story.title, channel=inv.channel_id, response_url=inv.response_url
+        )
     )

@@ -17,7 +17,9 @@ from bot.text import escape
 async def start(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens, options=("--from", "--to", "--goal"))
     if not args.positionals:
-        raise Invalid("Give the sprint a name, e.g. `sprint start \"Sprint 14\" --from 2026-12-07 --to 2026-12-18`.")
+        raise Invalid(
+            'Give the sprint a name, e.g. `sprint start "Sprint 14" --from 2026-12-07 --to 2026-12-18`.'
+        )
     for option in ("--from", "--to"):
         if not args.option(option):
             raise Invalid(f"{option} is required (YYYY-MM-DD).", field=option)
@@ -67,7 +69,7 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens, options=("--sprint",), flags=("--force",), pairs=True)
     unknown = sorted(set(args.pairs) - {"reason"})
     if unknown:
-        raise Invalid(f"Unexpected {unknown[0]}=…; only reason=\"…\" goes with --force.")
+        raise Invalid(f'Unexpected {unknown[0]}=…; only reason="…" goes with --force.')
     if "reason" in args.pairs and not args.flag("--force"):
         raise Invalid('reason="…" goes with --force.')
     if args.flag("--force") and "reason" not in args.pairs:
@@ -95,7 +97,9 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
 
 async def close(inv: Invocation, tokens: list[str]) -> Reply:
     if tokens:
-        raise Invalid(f"Unexpected {tokens[0]!r}; `sprint close` closes the current sprint and takes no arguments.")
+        raise Invalid(
+            f"Unexpected {tokens[0]!r}; `sprint close` closes the current sprint and takes no arguments."
+        )
     team = inv.team()
     require_lead(team, inv.user_id, doing="close a sprint")
     async with unit_of_work(inv.deps.sessions) as session:

@@ -26,7 +26,11 @@ async def open_story_form(inv: Invocation, story_key: str | None = None) -> None
     async with unit_of_work(inv.deps.sessions) as session:
         team = inv.team()
         story = await stories.get_story(session, story_key) if story_key else None
-        open_sprints = [s for s in (await sprints.current_sprint(session, team), await sprints.next_sprint(session, team)) if s]
+        open_sprints = [
+            s
+            for s in (await sprints.current_sprint(session, team), await sprints.next_sprint(session, team))
+            if s
+        ]
     inv.open_modal(
         story_modal(
             story_types=inv.config.story_types,
@@ -46,7 +50,9 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
         return None
     args = parse_args(tokens, options=("--type", "--owner", "--points", "--sprint"))
     owner = parse_user(args.option("--owner") or "") if args.option("--owner") else None
-    points = parse_int(args.option("--points") or "", option="--points") if "--points" in args.options else None
+    points = (
+        parse_int(args.option("--points") or "", option="--points") if "--points" in args.options else None
+    )
     async with unit_of_work(inv.deps.sessions) as session:
         team = inv.team()
         sprint = None
@@ -67,8 +73,10 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
     where = f"sprint {escape(sprint.name)}" if sprint else "the backlog"
     return message(
         f"Added {story.key} to {where}.",
-        [section(f":white_check_mark: Added *{story.key}* {escape(story.title)} to {where}.")]
-        + checklist_blocks(ready, title="Definition of Ready"),
+        [
+            section(f":white_check_mark: Added *{story.key}* {escape(story.title)} to {where}."),
+            *checklist_blocks(ready, title="Definition of Ready"),
+        ],
     )
 
 
@@ -110,7 +118,9 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
         ready = await readiness.checklist(session, story, "ready", inv.config)
         done = await readiness.checklist(session, story, "done", inv.config)
         sprint_name = await stories.sprint_name(session, story)
-    return message(f"{story.key} {story.title}", story_card(story, sprint_name=sprint_name, ready=ready, done=done))
+    return message(
+        f"{story.key} {story.title}", story_card(story, sprint_name=sprint_name, ready=ready, done=done)
+    )
 
 
 async def edit(inv: Invocation, tokens: list[str]) -> Reply:
@@ -147,9 +157,12 @@ async def finish(inv: Invocation, key: str) -> Reply:
         except stories.NotDone as refused:
             return message(
                 refused.message,
-                [section(f":no_entry: {escape(refused.message)}")]
-                + checklist_blocks(refused.checklist, title="Definition of Done"),
+                [
+                    section(f":no_entry: {escape(refused.message)}"),
+                    *checklist_blocks(refused.checklist, title="Definition of Done"),
+                ],
             )
     return message(
-        f"{story.key} is done.", [section(f":tada: *{story.key}* {escape(story.title)} is done. Recorded in the audit log.")]
+        f"{story.key} is done.",
+        [section(f":tada: *{story.key}* {escape(story.title)} is done. Recorded in the audit log.")],
     )

@@ -13,7 +13,9 @@ from bot.slack.parsing import tokenize
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def on_command(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+    async def on_command(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         context["usage"] = f"{deps.config.command} help"
         tokens = tokenize(body.get("text") or "")
         sub, rest = match(tokens)

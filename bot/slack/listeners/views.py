@@ -68,7 +68,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
         async with unit_of_work(deps.sessions) as session:
             sprint = None
             if sprint_choice != BACKLOG:
-                open_sprints = [await sprints.current_sprint(session, team), await sprints.next_sprint(session, team)]
+                open_sprints = [
+                    await sprints.current_sprint(session, team),
+                    await sprints.next_sprint(session, team),
+                ]
                 sprint = next((s for s in open_sprints if s and str(s.id) == sprint_choice), None)
                 if sprint is None:
                     raise Invalid("That sprint is no longer open; pick another.", field=ids.FIELD_SPRINT)
@@ -96,7 +99,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
             ready = await readiness.checklist(session, story, "ready", deps.config)
         await ack()
         _confirm(
-            who, deps, client, f":white_check_mark: {verb} *{story.key}* {escape(story.title)} · {readiness_badge(ready)}"
+            who,
+            deps,
+            client,
+            f":white_check_mark: {verb} *{story.key}* {escape(story.title)} · {readiness_badge(ready)}",
         )
 
     @app.view(ids.CRITERIA_MODAL)
@@ -106,7 +112,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
         kind = meta.get("kind", "ready")
         async with unit_of_work(deps.sessions) as session:
             story = await stories.get_story(session, meta.get("story", ""))
-            current = {i.criterion.key: i for i in (await readiness.checklist(session, story, kind, deps.config)).items}
+            current = {
+                i.criterion.key: i
+                for i in (await readiness.checklist(session, story, kind, deps.config)).items
+            }
             answers, waivers, clear = {}, {}, []
             for block_id, state in values.items():
                 key = block_id.removeprefix(ids.CRITERION_PREFIX)

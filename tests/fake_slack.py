@@ -1,0 +1,156 @@
+"""A stand-in for Slack's Web API on a free loopback port: records every call, can be told to fail."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+
+@dataclass
+class Call:
+    method: str  # Web API method ("chat.postMessage"), or "response_url"
+    args: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Failure:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._failures: dict[str, list[Failure]] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode("utf-8")
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    args = json.loads(raw or "{}")
+                else:
+                    args = {k: v[0] for k, v in parse_qs(raw).items()}
+                    for key in ("blocks", "view", "attachments"):
+                        if isinstance(args.get(key), str):
+                            args[key] = json.loads(args[key])
+                path = self.path.split("?")[0]
+                method = "response_url" if path.startswith("/response/") else path.removeprefix("/api/")
+                status, body, headers = fake._answer(method, args, dict(self.headers))
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}response/{name}"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._failures.clear()
+
+    def fail(
+        self,
+        method: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next `times` calls of `method` with this status instead of success."""
+        with self._lock:
+            self._failures.setdefault(method, []).extend(
+                [Failure(status, body or {"ok": False, "error": "fatal_error"}, headers or {})] * times
+            )
+
+    def of(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def _answer(
+        self, method: str, args: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        with self._lock:
+            pending = self._failures.get(method)
+            if pending:
+                failure = pending.pop(0)
+                self.calls.append(Call(method, args, headers | {"x-fake-failed": str(failure.status)}))
+                return failure.status, failure.body, failure.headers
+            self.calls.append(Call(method, args, headers))
+        return 200, self._success(method, args), {}
+
+    def _success(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "user_id": "UBOT",
+                "bot_id": "BBOT",
+                "team_id": "T0001",
+                "user": "cadence",
+                "team": "Test",
+                "url": "https://test.slack.com/",
+            }
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            ts = f"1700000000.{next(self._ts):06d}"
+            return {
+                "ok": True,
+                "channel": args.get("channel"),
+                "ts": args.get("ts", ts),
+                "message_ts": ts,
+                "message": {"text": args.get("text"), "ts": ts},
+            }
+        if method in ("views.open", "views.publish", "views.update", "views.push"):
+            view = args.get("view") or {}
+            return {"ok": True, "view": {**view, "id": "V0001", "hash": "h1"}}
+        if method == "users.info":
+            return {
+                "ok": True,
+                "user": {
+                    "id": args.get("user"),
+                    "tz": "Europe/Berlin",
+                    "tz_offset": 3600,
+                    "name": str(args.get("user", "")).lower(),
+                },
+            }
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
+        return {"ok": True}
