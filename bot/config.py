@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -39,7 +39,8 @@ _PATTERN_WORDS = {
 UserId = Annotated[str, StringConstraints(pattern=_USER_ID)]
 ChannelId = Annotated[str, StringConstraints(pattern=_CHANNEL_ID)]
 CriterionKey = Annotated[str, StringConstraints(pattern=_KEY)]
-CEREMONIES = ("standup", "planning", "review", "retro", "refinement")
+CeremonyName = Literal["standup", "planning", "review", "retro", "refinement"]
+CEREMONIES: tuple[str, ...] = get_args(CeremonyName)
 
 
 class _Model(BaseModel):
@@ -92,20 +93,12 @@ class Team(_Model):
     timezone: str | None = None
     governance: Governance | None = None
     holidays: list[date] = Field(default_factory=list)
-    ceremonies: dict[str, Ceremony] = Field(default_factory=dict)
+    ceremonies: dict[CeremonyName, Ceremony] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
     def _valid_tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
-
-    @field_validator("ceremonies")
-    @classmethod
-    def _known_ceremonies(cls, value: dict[str, Ceremony]) -> dict[str, Ceremony]:
-        unknown = sorted(set(value) - set(CEREMONIES))
-        if unknown:
-            raise ValueError(f"unknown ceremony {unknown[0]!r}; expected one of {', '.join(CEREMONIES)}")
-        return value
 
     def includes(self, user_id: str) -> bool:
         return user_id in self.members or user_id in self.leads
@@ -240,6 +233,8 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 def _message(error: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return "required"
+    if error["type"] == "literal_error":
+        return f"{error['input']!r} is not one of {error['ctx']['expected']}"
     if error["type"] == "extra_forbidden":
         return "unknown option (check the spelling against config.example.yaml)"
     if error["type"] == "string_pattern_mismatch":
@@ -264,7 +259,11 @@ def parse_config(text: str, path: str | Path = "config.yaml") -> AppConfig:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple(
+                p
+                for p in error["loc"]
+                if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))
+            )
             line = _line_of(root, loc)
             prefix = f"{path}:{line}" if line else str(path)
             problems.append(f"{prefix}: {_format_loc(loc)}: {_message(error)}")

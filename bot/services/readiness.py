@@ -56,16 +56,14 @@ class Checklist:
         return sum(1 for i in self.items if i.satisfied)
 
 
-def _build(story: Story, kind: str, config: AppConfig, rows: Iterable[CriterionValue]) -> Checklist:
-    by_key = {r.key: r for r in rows if r.kind == kind}
+_Answer = tuple[str | None, str | None, str | None, datetime | None]  # value, na_reason, set_by, set_at
+
+
+def _build(story: Story, kind: str, config: AppConfig, answers: dict[str, _Answer]) -> Checklist:
     items = []
     for criterion in config.criteria(kind, story.type):
-        row = by_key.get(criterion.key)
-        items.append(
-            CriterionStatus(criterion)
-            if row is None
-            else CriterionStatus(criterion, row.value, row.na_reason, row.set_by, row.set_at)
-        )
+        answer = answers.get(criterion.key)
+        items.append(CriterionStatus(criterion) if answer is None else CriterionStatus(criterion, *answer))
     return Checklist(story.key, kind, tuple(items))
 
 
@@ -74,14 +72,40 @@ async def checklists(
 ) -> dict[int, Checklist]:
     """Checklists for many stories with one query, keyed by story id."""
     ids = [s.id for s in stories if s.id is not None]
-    rows: dict[int, list[CriterionValue]] = {i: [] for i in ids}
+    answers: dict[int, dict[str, _Answer]] = {i: {} for i in ids}
     if ids:
+        # Plain columns, not ORM objects: lists of hundreds of stories stay cheap.
         result = await session.exec(
-            select(CriterionValue).where(CriterionValue.story_id.in_(ids), CriterionValue.kind == kind)  # type: ignore[union-attr]
+            select(
+                CriterionValue.story_id,
+                CriterionValue.key,
+                CriterionValue.value,
+                CriterionValue.na_reason,
+                CriterionValue.set_by,
+                CriterionValue.set_at,
+            ).where(CriterionValue.story_id.in_(ids), CriterionValue.kind == kind)  # type: ignore[union-attr]
         )
-        for row in result:
-            rows[row.story_id].append(row)
-    return {s.id: _build(s, kind, config, rows.get(s.id, [])) for s in stories if s.id is not None}
+        for story_id, key, value, na_reason, set_by, set_at in result:
+            answers[story_id][key] = (value, na_reason, set_by, set_at)
+    return {s.id: _build(s, kind, config, answers[s.id]) for s in stories if s.id is not None}
+
+
+async def satisfied_keys(session: AsyncSession, story_ids: list[int], kind: str) -> dict[int, set[str]]:
+    """The criteria each story has answered or waived: enough to filter by readiness without loading it."""
+    out: dict[int, set[str]] = {i: set() for i in story_ids}
+    if story_ids:
+        result = await session.exec(
+            select(
+                CriterionValue.story_id, CriterionValue.key, CriterionValue.value, CriterionValue.na_reason
+            ).where(
+                CriterionValue.story_id.in_(story_ids),  # type: ignore[union-attr]
+                CriterionValue.kind == kind,
+            )
+        )
+        for story_id, key, value, na_reason in result:
+            if na_reason is not None or (value and value.strip()):
+                out[story_id].add(key)
+    return out
 
 
 async def checklist(session: AsyncSession, story: Story, kind: str, config: AppConfig) -> Checklist:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -106,6 +108,33 @@ class StoryListing:
     ready: Checklist
 
 
+@dataclass(frozen=True)
+class StoryFilter:
+    owner: str | None = None
+    sprint: Sprint | None = None
+    backlog_only: bool = False
+    include_done: bool = False
+    not_ready: bool = False
+
+    def where(self, team: Team) -> list[Any]:
+        clauses: list[Any] = [Story.team == team.name]
+        if self.owner:
+            clauses.append(Story.owner == self.owner)
+        if self.sprint is not None:
+            clauses.append(Story.sprint_id == self.sprint.id)
+        elif self.backlog_only:
+            clauses.append(Story.sprint_id.is_(None))  # type: ignore[union-attr]
+        if not self.include_done or self.not_ready:
+            clauses.append(Story.status == "open")
+        return clauses
+
+
+async def _listings(session: AsyncSession, config: AppConfig, stories: list[Story]) -> list[StoryListing]:
+    sprint_names = await _sprint_names(session, {s.sprint_id for s in stories if s.sprint_id})
+    ready = await readiness.checklists(session, stories, "ready", config)
+    return [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]  # type: ignore[index]
+
+
 async def list_stories(
     session: AsyncSession,
     *,
@@ -117,22 +146,56 @@ async def list_stories(
     include_done: bool = False,
     not_ready: bool = False,
 ) -> list[StoryListing]:
-    stmt = select(Story).where(Story.team == team.name).order_by(Story.number)
-    if owner:
-        stmt = stmt.where(Story.owner == owner)
-    if sprint is not None:
-        stmt = stmt.where(Story.sprint_id == sprint.id)
-    elif backlog_only:
-        stmt = stmt.where(Story.sprint_id.is_(None))  # type: ignore[union-attr]
-    if not include_done:
-        stmt = stmt.where(Story.status == "open")
+    """Every story that matches, with its readiness (for views that show them all)."""
+    where = StoryFilter(owner, sprint, backlog_only, include_done, not_ready).where(team)
+    stories = list((await session.exec(select(Story).where(*where).order_by(Story.number))).all())
+    listings = await _listings(session, config, stories)
+    return [i for i in listings if not i.ready.complete] if not_ready else listings
+
+
+@dataclass(frozen=True)
+class StoryPage:
+    items: list[StoryListing]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+async def page_of_stories(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    filters: StoryFilter,
+    page: int = 1,
+    page_size: int = 20,
+) -> StoryPage:
+    """One page of a story list: only that page's stories are loaded with their readiness."""
+    where = filters.where(team)
+    if filters.not_ready:
+        rows = (await session.exec(select(Story.id, Story.type).where(*where).order_by(Story.number))).all()
+        answered = await readiness.satisfied_keys(session, [i for i, _ in rows], "ready")
+        ids = [
+            i
+            for i, story_type in rows
+            if not {c.key for c in config.criteria("ready", story_type)} <= answered[i]
+        ]
+        total = len(ids)
+    else:
+        total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
+    pages = max(1, -(-total // page_size))
+    page = min(max(page, 1), pages)
+    stmt = select(Story).order_by(Story.number)
+    if filters.not_ready:
+        stmt = stmt.where(Story.id.in_(ids[(page - 1) * page_size : page * page_size]))  # type: ignore[union-attr]
+    else:
+        stmt = stmt.where(*where).offset((page - 1) * page_size).limit(page_size)
     stories = list((await session.exec(stmt)).all())
-    sprint_names = await _sprint_names(session, {s.sprint_id for s in stories if s.sprint_id})
-    ready = await readiness.checklists(session, stories, "ready", config)
-    listings = [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]  # type: ignore[index]
-    if not_ready:
-        listings = [item for item in listings if item.story.status == "open" and not item.ready.complete]
-    return listings
+    return StoryPage(await _listings(session, config, stories), total, page, page_size)
 
 
 async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from bot.services.readiness import Checklist
-from bot.services.stories import StoryListing
+from bot.services.stories import StoryListing, StoryPage
 from bot.slack import ids
 from bot.slack.blocks import actions, button, context, divider, mention, section
 from bot.slack.blocks.checklist import checklist_lines, readiness_badge
@@ -28,18 +28,14 @@ def story_line(item: StoryListing) -> str:
     )
 
 
-def story_list(
-    items: list[StoryListing], *, title: str, page: int = 1, filters: dict[str, Any] | None = None
-) -> list[Block]:
-    if not items:
-        return [section(f"{title}: no stories match.")]
-    pages = (len(items) + PAGE_SIZE - 1) // PAGE_SIZE
-    page = min(max(page, 1), pages)
-    shown = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    blocks: list[Block] = [
-        section(f"*{escape(title)}* — {len(items)} {'story' if len(items) == 1 else 'stories'}")
-    ]
-    blocks += [section(story_line(i)) for i in shown]
+def story_list(result: StoryPage, *, title: str, filters: dict[str, Any] | None = None) -> list[Block]:
+    """One page of stories (at most PAGE_SIZE sections, far below Slack's 50 blocks) with paging buttons."""
+    if not result.total:
+        return [section(f"*{escape(title)}*: no stories match.")]
+    page, pages = result.page, result.pages
+    noun = "story" if result.total == 1 else "stories"
+    blocks: list[Block] = [section(f"*{escape(title)}* — {result.total} {noun}")]
+    blocks += [section(story_line(i)) for i in result.items]
     if pages > 1:
         blocks.append(context(f"Page {page} of {pages}"))
         nav = []

@@ -7,7 +7,7 @@ from bot.services.errors import Invalid
 from bot.slack.blocks import message, section
 from bot.slack.blocks.checklist import checklist_blocks
 from bot.slack.blocks.modals import story_modal
-from bot.slack.blocks.stories import story_card, story_list
+from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_list
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_int, parse_user
@@ -90,15 +90,15 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
         sprint = None
         if ref and ref.lower() != "backlog":
             sprint = await sprints.resolve_sprint(session, team=team, ref=ref)
-        items = await stories.list_stories(
-            session,
-            config=inv.config,
-            team=team,
+        filters = stories.StoryFilter(
             owner=inv.user_id if args.flag("--mine") else None,
             sprint=sprint,
             backlog_only=bool(ref and ref.lower() == "backlog"),
             include_done=args.flag("--all"),
             not_ready=args.flag("--not-ready"),
+        )
+        result = await stories.page_of_stories(
+            session, config=inv.config, team=team, filters=filters, page=page, page_size=PAGE_SIZE
         )
     scope = [f"team {team.name}"]
     if args.flag("--mine"):
@@ -108,7 +108,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
     if args.flag("--not-ready"):
         scope.append("not Ready")
     title = "Stories · " + " · ".join(scope)
-    return message(title, story_list(items, title=title, page=page, filters={"tokens": tokens}))
+    return message(title, story_list(result, title=title, filters={"tokens": tokens}))
 
 
 async def show(inv: Invocation, tokens: list[str]) -> Reply:

@@ -1,0 +1,25 @@
+"""Health check and the published API description."""
+
+import httpx
+
+
+async def test_healthz_reports_the_database(slack):
+    response = await slack.http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+async def test_healthz_is_503_when_the_database_is_gone(config, settings, tmp_path):
+    from bot.store.db import create_engine
+    from bot.web import create_web_app
+
+    engine = create_engine(f"sqlite:///{tmp_path}/missing-dir/nothing.db")
+    app = create_web_app(settings=settings, config=config, engine=engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 503 and response.json()["status"] == "unhealthy"
+
+
+async def test_openapi_is_published_without_the_slack_endpoint(slack):
+    spec = (await slack.http.get("/api/openapi.json")).json()
+    assert "/healthz" in spec["paths"] and "/slack/events" not in spec["paths"]
