@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, text
@@ -59,7 +59,7 @@ async def record(
     seq = 1 if last is None else last.seq + 1
     prev_hash = GENESIS if last is None else last.hash
     # Microsecond precision is what both SQLite and PostgreSQL keep, so the hash survives a round trip.
-    at = at or utcnow()
+    at = (at or utcnow()).astimezone(UTC)  # the column keeps UTC; hash exactly what is kept
     body = canonical_json(payload or {})
     event = AuditEvent(
         seq=seq,

@@ -150,7 +150,9 @@ async def record_answers(
         if not value.strip():
             raise Invalid(f"{key} needs a value (or key=n/a with a reason).", field=key)
         if len(value) > MAX_ANSWER:
-            raise Invalid(f"{key} is {len(value)} characters long; keep it under {MAX_ANSWER}.", field=key)
+            raise Invalid(
+                f"{key} is {len(value)} characters long; keep it to {MAX_ANSWER} at most.", field=key
+            )
     for key, reason in waivers.items():
         if not reason.strip():
             raise Invalid(
@@ -158,7 +160,7 @@ async def record_answers(
             )
         if len(reason) > MAX_ANSWER:
             raise Invalid(
-                f"The reason for {key} is too long; keep it under {MAX_ANSWER} characters.", field=key
+                f"The reason for {key} is too long; keep it to {MAX_ANSWER} characters at most.", field=key
             )
 
     existing = {

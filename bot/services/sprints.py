@@ -12,6 +12,7 @@ from bot.config import AppConfig, Team
 from bot.services import audit, readiness, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.readiness import Checklist
+from bot.services.stories import check_sprint_team
 from bot.store.models import Sprint, Story
 from bot.store.types import utcnow
 
@@ -46,7 +47,7 @@ async def next_sprint(session: AsyncSession, team: Team) -> Sprint | None:
 
 async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Sprint:
     """A sprint by name, or `current` / `next`."""
-    ref = ref.strip()
+    ref = " ".join(ref.split())
     if ref.lower() == "current":
         sprint = await current_sprint(session, team)
         if sprint is None:
@@ -175,6 +176,7 @@ async def commit(
     if not keys:
         raise Invalid("Name at least one story to commit, e.g. `sprint commit S-4 S-7`.")
     sprint = sprint or await planning_target(session, team)
+    check_sprint_team(sprint, team)
     if sprint.state == "closed":
         raise Conflict(f"Sprint {sprint.name} is closed.")
     picked: list[Story] = []

@@ -55,6 +55,11 @@ def check_points(points: int | None) -> int | None:
     return points
 
 
+def check_sprint_team(sprint: Sprint, team: Team) -> None:
+    if sprint.team != team.name:
+        raise Conflict(f"Sprint {sprint.name} belongs to team {sprint.team}, not {team.name}.")
+
+
 def default_type(config: AppConfig) -> str:
     return "ml" if "ml" in config.story_types else config.story_types[0]
 
@@ -74,8 +79,10 @@ async def add_story(
     title = clean_title(title)
     story_type = check_type(config, story_type or default_type(config))
     check_points(points)
-    if sprint is not None and sprint.state == "closed":
-        raise Conflict(f"Sprint {sprint.name} is closed; add the story to the current or next sprint.")
+    if sprint is not None:
+        check_sprint_team(sprint, team)
+        if sprint.state == "closed":
+            raise Conflict(f"Sprint {sprint.name} is closed; add the story to the current or next sprint.")
     story = Story(
         number=await next_number(session, "S"),
         team=team.name,
@@ -220,6 +227,7 @@ async def edit_story(
     title: str | None = None,
     story_type: str | None = None,
     owner: str | None = None,
+    clear_owner: bool = False,
     points: int | None = None,
     clear_points: bool = False,
     sprint: Sprint | None = None,
@@ -234,9 +242,11 @@ async def edit_story(
         story.type = check_type(config, story_type)
     if points is not None or clear_points:
         story.points = check_points(points)
-    if owner is not None:
+    if owner is not None or clear_owner:
         story.owner = owner
     if sprint is not None:
+        if sprint.team != story.team:
+            raise Conflict(f"Sprint {sprint.name} belongs to team {sprint.team}, not {story.team}.")
         if sprint.state == "closed":
             raise Conflict(f"Sprint {sprint.name} is closed.")
         story.sprint_id = sprint.id

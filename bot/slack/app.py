@@ -22,6 +22,7 @@ from bot.store.db import unit_of_work
 from bot.store.slack_events import claim_event
 
 log = logging.getLogger(__name__)
+VERIFIED = "cadence_verified"
 UNEXPECTED = "Something went wrong on my side; it has been logged. Please try again in a moment."
 
 
@@ -42,6 +43,11 @@ def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | Non
     async def on_error(
         error: Exception, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> BoltResponse | None:
+        if not context.get(VERIFIED):
+            # The error came before or during signature verification (say, a timestamp that is not a
+            # number): nothing in this body can be trusted, so never act on it.
+            log.warning("refused an unverifiable request: %s", error)
+            return BoltResponse(status=401, body='{"error":"invalid request"}')
         if isinstance(error, CadenceError):
             problem = error.message
         else:
@@ -62,7 +68,11 @@ def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | Non
     return on_error
 
 
-async def _dedupe_events(deps: Deps, body: dict[str, Any], next_: Callable[[], Awaitable[Any]]) -> Any:
+async def _after_verification(
+    deps: Deps, body: dict[str, Any], context: AsyncBoltContext, next_: Callable[[], Awaitable[Any]]
+) -> Any:
+    """Runs after Bolt verified the signature: marks the request trusted, then drops repeated events."""
+    context[VERIFIED] = True
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if event_id:
         async with unit_of_work(deps.sessions) as session:
@@ -88,8 +98,12 @@ def create_app(*, settings: Settings, deps: Deps, client: AsyncWebClient | None 
     )
 
     @app.middleware
-    async def dedupe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        return await _dedupe_events(deps, body, next)
+    async def after_verification(
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        next: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        return await _after_verification(deps, body, context, next)
 
     app.error(make_error_handler(deps))
     register(app, deps)

@@ -24,7 +24,7 @@ async def enqueue(
 ) -> bool:
     """Queue one Web API call; a second call with the same dedupe key is ignored. True if queued."""
     now = utcnow()
-    args = {"channel": channel, **payload}
+    args = {**payload, "channel": channel}  # the row's channel is where it goes (and what is paced)
     return await insert_ignore(
         session,
         OutboxMessage,

@@ -15,11 +15,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.services.readiness import KIND_NAMES, Checklist
+from bot.services.readiness import KIND_NAMES, MAX_ANSWER, Checklist
 from bot.services.stories import MAX_POINTS, MAX_TITLE
 from bot.slack import ids
 from bot.slack.blocks import context
 from bot.store.models import Sprint, Story
+from bot.text import escape
 
 BACKLOG = "backlog"
 NA_PREFIX = "n/a"
@@ -114,7 +115,7 @@ def criteria_modal(
     checklist: Checklist, *, story_title: str, channel: str | None, response_url: str | None = None
 ) -> dict[str, Any]:
     """One optional text field per criterion, prefilled; `n/a: reason` waives a criterion."""
-    blocks: list[Any] = [context(f"*{checklist.story_key}* {story_title[:2900]}")]
+    blocks: list[Any] = [context(f"*{checklist.story_key}* {escape(story_title)}")]
     for item in checklist.items:
         initial = item.value
         if item.waived:
@@ -129,7 +130,10 @@ def criteria_modal(
                 optional=True,
                 hint=hint[:2000],
                 element=PlainTextInputElement(
-                    action_id=ids.INPUT, initial_value=initial, multiline=True, max_length=2000
+                    action_id=ids.INPUT,
+                    initial_value=initial,
+                    multiline=True,
+                    max_length=MAX_ANSWER + len(NA_PREFIX) + 2,  # room for "n/a: " before a full reason
                 ),
             )
         )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block
 
-from bot.services.sprints import CloseReport, Plan, SprintOverview
+from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview
 from bot.slack.blocks import context, divider, mention, section
 from bot.slack.blocks.checklist import readiness_badge
 from bot.store.models import Sprint, Story
 from bot.text import escape
 
-MAX_ROWS = 40  # per section of the planning view, so the whole message stays under 50 blocks
+SECTION_CHARS = 2900  # Slack allows 3000 characters in a section's text
+MAX_GROUP_BLOCKS = 8  # sections per group of the planning view, so the message stays under 50 blocks
 
 
 def sprint_heading(sprint: Sprint) -> str:
@@ -30,25 +31,59 @@ def sprint_glance(view: SprintOverview) -> list[Block]:
     ]
 
 
-def _rows(items: list, empty: str) -> str:  # type: ignore[type-arg]
+def _row(p: PlannedStory) -> str:
+    missing = ""
+    if not p.ready.complete:
+        missing = " — lacks " + ", ".join(escape(c.label) for c in p.ready.missing)
+    points = f" · {p.story.points} pt" if p.story.points is not None else ""
+    return (
+        f"*{p.story.key}* {escape(p.story.title)} · {mention(p.story.owner)}{points} · "
+        f"{readiness_badge(p.ready)}{missing}"
+    )
+
+
+def _group(title: str, items: list[PlannedStory], empty: str) -> list[Block]:
+    """A heading and its stories in at most MAX_GROUP_BLOCKS sections; what does not fit is counted."""
+    blocks: list[Block] = [section(f"*{title} ({len(items)})*")]
     if not items:
-        return empty
-    lines = []
-    for p in items[:MAX_ROWS]:
-        missing = ""
-        if not p.ready.complete:
-            missing = " — lacks " + ", ".join(escape(c.label) for c in p.ready.missing)
-        points = f" · {p.story.points} pt" if p.story.points is not None else ""
-        lines.append(
-            f"*{p.story.key}* {escape(p.story.title)} · {mention(p.story.owner)}{points} · "
-            f"{readiness_badge(p.ready)}{missing}"
+        return [*blocks, section(empty)]
+    texts, current, shown = [], "", 0
+    for item in items:
+        line = _row(item)[:SECTION_CHARS]
+        if current and len(current) + len(line) + 1 > SECTION_CHARS:
+            if len(texts) + 1 == MAX_GROUP_BLOCKS:
+                break
+            texts.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+        shown += 1
+    texts.append(current)
+    blocks += [section(t) for t in texts]
+    if shown < len(items):
+        blocks.append(
+            context(f"…and {len(items) - shown} more: `story list --sprint backlog` lists them all.")
         )
-    if len(items) > MAX_ROWS:
-        lines.append(f"…and {len(items) - MAX_ROWS} more (`story list --not-ready` shows them all)")
-    return "\n".join(lines)
+    return blocks
 
 
-def _chunks(text: str, size: int = 2900) -> list[str]:
+def plan_blocks(plan: Plan, command: str) -> list[Block]:
+    ready = [p for p in plan.candidates if p.ready.complete]
+    not_ready = [p for p in plan.candidates if not p.ready.complete]
+    total = len(plan.committed) + len(plan.candidates)
+    return [
+        section(f"*Planning* {sprint_heading(plan.sprint)}"),
+        context(f"{plan.ready_count} of {total} stories Ready · {plan.committed_points} points committed"),
+        divider(),
+        *_group("Committed", plan.committed, "_Nothing committed yet._"),
+        *_group("Ready in the backlog", ready, "_None._"),
+        *_group("Not Ready", not_ready, "_None — everything is Ready._"),
+        context(
+            f'Commit with `{command} sprint commit S-1 S-2`; a not-Ready story needs `--force reason="…"`.'
+        ),
+    ]  # at most 3 + 3 * (2 + MAX_GROUP_BLOCKS) + 1 blocks, well under the 50 Slack allows
+
+
+def _chunks(text: str, size: int = SECTION_CHARS) -> list[str]:
     out, current = [], ""
     for line in text.split("\n"):
         if current and len(current) + len(line) + 1 > size:
@@ -56,29 +91,6 @@ def _chunks(text: str, size: int = 2900) -> list[str]:
             current = ""
         current = f"{current}\n{line}" if current else line[:size]
     return [*out, current] if current else out
-
-
-def plan_blocks(plan: Plan, command: str) -> list[Block]:
-    ready = [p for p in plan.candidates if p.ready.complete]
-    not_ready = [p for p in plan.candidates if not p.ready.complete]
-    total = len(plan.committed) + len(plan.candidates)
-    blocks: list[Block] = [
-        section(f"*Planning* {sprint_heading(plan.sprint)}"),
-        context(f"{plan.ready_count} of {total} stories Ready · {plan.committed_points} points committed"),
-        divider(),
-        section(f"*Committed ({len(plan.committed)})*"),
-    ]
-    blocks += [section(c) for c in _chunks(_rows(plan.committed, "_Nothing committed yet._"))]
-    blocks.append(section(f"*Ready in the backlog ({len(ready)})*"))
-    blocks += [section(c) for c in _chunks(_rows(ready, "_None._"))]
-    blocks.append(section(f"*Not Ready ({len(not_ready)})*"))
-    blocks += [section(c) for c in _chunks(_rows(not_ready, "_None — everything is Ready._"))]
-    blocks.append(
-        context(
-            f'Commit with `{command} sprint commit S-1 S-2`; a not-Ready story needs `--force reason="…"`.'
-        )
-    )
-    return blocks[:50]
 
 
 def close_report(report: CloseReport) -> list[Block]:

@@ -12,7 +12,6 @@ from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args
 from bot.store.db import unit_of_work
-from bot.text import escape
 
 NA = "n/a"
 
@@ -67,14 +66,14 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
                 f"Recorded {recorded} for {story.key}",
                 [
                     section(head),
-                    *checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {escape(story.title)}"),
+                    *checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {story.title}"),
                 ],
             )
         checklist = await readiness.checklist(session, story, kind, inv.config)
     return message(
         f"{KIND_NAMES[kind]} for {story.key}",
         checklist_blocks(
-            checklist, title=f"{KIND_NAMES[kind]} · {escape(story.title)}", story_open=story.status == "open"
+            checklist, title=f"{KIND_NAMES[kind]} · {story.title}", story_open=story.status == "open"
         ),
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.services import readiness, sprints, stories
-from bot.services.errors import Invalid
+from bot.services.errors import Conflict, Invalid
 from bot.slack.blocks import message, section
 from bot.slack.blocks.checklist import checklist_blocks
 from bot.slack.blocks.modals import story_modal
@@ -26,6 +26,8 @@ async def open_story_form(inv: Invocation, story_key: str | None = None) -> None
     async with unit_of_work(inv.deps.sessions) as session:
         team = inv.team()
         story = await stories.get_story(session, story_key) if story_key else None
+        if story is not None and story.status == "done":
+            raise Conflict(f"{story.key} is done and can no longer be edited.")
         open_sprints = [
             s
             for s in (await sprints.current_sprint(session, team), await sprints.next_sprint(session, team))

@@ -85,6 +85,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     title=fields["title"],
                     story_type=fields["story_type"],
                     owner=fields["owner"],
+                    clear_owner=fields["owner"] is None,
                     points=fields["points"],
                     clear_points=fields["points"] is None,
                     sprint=sprint,

@@ -1,0 +1,124 @@
+"""Small helpers for service and store tests: transactions, stories, sprints, table snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import bindparam, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+from sqlmodel import select as select_model
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig, Team
+from bot.services import readiness, sprints, stories
+from bot.store.db import session_factory, unit_of_work
+from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
+from tests.conftest import ALICE
+
+E = TypeVar("E", bound=BaseException)
+
+SPRINT_START = date(2026, 1, 5)
+
+
+def tx(db: AsyncEngine) -> AbstractAsyncContextManager[AsyncSession]:
+    """One committed transaction (rolled back if the block raises)."""
+    return unit_of_work(session_factory(db))
+
+
+async def refused(db: AsyncEngine, error: type[E], call: Callable[[AsyncSession], Awaitable[Any]]) -> E:
+    """Run `call` in its own transaction, expect `error`, and let the transaction roll back."""
+    with pytest.raises(error) as info:
+        async with tx(db) as s:
+            await call(s)
+    return info.value
+
+
+async def snapshot(db: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to show that a refused call changed nothing."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            rows = (await conn.execute(select(table).order_by(*table.primary_key.columns))).all()
+            out[table.name] = [tuple(r) for r in rows]
+        await conn.rollback()
+    return out
+
+
+def team(config: AppConfig, name: str = "recsys") -> Team:
+    found = config.team(name)
+    assert found is not None
+    return found
+
+
+async def make_story(
+    session: AsyncSession,
+    config: AppConfig,
+    *,
+    team_name: str = "recsys",
+    title: str = "Train the ranker",
+    actor: str = ALICE,
+    **overrides: Any,
+) -> Story:
+    return await stories.add_story(
+        session, config=config, team=team(config, team_name), title=title, actor=actor, **overrides
+    )
+
+
+async def make_sprint(
+    session: AsyncSession,
+    config: AppConfig,
+    *,
+    team_name: str = "recsys",
+    name: str = "Sprint 1",
+    starts_on: date = SPRINT_START,
+    days: int = 13,
+    actor: str = ALICE,
+    goal: str | None = None,
+) -> Sprint:
+    return await sprints.start_sprint(
+        session,
+        team=team(config, team_name),
+        name=name,
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=days),
+        actor=actor,
+        goal=goal,
+    )
+
+
+async def answer_all(
+    session: AsyncSession, config: AppConfig, story: Story, kind: str, *, actor: str = ALICE
+) -> readiness.Checklist:
+    """Give every criterion of `kind` a value."""
+    answers = {c.key: f"{c.key} answered" for c in config.criteria(kind, story.type)}
+    return await readiness.record_answers(
+        session, story=story, kind=kind, config=config, actor=actor, answers=answers
+    )
+
+
+async def get(session: AsyncSession, key: str) -> Story:
+    return await stories.get_story(session, key)
+
+
+async def outbox_rows(db: AsyncEngine) -> list[OutboxMessage]:
+    async with tx(db) as s:
+        return list((await s.exec(select_model(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+
+async def audit_rows(db: AsyncEngine) -> list[AuditEvent]:
+    async with tx(db) as s:
+        return list((await s.exec(select_model(AuditEvent).order_by(AuditEvent.seq))).all())
+
+
+async def execute(db: AsyncEngine, sql: str, *, types: dict[str, Any] | None = None, **params: Any) -> None:
+    """Raw SQL, committed: what someone tampering with the database would do."""
+    stmt = text(sql)
+    if types:
+        stmt = stmt.bindparams(*(bindparam(name, type_=type_) for name, type_ in types.items()))
+    async with db.begin() as conn:
+        await conn.execute(stmt, params)

@@ -1,0 +1,551 @@
+"""Sprints: starting, finding, the planning gate, committing stories and closing with carry-over."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from bot.services import audit, readiness, sprints, stories
+from bot.services.errors import Conflict, Invalid, NotFound
+from tests.conftest import ALICE, BOB, FRANK
+from tests.factories import (
+    SPRINT_START,
+    answer_all,
+    audit_rows,
+    get,
+    make_sprint,
+    make_story,
+    refused,
+    snapshot,
+    team,
+    tx,
+)
+
+D = SPRINT_START  # a Monday
+
+
+def _start(config, name, starts_on, ends_on, *, team_name="recsys", goal=None):
+    async def call(s):
+        return await sprints.start_sprint(
+            s,
+            team=team(config, team_name),
+            name=name,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            actor=ALICE,
+            goal=goal,
+        )
+
+    return call
+
+
+async def _resolve(db, config, ref, team_name="recsys"):
+    async with tx(db) as s:
+        return await sprints.resolve_sprint(s, team=team(config, team_name), ref=ref)
+
+
+# --- parse_date ----------------------------------------------------------------------------------
+
+
+def test_parse_date_accepts_iso_dates():
+    assert sprints.parse_date(" 2026-12-07 ", option="--from") == date(2026, 12, 7)
+
+
+@pytest.mark.parametrize("text", ["", "tomorrow", "07.12.2026", "2026-13-01", "2026-02-30", "2026/12/07"])
+def test_parse_date_refuses_anything_else(text):
+    with pytest.raises(Invalid) as info:
+        sprints.parse_date(text, option="--from")
+    assert info.value.message.startswith(f"--from {text!r} is not a date")
+    assert "YYYY-MM-DD" in info.value.message
+    assert info.value.field == "--from"
+
+
+# --- start ---------------------------------------------------------------------------------------
+
+
+async def test_first_sprint_is_active_second_is_planned(db, config):
+    async with tx(db) as s:
+        first = await _start(config, "Sprint 1", D, D + timedelta(days=13), goal="  Ship ranker v2 ")(s)
+        second = await _start(config, "Sprint 2", D + timedelta(days=14), D + timedelta(days=27))(s)
+    assert (first.state, second.state) == ("active", "planned")
+    stored = await _resolve(db, config, "Sprint 1")
+    assert stored.goal == "Ship ranker v2"
+    assert (stored.team, stored.starts_on, stored.ends_on, stored.created_by) == (
+        "recsys",
+        D,
+        D + timedelta(days=13),
+        ALICE,
+    )
+    assert (await _resolve(db, config, "Sprint 2")).goal is None
+
+
+async def test_a_third_sprint_is_also_planned_and_next_is_the_earliest(db, config):
+    async with tx(db) as s:
+        await _start(config, "A", D, D + timedelta(days=13))(s)
+        await _start(config, "C", D + timedelta(days=28), D + timedelta(days=41))(s)
+        third = await _start(config, "B", D + timedelta(days=14), D + timedelta(days=27))(s)
+    assert third.state == "planned"
+    assert (await _resolve(db, config, "current")).name == "A"
+    assert (await _resolve(db, config, "next")).name == "B"
+
+
+async def test_sprint_name_whitespace_is_collapsed(db, config):
+    async with tx(db) as s:
+        sprint = await _start(config, "  Sprint    7 ", D, D + timedelta(days=13))(s)
+    assert sprint.name == "Sprint 7"
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "ends_on"),
+    [
+        (D + timedelta(days=5), D + timedelta(days=20)),  # starts inside
+        (D - timedelta(days=5), D + timedelta(days=1)),  # ends inside
+        (D - timedelta(days=5), D + timedelta(days=30)),  # contains it
+        (D + timedelta(days=1), D + timedelta(days=2)),  # inside it
+        (D + timedelta(days=13), D + timedelta(days=20)),  # starts on its last day
+        (D - timedelta(days=5), D),  # ends on its first day
+    ],
+)
+async def test_overlapping_dates_are_refused(db, config, starts_on, ends_on):
+    async with tx(db) as s:
+        await _start(config, "Sprint 1", D, D + timedelta(days=13))(s)
+    before = await snapshot(db)
+    error = await refused(db, Conflict, _start(config, "Sprint 2", starts_on, ends_on))
+    assert "overlaps sprint Sprint 1" in error.message
+    assert await snapshot(db) == before
+
+
+async def test_adjacent_sprints_do_not_overlap(db, config):
+    async with tx(db) as s:
+        await _start(config, "Sprint 1", D, D + timedelta(days=13))(s)
+        second = await _start(config, "Sprint 2", D + timedelta(days=14), D + timedelta(days=27))(s)
+    assert second.state == "planned"
+
+
+async def test_other_teams_and_closed_sprints_do_not_overlap(db, config):
+    async with tx(db) as s:
+        await _start(config, "Sprint 1", D, D + timedelta(days=13))(s)
+        other = await _start(config, "P1", D, D + timedelta(days=13), team_name="platform")(s)
+        await sprints.close_sprint(s, team=team(config), actor=ALICE)
+        again = await _start(config, "Sprint 1b", D, D + timedelta(days=13))(s)
+    assert other.state == "active"
+    assert again.state == "active"
+
+
+async def test_duplicate_name_is_refused_even_when_closed(db, config):
+    async with tx(db) as s:
+        await _start(config, "Sprint 1", D, D + timedelta(days=13))(s)
+    before = await snapshot(db)
+    error = await refused(
+        db, Conflict, _start(config, "Sprint 1", D + timedelta(days=14), D + timedelta(days=27))
+    )
+    assert error.message == "Team recsys already has a sprint called 'Sprint 1'."
+    assert await snapshot(db) == before
+    async with tx(db) as s:
+        await sprints.close_sprint(s, team=team(config), actor=ALICE)
+    await refused(db, Conflict, _start(config, "Sprint 1", D + timedelta(days=14), D + timedelta(days=27)))
+
+
+async def test_the_same_name_in_another_team_is_fine(db, config):
+    async with tx(db) as s:
+        await _start(config, "Sprint 1", D, D + timedelta(days=13))(s)
+        await _start(config, "Sprint 1", D, D + timedelta(days=13), team_name="platform")(s)
+    assert (await _resolve(db, config, "Sprint 1", "platform")).team == "platform"
+
+
+@pytest.mark.parametrize("ends_on", [D, D - timedelta(days=1)])
+async def test_end_not_after_start_is_refused(db, config, ends_on):
+    before = await snapshot(db)
+    error = await refused(db, Invalid, _start(config, "Sprint 1", D, ends_on))
+    assert error.message == "--to must be after --from."
+    assert error.field == "--to"
+    assert await snapshot(db) == before
+
+
+async def test_a_sprint_of_42_days_is_accepted_and_43_refused(db, config):
+    error = await refused(db, Invalid, _start(config, "Long", D, D + timedelta(days=43)))
+    assert "at most 42 days" in error.message
+    assert error.field == "--to"
+    async with tx(db) as s:
+        sprint = await _start(config, "Long", D, D + timedelta(days=42))(s)
+    assert sprint.state == "active"
+
+
+@pytest.mark.parametrize("name", ["current", "next", "Current", " NEXT ", "x" * 81])
+async def test_reserved_or_long_names_are_refused(db, config, name):
+    before = await snapshot(db)
+    error = await refused(db, Invalid, _start(config, name, D, D + timedelta(days=13)))
+    assert "not current/next" in error.message
+    assert error.field == "name"
+    assert await snapshot(db) == before
+
+
+async def test_empty_name_is_refused(db, config):
+    error = await refused(db, Invalid, _start(config, "   ", D, D + timedelta(days=13)))
+    assert error.message == "The sprint needs a name."
+
+
+async def test_overlong_goal_is_refused(db, config):
+    error = await refused(db, Invalid, _start(config, "S", D, D + timedelta(days=13), goal="g" * 501))
+    assert error.field == "--goal"
+
+
+# --- resolve -------------------------------------------------------------------------------------
+
+
+async def test_resolve_current_next_and_by_name(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+    assert (await _resolve(db, config, "current")).name == "Sprint 1"
+    assert (await _resolve(db, config, " CURRENT ")).name == "Sprint 1"
+    assert (await _resolve(db, config, "next")).name == "Sprint 2"
+    assert (await _resolve(db, config, "Sprint 2")).name == "Sprint 2"
+
+
+async def test_resolve_unknown_refs(db, config):
+    async with tx(db) as s:
+        with pytest.raises(NotFound) as current:
+            await sprints.resolve_sprint(s, team=team(config), ref="current")
+        with pytest.raises(NotFound) as nxt:
+            await sprints.resolve_sprint(s, team=team(config), ref="next")
+        with pytest.raises(NotFound) as named:
+            await sprints.resolve_sprint(s, team=team(config), ref="Sprint 9")
+    assert "Team recsys has no current sprint" in current.value.message
+    assert "Team recsys has no next sprint" in nxt.value.message
+    assert named.value.message == "Team recsys has no sprint called 'Sprint 9'."
+
+
+async def test_resolve_does_not_see_other_teams_sprints(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="P1", team_name="platform", actor=FRANK)
+    with pytest.raises(NotFound):
+        await _resolve(db, config, "P1")
+    with pytest.raises(NotFound):
+        await _resolve(db, config, "current")
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+async def test_plan_lists_committed_and_backlog_candidates_with_readiness(db, config):
+    async with tx(db) as s:
+        current = await make_sprint(s, config, name="Sprint 1")
+        nxt = await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+        in_current = await make_story(s, config, title="in current", sprint=current)
+        committed = await make_story(s, config, title="committed", sprint=nxt, story_type="eng", points=3)
+        await answer_all(s, config, committed, "ready")
+        ready = await make_story(s, config, title="ready", story_type="eng", points=5)
+        await answer_all(s, config, ready, "ready")
+        await make_story(s, config, title="not ready", owner=BOB)
+        await make_story(s, config, title="other team", team_name="platform", actor=FRANK)
+    async with tx(db) as s:
+        plan = await sprints.plan(s, config=config, team=team(config))
+    assert plan.sprint.name == "Sprint 2"  # the next sprint is the one being planned
+    assert [p.story.key for p in plan.committed] == ["S-2"]
+    assert [p.story.key for p in plan.candidates] == ["S-3", "S-4"]
+    assert [p.ready.complete for p in plan.candidates] == [True, False]
+    assert len(plan.candidates[1].ready.missing) == 6
+    assert plan.committed_points == 3
+    assert plan.ready_count == 2
+    assert in_current.key not in [p.story.key for p in plan.committed + plan.candidates]
+
+
+async def test_plan_targets_the_current_sprint_when_there_is_no_next(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        plan = await sprints.plan(s, config=config, team=team(config))
+    assert plan.sprint.name == "Sprint 1"
+    assert plan.committed == [] and plan.candidates == []
+
+
+async def test_plan_without_any_sprint_is_not_found(db, config):
+    async with tx(db) as s:
+        with pytest.raises(NotFound) as info:
+            await sprints.plan(s, config=config, team=team(config))
+    assert "no sprint to plan" in info.value.message
+
+
+async def test_plan_leaves_out_done_stories(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        story = await make_story(s, config, story_type="eng")
+        await answer_all(s, config, story, "done")
+        await stories.complete_story(s, config=config, story=story, actor=ALICE)
+        plan = await sprints.plan(s, config=config, team=team(config))
+    assert plan.candidates == []
+
+
+# --- commit --------------------------------------------------------------------------------------
+
+
+async def _commit(s, config, keys, **kw):
+    return await sprints.commit(s, config=config, team=team(config), keys=keys, actor=ALICE, **kw)
+
+
+async def _sprint_of(db, key):
+    async with tx(db) as s:
+        story = await get(s, key)
+        return await stories.sprint_name(s, story)
+
+
+async def test_commit_adds_ready_stories_to_the_planned_sprint(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+        for _ in range(2):
+            await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        result = await _commit(s, config, ["S-1", "s2"])
+    assert result.sprint.name == "Sprint 2"
+    assert [st.key for st in result.added] == ["S-1", "S-2"]
+    assert result.forced == []
+    assert await _sprint_of(db, "S-1") == "Sprint 2"
+    assert await _sprint_of(db, "S-2") == "Sprint 2"
+    assert await audit_rows(db) == []
+
+
+async def test_commit_to_a_named_sprint(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        sprint1 = await sprints.resolve_sprint(s, team=team(config), ref="Sprint 1")
+        await _commit(s, config, ["S-1"], sprint=sprint1)
+    assert await _sprint_of(db, "S-1") == "Sprint 1"
+
+
+async def test_commit_refuses_not_ready_stories_and_moves_nothing(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        ready = await make_story(s, config, story_type="eng")
+        await answer_all(s, config, ready, "ready")
+        half = await make_story(s, config, story_type="eng")
+        await readiness.record_answers(
+            s, story=half, kind="ready", config=config, actor=ALICE, answers={"dependencies": "none"}
+        )
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-1", "S-2"]))
+    assert error.message.startswith("Not Ready: S-2 lacks Acceptance criteria.")
+    assert "S-1" not in error.message
+    assert "--force" in error.message
+    assert await snapshot(db) == before
+    assert await _sprint_of(db, "S-1") is None
+
+
+async def test_force_commit_moves_them_and_audits_each_not_ready_story(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        await make_story(s, config, story_type="eng")
+        await make_story(s, config, story_type="ml")
+    async with tx(db) as s:
+        result = await _commit(s, config, ["S-1", "S-2", "S-3"], force_reason="  hotfix agreed with the PO ")
+    assert [st.key for st in result.added] == ["S-1", "S-2", "S-3"]
+    assert [st.key for st in result.forced] == ["S-2", "S-3"]
+    for key in ("S-1", "S-2", "S-3"):
+        assert await _sprint_of(db, key) == "Sprint 1"
+    rows = await audit_rows(db)
+    assert [(r.action, r.subject, r.actor) for r in rows] == [
+        ("sprint.force_commit", "S-2", ALICE),
+        ("sprint.force_commit", "S-3", ALICE),
+    ]
+    assert json.loads(rows[0].payload) == {
+        "sprint": "Sprint 1",
+        "team": "recsys",
+        "reason": "hotfix agreed with the PO",
+        "missing": ["acceptance_criteria", "dependencies"],
+    }
+    assert len(json.loads(rows[1].payload)["missing"]) == 6
+    async with tx(db) as s:
+        assert (await audit.verify(s)).ok
+
+
+async def test_force_with_only_ready_stories_audits_nothing(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        result = await _commit(s, config, ["S-1"], force_reason="just in case")
+    assert result.forced == []
+    assert await audit_rows(db) == []
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+async def test_force_needs_a_reason(db, config, reason):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        await make_story(s, config)
+    before = await snapshot(db)
+    error = await refused(db, Invalid, lambda s: _commit(s, config, ["S-1"], force_reason=reason))
+    assert "--force needs a reason" in error.message
+    assert await snapshot(db) == before
+
+
+async def test_commit_refuses_a_story_of_another_team(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        await answer_all(
+            s,
+            config,
+            await make_story(s, config, story_type="eng", team_name="platform", actor=FRANK),
+            "ready",
+        )
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-1", "S-2"], force_reason="x"))
+    assert error.message == "S-2 belongs to team platform, not recsys."
+    assert await snapshot(db) == before
+
+
+async def test_commit_refuses_a_done_story(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        story = await make_story(s, config, story_type="eng")
+        await answer_all(s, config, story, "ready")
+        await answer_all(s, config, story, "done")
+        await stories.complete_story(s, config=config, story=story, actor=ALICE)
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-1"]))
+    assert error.message == "S-1 is already done."
+    assert await snapshot(db) == before
+
+
+async def test_commit_refuses_a_story_already_in_the_sprint(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, name="Sprint 1")
+        await answer_all(s, config, await make_story(s, config, story_type="eng", sprint=sprint), "ready")
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-2", "S-1"]))
+    assert error.message == "S-1 is already in sprint Sprint 1."
+    assert await snapshot(db) == before
+
+
+async def test_commit_refuses_unknown_and_malformed_ids_and_an_empty_list(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+    await refused(db, NotFound, lambda s: _commit(s, config, ["S-7"]))
+    await refused(db, Invalid, lambda s: _commit(s, config, ["seven"]))
+    error = await refused(db, Invalid, lambda s: _commit(s, config, []))
+    assert "at least one story" in error.message
+
+
+async def test_commit_into_a_closed_sprint_is_refused(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Old")
+        await sprints.close_sprint(s, team=team(config), actor=ALICE)
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        old = await sprints.resolve_sprint(s, team=team(config), ref="Old")
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-1"], sprint=old))
+    assert error.message == "Sprint Old is closed."
+    assert await snapshot(db) == before
+
+
+async def test_commit_without_any_sprint_is_not_found(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+    await refused(db, NotFound, lambda s: _commit(s, config, ["S-1"]))
+
+
+async def test_commit_the_same_story_twice_in_one_call_adds_it_once(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        await make_story(s, config)
+        result = await _commit(s, config, ["S-1", "s-1"], force_reason="pair")
+    assert [st.key for st in result.added] == ["S-1"]
+    assert [r.subject for r in await audit_rows(db)] == ["S-1"]
+
+
+# --- close ---------------------------------------------------------------------------------------
+
+
+async def _finish(s, config, story, actor=ALICE):
+    await answer_all(s, config, story, "done")
+    await stories.complete_story(s, config=config, story=story, actor=actor)
+
+
+async def test_close_carries_unfinished_stories_to_the_next_sprint(db, config):
+    async with tx(db) as s:
+        current = await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+        done1 = await make_story(s, config, story_type="eng", points=3, sprint=current)
+        await make_story(s, config, story_type="eng", points=5, sprint=current)
+        done2 = await make_story(s, config, story_type="eng", points=2, sprint=current)
+        await make_story(s, config, story_type="eng", points=8)  # backlog: untouched
+        await _finish(s, config, done1)
+        await _finish(s, config, done2)
+    async with tx(db) as s:
+        report = await sprints.close_sprint(s, team=team(config), actor=ALICE)
+    assert report.closed.name == "Sprint 1"
+    assert report.closed.state == "closed"
+    assert report.closed.closed_at is not None
+    assert [st.key for st in report.done] == ["S-1", "S-3"]
+    assert [st.key for st in report.carried_over] == ["S-2"]
+    assert report.velocity == 5
+    assert report.next_sprint is not None and report.next_sprint.name == "Sprint 2"
+
+    assert (await _resolve(db, config, "current")).name == "Sprint 2"
+    assert (await _resolve(db, config, "Sprint 1")).state == "closed"
+    with pytest.raises(NotFound):
+        await _resolve(db, config, "next")
+    assert await _sprint_of(db, "S-1") == "Sprint 1"
+    assert await _sprint_of(db, "S-2") == "Sprint 2"
+    assert await _sprint_of(db, "S-3") == "Sprint 1"
+    assert await _sprint_of(db, "S-4") is None
+
+    rows = [r for r in await audit_rows(db) if r.action == "sprint.close"]
+    assert len(rows) == 1
+    assert (rows[0].subject, rows[0].actor) == ("sprint:recsys:Sprint 1", ALICE)
+    assert json.loads(rows[0].payload) == {"done": ["S-1", "S-3"], "carried_over": ["S-2"], "to": "Sprint 2"}
+
+
+async def test_close_without_a_next_sprint_returns_unfinished_to_the_backlog(db, config):
+    async with tx(db) as s:
+        current = await make_sprint(s, config, name="Sprint 1")
+        await make_story(s, config, points=5, sprint=current)
+    async with tx(db) as s:
+        report = await sprints.close_sprint(s, team=team(config), actor=ALICE)
+    assert report.next_sprint is None
+    assert report.done == []
+    assert report.velocity == 0
+    assert [st.key for st in report.carried_over] == ["S-1"]
+    assert await _sprint_of(db, "S-1") is None
+    with pytest.raises(NotFound):
+        await _resolve(db, config, "current")
+    (row,) = await audit_rows(db)
+    assert json.loads(row.payload) == {"done": [], "carried_over": ["S-1"], "to": "backlog"}
+
+
+async def test_close_without_a_current_sprint_is_not_found(db, config):
+    before = await snapshot(db)
+    error = await refused(db, NotFound, lambda s: sprints.close_sprint(s, team=team(config), actor=ALICE))
+    assert "Team recsys has no current sprint to close." == error.message
+    assert await snapshot(db) == before
+
+
+async def test_close_only_touches_the_teams_own_sprint(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="P1", team_name="platform", actor=FRANK)
+        await sprints.close_sprint(s, team=team(config), actor=ALICE)
+    assert (await _resolve(db, config, "current", "platform")).name == "P1"
+
+
+async def test_overview_counts_points_and_readiness(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, name="Sprint 1")
+        a = await make_story(s, config, story_type="eng", points=3, sprint=sprint)
+        b = await make_story(s, config, story_type="eng", points=5, sprint=sprint)
+        await make_story(s, config, story_type="eng", points=8, sprint=sprint)
+        await _finish(s, config, a)
+        await answer_all(s, config, b, "ready")
+        view = await sprints.overview(s, config=config, team=team(config), sprint=sprint)
+    assert view.points_total == 16
+    assert view.points_done == 3
+    assert view.done_count == 1
+    assert view.ready_count == 2

@@ -1,0 +1,276 @@
+"""Request verification: only requests signed with the app's signing secret, within five minutes, get in."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from sqlmodel import select
+
+from bot.store.db import session_factory
+from bot.store.models import AuditEvent, CriterionValue, SlackEvent, Story
+from tests.conftest import ALICE, RECSYS
+from tests.slack_driver import SECRET, signed_headers
+
+JSON = "application/json"
+
+
+async def rows(db, model) -> list[Any]:
+    async with session_factory(db)() as s:
+        return list((await s.exec(select(model))).all())
+
+
+def command_body(text: str = "story add Forged story --points 3") -> str:
+    return urlencode(
+        {
+            "token": "legacy-verification-token",
+            "team_id": "T0001",
+            "team_domain": "test",
+            "channel_id": RECSYS,
+            "channel_name": "team",
+            "user_id": ALICE,
+            "user_name": "alice",
+            "command": "/scrum",
+            "text": text,
+            "api_app_id": "A0001",
+            "response_url": "http://127.0.0.1:9/response/x",
+            "trigger_id": "trigger.1",
+        }
+    )
+
+
+def event_body(event_id: str = "Ev0SIG0001") -> str:
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": "T0001",
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event": {"type": "app_home_opened", "user": ALICE, "tab": "home", "event_ts": "1.1"},
+            "event_id": event_id,
+            "event_time": int(time.time()),
+        }
+    )
+
+
+async def nothing_happened(slack, db) -> None:
+    assert await rows(db, Story) == []
+    assert await rows(db, SlackEvent) == []
+    assert slack.fake.calls == []
+
+
+# ── slash commands ───────────────────────────────────────────────────────────────────────────
+
+
+async def test_correctly_signed_command_is_handled(slack, db):
+    body = command_body()
+
+    response = await slack.post(body, signed_headers(body))
+
+    assert response.status_code == 200
+    assert "Added S-1" in response.json()["text"]
+    [stored] = await rows(db, Story)
+    assert (stored.title, stored.points, stored.created_by) == ("Forged story", 3, ALICE)
+
+
+async def test_command_signed_with_another_secret_is_rejected(slack, db):
+    body = command_body()
+
+    response = await slack.post(body, signed_headers(body, secret="not-" + SECRET))
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+async def test_command_whose_body_was_changed_after_signing_is_rejected(slack, db):
+    signed_for = command_body("story list")
+    sent = command_body("story add Injected story")
+
+    response = await slack.post(sent, signed_headers(signed_for))
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+async def test_signature_with_a_swapped_timestamp_is_rejected(slack, db):
+    body = command_body()
+    headers = signed_headers(body, timestamp=int(time.time()) - 10)
+    headers["x-slack-request-timestamp"] = str(int(time.time()))
+
+    response = await slack.post(body, headers)
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+@pytest.mark.parametrize("age", [301, 600, 24 * 3600])
+async def test_command_older_than_five_minutes_is_rejected(slack, db, age):
+    body = command_body()
+
+    response = await slack.post(body, signed_headers(body, timestamp=int(time.time()) - age))
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+async def test_command_from_more_than_five_minutes_in_the_future_is_rejected(slack, db):
+    body = command_body()
+
+    response = await slack.post(body, signed_headers(body, timestamp=int(time.time()) + 600))
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+async def test_command_four_minutes_old_is_still_accepted(slack, db):
+    body = command_body()
+
+    response = await slack.post(body, signed_headers(body, timestamp=int(time.time()) - 240))
+
+    assert response.status_code == 200
+    assert len(await rows(db, Story)) == 1
+
+
+@pytest.mark.parametrize(
+    "drop",
+    [
+        ("x-slack-signature",),
+        ("x-slack-request-timestamp",),
+        ("x-slack-signature", "x-slack-request-timestamp"),
+    ],
+    ids=["no-signature", "no-timestamp", "neither"],
+)
+async def test_command_without_signature_headers_is_rejected(slack, db, drop):
+    body = command_body()
+    headers = {k: v for k, v in signed_headers(body).items() if k not in drop}
+
+    response = await slack.post(body, headers)
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+@pytest.mark.parametrize("signature", ["", "v0=", "v1=abc", "v0=" + "0" * 64])
+async def test_command_with_a_malformed_signature_is_rejected(slack, db, signature):
+    body = command_body()
+    headers = signed_headers(body) | {"x-slack-signature": signature}
+
+    response = await slack.post(body, headers)
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+async def test_command_with_a_non_numeric_timestamp_is_rejected(slack, db):
+    body = command_body()
+    headers = signed_headers(body) | {"x-slack-request-timestamp": "yesterday"}
+
+    response = await slack.post(body, headers)
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+
+
+@pytest.mark.parametrize("with_response_url", [True, False], ids=["response_url", "dm"])
+async def test_unverified_click_never_makes_the_bot_call_out(slack, db, with_response_url):
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": "U0VICTIM"},
+        "actions": [{"type": "button", "action_id": "mark_story_done", "value": "S-1"}],
+    }
+    if with_response_url:
+        payload["response_url"] = slack.fake.response_url("attacker-chosen")
+    body = urlencode({"payload": json.dumps(payload)})
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": "not-a-number",
+        "x-slack-signature": "v0=" + "0" * 64,
+    }
+
+    response = await slack.post(body, headers)
+
+    assert slack.fake.of("response_url") == []
+    assert slack.fake.of("chat.postMessage") == []
+    assert response.status_code == 401
+
+
+# ── interactivity and events ─────────────────────────────────────────────────────────────────
+
+
+async def test_forged_form_submission_is_rejected(slack, db):
+    await slack.command("story add Real story")
+    payload = {
+        "type": "view_submission",
+        "user": {"id": ALICE},
+        "view": {
+            "callback_id": "criteria_modal",
+            "private_metadata": json.dumps({"story": "S-1", "kind": "ready"}),
+            "blocks": [],
+            "state": {"values": {"criterion:data_contract": {"input": {"value": "n/a: forged"}}}},
+        },
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+
+    response = await slack.post(body, signed_headers(body, secret="attacker"))
+
+    assert response.status_code == 401
+    assert await rows(db, CriterionValue) == []
+    assert await rows(db, AuditEvent) == []
+
+
+async def test_forged_button_click_is_rejected(slack, db):
+    await slack.command("story add Real story")
+    await slack.command("dod S-1 data_lineage=a model_evaluation=b rollback_plan=c monitoring=d")
+    payload = {
+        "type": "block_actions",
+        "user": {"id": ALICE},
+        "actions": [{"type": "button", "action_id": "mark_story_done", "value": "S-1"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+
+    response = await slack.post(body, signed_headers(body, timestamp=int(time.time()) - 3600))
+
+    assert response.status_code == 401
+    [story] = await rows(db, Story)
+    assert story.status == "open"
+
+
+async def test_forged_event_is_rejected_and_not_remembered(slack, db):
+    body = event_body("Ev0SIG0002")
+
+    response = await slack.post(body, signed_headers(body, secret="attacker", content_type=JSON))
+
+    assert response.status_code == 401
+    await nothing_happened(slack, db)
+    # The genuine delivery of that event id afterwards is not mistaken for a retry.
+    response = await slack.post(body, signed_headers(body, content_type=JSON))
+    assert response.status_code == 200
+    assert [e.event_id for e in await rows(db, SlackEvent)] == ["Ev0SIG0002"]
+    assert len(slack.fake.of("views.publish")) == 1
+
+
+# ── url_verification ─────────────────────────────────────────────────────────────────────────
+
+
+async def test_url_verification_returns_the_challenge(slack, db):
+    body = json.dumps(
+        {"token": "legacy", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY", "type": "url_verification"}
+    )
+
+    response = await slack.post(body, signed_headers(body, content_type=JSON))
+
+    assert response.status_code == 200
+    assert response.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY"}
+    await nothing_happened(slack, db)
+
+
+async def test_unsigned_url_verification_is_rejected(slack, db):
+    body = json.dumps({"token": "legacy", "challenge": "abc", "type": "url_verification"})
+
+    response = await slack.post(body, {"content-type": JSON})
+
+    assert response.status_code == 401
+    assert "abc" not in response.text
