@@ -71,9 +71,12 @@ class Governance(_Model):
 class Ceremony(_Model):
     cron: str
     every_weeks: int = Field(default=1, ge=1, le=8)
+    # standup: when the summary posts; planning: readiness nudge rounds before it
     close_after_minutes: int | None = Field(default=None, ge=5, le=24 * 60)
-    nudge_hours_before: list[float] = Field(default_factory=list)
-    grace_minutes: int | None = Field(default=None, ge=0)
+    nudge_hours_before: list[Annotated[int, Field(ge=1, le=14 * 24)]] = Field(default_factory=list)
+    grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    # standup: DMs to people who opted in go at this local time in each person's Slack time zone
+    dm_local_time: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = None
 
     @field_validator("cron")
     @classmethod
@@ -145,6 +148,13 @@ DEFAULT_DONE: dict[str, list[Criterion]] = {
 }
 
 
+class OutboxConfig(_Model):
+    max_attempts: int = Field(default=8, ge=1, le=50)  # then the message is dead-lettered
+    per_channel_interval_seconds: float = Field(default=1.0, ge=0, le=60)  # Slack allows ~1 msg/s/channel
+    backoff_seconds: float = Field(default=2.0, gt=0, le=600)  # doubles per failed attempt
+    backoff_cap_seconds: float = Field(default=900.0, gt=0, le=24 * 3600)
+
+
 class AppConfig(_Model):
     timezone: str = "UTC"
     command: Annotated[str, StringConstraints(pattern=_COMMAND)] = "/scrum"
@@ -153,6 +163,9 @@ class AppConfig(_Model):
     teams: list[Team] = Field(min_length=1)
     readiness: dict[str, list[Criterion]] = Field(default_factory=lambda: dict(DEFAULT_READINESS))
     done: dict[str, list[Criterion]] = Field(default_factory=lambda: dict(DEFAULT_DONE))
+    grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch-up window for missed ceremonies
+    templates_dir: str | None = None  # your own templates, looked up before the built-in ones
+    outbox: OutboxConfig = Field(default_factory=lambda: OutboxConfig())
 
     @field_validator("timezone")
     @classmethod

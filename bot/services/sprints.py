@@ -107,7 +107,13 @@ async def start_sprint(
             raise Conflict(
                 f"{starts_on}..{ends_on} overlaps sprint {other.name} ({other.starts_on}..{other.ends_on})."
             )
-    has_current = any(s.state == "active" for s in open_sprints)
+    current = next((s for s in open_sprints if s.state == "active"), None)
+    if current is not None and starts_on < current.starts_on:
+        raise Conflict(
+            f"{name} would start before the current sprint {current.name} ({current.starts_on}); "
+            "a new sprint follows the current one."
+        )
+    has_current = current is not None
     sprint = Sprint(
         team=team.name,
         name=name,

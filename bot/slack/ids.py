@@ -20,3 +20,11 @@ FIELD_POINTS = "points"
 FIELD_SPRINT = "sprint"
 CRITERION_PREFIX = "criterion:"
 INPUT = "input"  # action_id of the element inside each input block
+
+# Standups
+OPEN_STANDUP_MODAL = "open_standup_modal"  # value: ceremony_run id
+STANDUP_MODAL = "standup_modal"
+FIELD_YESTERDAY = "yesterday"
+FIELD_TODAY = "today"
+FIELD_BLOCKERS = "blockers"
+FIELD_LINKS = "links"

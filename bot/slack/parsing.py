@@ -10,7 +10,7 @@ from bot.services.errors import Invalid
 
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
 _USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_RAW_USER = re.compile(r"^[UW][A-Z0-9]{6,}$")
+_RAW_USER = re.compile(r"^[UW][A-Z0-9]{4,}$")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 _PAIR = re.compile(r"^([a-z][a-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -61,6 +61,8 @@ def parse_args(
             name, eq, inline = token.partition("=")
             if name in flags and not eq:
                 args.options[name] = True
+            elif name in flags:
+                raise Invalid(f"{name} takes no value.", field=name)
             elif name in options:
                 if eq:
                     value = inline
@@ -97,6 +99,19 @@ def parse_user(token: str) -> str:
         f"I don't know a Slack user {token!r}. Mention them with @ and pick the name Slack suggests.",
         field="owner",
     )
+
+
+NA = "n/a"
+
+
+def parse_waiver(text: str) -> str | None:
+    """'n/a: reason' (or 'n/a - reason', 'n/a reason') → the reason; None for an ordinary answer."""
+    head = text.strip()
+    if head.lower().startswith(NA):
+        rest = head[len(NA) :]
+        if not rest or rest[0] in ":-–— ":
+            return rest.lstrip(":-–— ").strip()
+    return None
 
 
 def parse_int(text: str, *, option: str) -> int:

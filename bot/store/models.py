@@ -117,10 +117,78 @@ class OutboxMessage(SQLModel, table=True):
     method: str = Field(default="chat.postMessage", max_length=40)
     channel: str = Field(max_length=32)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON arguments for the Web API method
-    state: str = Field(default="pending", max_length=16)  # pending | sent | dead
+    state: str = Field(default="pending", max_length=16)  # pending | sending | sent | dead
     attempts: int = 0
+    locked_until: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # chat.update of an earlier message, or a reply in its thread: its ts is known only once it is sent
+    update_of: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("outbox.id", name="fk_outbox_update_of"), nullable=True),
+    )
+    thread_of: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("outbox.id", name="fk_outbox_thread_of"), nullable=True),
+    )
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     sent_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     slack_ts: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CeremonyRun(SQLModel, table=True):
+    """One scheduled occurrence (a reminder, a nudge round, a standup summary), claimed exactly once."""
+
+    __tablename__ = "ceremony_run"
+    __table_args__ = (UniqueConstraint("team", "ceremony", "scheduled_for", name="uq_ceremony_run"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(max_length=40)
+    ceremony: str = Field(max_length=40)  # standup, standup_summary, planning, planning_nudge, review, …
+    scheduled_for: datetime = Field(sa_column=_when())
+    status: str = Field(max_length=16)  # done | skipped | missed
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sprint_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("sprint.id"), nullable=True)
+    )
+    message_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("outbox.id"), nullable=True)
+    )
+    claimed_by: str = Field(max_length=80)
+    claimed_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class Away(SQLModel, table=True):
+    """A person's time away (inclusive dates): no reminders, nudges or standup prompts."""
+
+    __table_args__ = (Index("ix_away_user", "user_id", "ends_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=32)
+    starts_on: date
+    ends_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class Member(SQLModel, table=True):
+    """What Cadence knows about a person: standup DM opt-in and their Slack time zone (cached)."""
+
+    user_id: str = Field(primary_key=True, max_length=32)
+    standup_dm: bool = False
+    tz: str | None = Field(default=None, max_length=64)
+    tz_fetched_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+
+class StandupAnswer(SQLModel, table=True):
+    __tablename__ = "standup_answer"
+    __table_args__ = (UniqueConstraint("run_id", "user_id", name="uq_standup_answer"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(sa_column=Column(Integer, ForeignKey("ceremony_run.id"), nullable=False))
+    user_id: str = Field(max_length=32)
+    yesterday: str = Field(default="", sa_column=Column(Text, nullable=False))
+    today: str = Field(default="", sa_column=Column(Text, nullable=False))
+    blockers: str = Field(default="", sa_column=Column(Text, nullable=False))
+    links: str = Field(default="", max_length=500)
+    submitted_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import OutboxMessage
@@ -21,6 +22,8 @@ async def enqueue(
     payload: dict[str, Any],
     method: str = "chat.postMessage",
     not_before: datetime | None = None,
+    update_of: int | None = None,
+    thread_of: int | None = None,
 ) -> bool:
     """Queue one Web API call; a second call with the same dedupe key is ignored. True if queued."""
     now = utcnow()
@@ -37,5 +40,29 @@ async def enqueue(
             "attempts": 0,
             "next_attempt_at": not_before or now,
             "created_at": now,
+            "update_of": update_of,
+            "thread_of": thread_of,
         },
     )
+
+
+async def find(session: AsyncSession, dedupe_key: str) -> OutboxMessage | None:
+    return (await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))).first()
+
+
+async def replace_pending_update(session: AsyncSession, *, update_of: int, payload: dict[str, Any]) -> bool:
+    """Fold a new edit of a message into one still waiting to be sent; False if none is waiting."""
+    pending = (
+        await session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.update_of == update_of, OutboxMessage.state == "pending"
+            )
+        )
+    ).first()
+    if pending is None:
+        return False
+    pending.payload = json.dumps(
+        {**payload, "channel": pending.channel}, sort_keys=True, separators=(",", ":")
+    )
+    session.add(pending)
+    return True

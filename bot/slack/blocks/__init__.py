@@ -64,5 +64,5 @@ def message(text: str, blocks: list[Block] | None = None) -> dict[str, Any]:
 def error_message(problem: str, usage: str | None = None) -> dict[str, Any]:
     text = f":warning: {escape(problem)}"
     if usage:
-        text += f"\nUsage: `{usage}`"
+        text += f"\nUsage: `{escape(usage)}`"
     return {"response_type": "ephemeral", "text": text}

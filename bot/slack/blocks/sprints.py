@@ -97,7 +97,7 @@ def close_report(report: CloseReport) -> list[Block]:
     where = f"sprint *{escape(report.next_sprint.name)}*" if report.next_sprint else "the backlog"
     lines = [
         f"*Sprint {escape(report.closed.name)} closed.* Velocity: {report.velocity} points "
-        f"({len(report.done)} stories done).",
+        f"({len(report.done)} {'story' if len(report.done) == 1 else 'stories'} done).",
     ]
     if report.carried_over:
         keys = ", ".join(f"{s.key} {escape(s.title)}" for s in report.carried_over[:30])

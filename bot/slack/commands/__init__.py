@@ -8,6 +8,7 @@ from typing import Any
 
 from bot.services.errors import Invalid
 from bot.slack.context import Invocation
+from bot.slack.parsing import unescape
 
 Reply = dict[str, Any] | None  # an ack body, or None when a modal opens instead
 Handler = Callable[[Invocation, list[str]], Awaitable[Reply]]
@@ -110,6 +111,7 @@ def match(tokens: list[str]) -> tuple[Subcommand, list[str]]:
         group = [s for s in subcommands() if s.words[0] == lowered[0]]
         if group:
             options = ", ".join(" ".join(s.words) for s in group)
-            raise Invalid(f"{' '.join(tokens[:2])!r} is not a command. Did you mean one of: {options}?")
-        raise Invalid(f"I don't know the command {tokens[0]!r}. Type help to see them all.")
+            typed = unescape(" ".join(tokens[:2]))
+            raise Invalid(f"{typed!r} is not a command. Did you mean one of: {options}?")
+        raise Invalid(f"I don't know the command {unescape(tokens[0])!r}. Type help to see them all.")
     return best, tokens[len(best.words) :]

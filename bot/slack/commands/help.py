@@ -5,12 +5,13 @@ from __future__ import annotations
 from bot.slack.blocks import context, message, section
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
+from bot.text import escape
 
 
 async def show_help(inv: Invocation, tokens: list[str]) -> Reply:
     from bot.slack.commands import subcommands
 
-    lines = [f"`{inv.command} {s.usage}`\n    {s.summary}" for s in subcommands()]
+    lines = [f"`{escape(inv.command)} {escape(s.usage)}`\n    {escape(s.summary)}" for s in subcommands()]
     return message(
         f"{inv.command} commands",
         [

@@ -10,23 +10,27 @@ from bot.slack.blocks.checklist import checklist_blocks
 from bot.slack.blocks.modals import criteria_modal
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
-from bot.slack.parsing import parse_args
+from bot.slack.parsing import parse_args, parse_waiver
 from bot.store.db import unit_of_work
-
-NA = "n/a"
 
 
 def split_answers(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """key=value pairs into answers and waivers; `reason=` belongs to every key=n/a."""
+    """key=value pairs into answers and waivers. `key=n/a reason="…"` and `key="n/a: …"` both waive."""
     pairs = dict(pairs)
     reason = pairs.pop("reason", None)
-    waived = [k for k, v in pairs.items() if v.strip().lower() == NA]
-    if reason is not None and not waived:
+    bare = [k for k, v in pairs.items() if parse_waiver(v) == ""]
+    if reason is not None and not bare:
         raise Invalid(
             'reason="…" goes with a criterion marked n/a, e.g. data_contract=n/a reason="internal data".'
         )
-    answers = {k: v for k, v in pairs.items() if k not in waived}
-    return answers, {k: reason or "" for k in waived}
+    answers, waivers = {}, {}
+    for key, value in pairs.items():
+        inline = parse_waiver(value)
+        if inline is None:
+            answers[key] = value
+        else:
+            waivers[key] = inline or reason or ""
+    return answers, waivers
 
 
 async def ready(inv: Invocation, tokens: list[str]) -> Reply:

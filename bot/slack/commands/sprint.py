@@ -39,7 +39,7 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
         )
     role = "the current sprint" if sprint.state == "active" else "the next sprint"
     return message(
-        f"Sprint {sprint.name} created as {role}.",
+        f"Sprint {escape(sprint.name)} created as {role}.",
         [section(f":runner: Created {role} for team {team.name}.\n{sprint_heading(sprint)}")],
     )
 
@@ -51,7 +51,7 @@ async def current(inv: Invocation, tokens: list[str]) -> Reply:
         team = inv.team()
         sprint = await sprints.resolve_sprint(session, team=team, ref="current")
         view = await sprints.overview(session, config=inv.config, team=team, sprint=sprint)
-    return message(f"Sprint {sprint.name}", sprint_glance(view))
+    return message(f"Sprint {escape(sprint.name)}", sprint_glance(view))
 
 
 async def plan(inv: Invocation, tokens: list[str]) -> Reply:
@@ -62,7 +62,7 @@ async def plan(inv: Invocation, tokens: list[str]) -> Reply:
         if args.positionals:
             sprint = await sprints.resolve_sprint(session, team=team, ref=" ".join(args.positionals))
         result = await sprints.plan(session, config=inv.config, team=team, sprint=sprint)
-    return message(f"Planning {result.sprint.name}", plan_blocks(result, inv.command))
+    return message(f"Planning {escape(result.sprint.name)}", plan_blocks(result, inv.command))
 
 
 async def commit(inv: Invocation, tokens: list[str]) -> Reply:
@@ -104,6 +104,6 @@ async def close(inv: Invocation, tokens: list[str]) -> Reply:
     require_lead(team, inv.user_id, doing="close a sprint")
     async with unit_of_work(inv.deps.sessions) as session:
         report = await sprints.close_sprint(session, team=team, actor=inv.user_id)
-    reply = message(f"Sprint {report.closed.name} closed", close_report(report))
+    reply = message(f"Sprint {escape(report.closed.name)} closed", close_report(report))
     reply["response_type"] = "in_channel"
     return reply

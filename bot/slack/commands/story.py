@@ -110,7 +110,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
     if args.flag("--not-ready"):
         scope.append("not Ready")
     title = "Stories · " + " · ".join(scope)
-    return message(title, story_list(result, title=title, filters={"tokens": tokens}))
+    return message(escape(title), story_list(result, title=title, filters={"tokens": tokens}))
 
 
 async def show(inv: Invocation, tokens: list[str]) -> Reply:
@@ -121,7 +121,8 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
         done = await readiness.checklist(session, story, "done", inv.config)
         sprint_name = await stories.sprint_name(session, story)
     return message(
-        f"{story.key} {story.title}", story_card(story, sprint_name=sprint_name, ready=ready, done=done)
+        f"{story.key} {escape(story.title)}",
+        story_card(story, sprint_name=sprint_name, ready=ready, done=done),
     )
 
 
@@ -158,7 +159,7 @@ async def finish(inv: Invocation, key: str) -> Reply:
             await stories.complete_story(session, config=inv.config, story=story, actor=inv.user_id)
         except stories.NotDone as refused:
             return message(
-                refused.message,
+                escape(refused.message),
                 [
                     section(f":no_entry: {escape(refused.message)}"),
                     *checklist_blocks(refused.checklist, title="Definition of Done"),

@@ -14,9 +14,10 @@ from bot.services.readiness import KIND_NAMES
 from bot.slack import ids
 from bot.slack.blocks import message, section
 from bot.slack.blocks.checklist import readiness_badge
-from bot.slack.blocks.modals import BACKLOG, NA_PREFIX
+from bot.slack.blocks.modals import BACKLOG
 from bot.slack.context import Deps, Invocation
 from bot.slack.home import publish_home
+from bot.slack.parsing import parse_waiver
 from bot.store.db import unit_of_work
 from bot.text import escape
 
@@ -29,16 +30,6 @@ def _values(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _meta(body: dict[str, Any]) -> dict[str, Any]:
     return json.loads(body["view"].get("private_metadata") or "{}")
-
-
-def parse_waiver(text: str) -> str | None:
-    """'n/a: reason' → reason; None when the text is an ordinary answer."""
-    head = text.strip()
-    if head.lower().startswith(NA_PREFIX):
-        rest = head[len(NA_PREFIX) :]
-        if not rest or rest[0] in ":-–— ":
-            return rest.lstrip(":-–— ").strip()
-    return None
 
 
 def _confirm(who: Invocation, deps: Deps, client: AsyncWebClient, text: str) -> None:

@@ -1,0 +1,485 @@
+"""`sprint start/current/plan/commit/close`: per team, leads decide, the readiness gate holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel, select
+
+from bot.store.db import session_factory
+from bot.store.models import AuditEvent, Sprint, Story
+from tests.conftest import ALICE, BOB, FRANK, PLATFORM
+from tests.slack_driver import SlackDriver
+
+SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
+SPRINT_2 = '"Sprint 2" --from 2026-01-19 --to 2026-01-30'
+
+
+def texts(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            out += [item] if key == "text" and isinstance(item, str) else texts(item)
+        return out
+    if isinstance(value, list):
+        return [t for item in value for t in texts(item)]
+    return []
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def shown(body: dict[str, Any]) -> str:
+    return "\n".join(texts(body))
+
+
+async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
+    async with session_factory(db)() as session:
+        statement = select(model)
+        if where:
+            statement = statement.where(*where)
+        return list((await session.exec(statement)).all())
+
+
+async def snapshot(db: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    async with db.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            out[table.name] = sorted((tuple(r) for r in (await conn.execute(table.select())).all()), key=repr)
+    return out
+
+
+async def sprints(db: AsyncEngine) -> dict[str, Sprint]:
+    return {s.name: s for s in await rows(db, Sprint)}
+
+
+async def placement(db: AsyncEngine) -> dict[str, str | None]:
+    """Story key → the name of its sprint (None: backlog)."""
+    names = {s.id: s.name for s in await rows(db, Sprint)}
+    return {s.key: names.get(s.sprint_id) for s in await rows(db, Story)}
+
+
+async def ok(slack: SlackDriver, command: str, **who: str) -> dict[str, Any]:
+    response = await slack.command(command, **who)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body["text"].startswith(":warning:"), body["text"]
+    return body
+
+
+def warning(response: httpx.Response, *needles: str, usage: str | bool | None = None) -> str:
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    text = body["text"]
+    assert text.startswith(":warning: "), text
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in {text!r}"
+    if usage is False:
+        assert "Usage:" not in text, text
+    elif usage:
+        assert f"\nUsage: `/scrum {usage}" in text, text
+    return text
+
+
+async def refused(
+    slack: SlackDriver,
+    db: AsyncEngine,
+    command: str,
+    *needles: str,
+    usage: str | bool | None = None,
+    **who: str,
+) -> str:
+    before = await snapshot(db)
+    text = warning(await slack.command(command, **who), *needles, usage=usage)
+    assert await snapshot(db) == before, f"{command!r} changed the database"
+    return text
+
+
+# --- sprint start ---------------------------------------------------------------------------------
+
+
+async def test_sprint_start_creates_the_current_sprint(slack, db):
+    body = await ok(slack, f'sprint start {SPRINT_1} --goal "Ship ranker v2"')
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "Sprint Sprint 1 created as the current sprint."
+    assert shown(body).endswith(
+        ":runner: Created the current sprint for team recsys.\n"
+        "*Sprint 1* (current) · Mon 05 Jan → Fri 16 Jan 2026\n_Goal:_ Ship ranker v2"
+    )
+    sprint = (await sprints(db))["Sprint 1"]
+    assert (sprint.team, sprint.starts_on, sprint.ends_on, sprint.goal, sprint.state, sprint.created_by) == (
+        "recsys",
+        date(2026, 1, 5),
+        date(2026, 1, 16),
+        "Ship ranker v2",
+        "active",
+        ALICE,
+    )
+
+
+async def test_sprint_start_when_one_is_current_queues_the_next(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    body = await ok(slack, "sprint start Sprint 2 --from=2026-01-19 --to=2026-01-30")
+    assert body["text"] == "Sprint Sprint 2 created as the next sprint."
+    assert "*Sprint 2* (next) · Mon 19 Jan → Fri 30 Jan 2026" in shown(body)
+    assert {n: s.state for n, s in (await sprints(db)).items()} == {
+        "Sprint 1": "active",
+        "Sprint 2": "planned",
+    }
+
+
+async def test_sprint_start_overlapping_an_open_sprint_is_refused(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await refused(
+        slack,
+        db,
+        'sprint start "Sprint 2" --from 2026-01-12 --to 2026-01-23',
+        "2026-01-12..2026-01-23 overlaps sprint Sprint 1 (2026-01-05..2026-01-16)",
+    )
+
+
+async def test_sprint_start_with_a_name_already_used_is_refused(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await refused(
+        slack,
+        db,
+        'sprint start "Sprint 1" --from 2026-02-02 --to 2026-02-13',
+        "already has a sprint called 'Sprint 1'",
+    )
+    await ok(slack, "sprint close")
+    # also once it is closed
+    await refused(
+        slack,
+        db,
+        'sprint start "Sprint 1" --from 2026-02-02 --to 2026-02-13',
+        "already has a sprint called 'Sprint 1'",
+    )
+
+
+async def test_sprint_start_by_a_non_lead_is_forbidden(slack, db):
+    text = await refused(
+        slack,
+        db,
+        f"sprint start {SPRINT_1}",
+        "Only the leads of team recsys can start a sprint",
+        usage=False,
+        user=BOB,
+    )
+    assert text == ":warning: Only the leads of team recsys can start a sprint."
+    assert await sprints(db) == {}
+
+
+async def test_sprints_belong_to_the_team_of_the_channel(slack, db):
+    # platform names no leads: any member may start its sprints
+    body = await ok(slack, f"sprint start {SPRINT_1}", user=FRANK, channel=PLATFORM)
+    assert "Created the current sprint for team platform." in shown(body)
+    [sprint] = await rows(db, Sprint)
+    assert sprint.team == "platform" and sprint.created_by == FRANK
+
+    # recsys has none, and may use the same name and dates
+    warning(
+        await slack.command("sprint current"), "Team recsys has no current sprint", usage="sprint current"
+    )
+    await ok(slack, f"sprint start {SPRINT_1}")
+    assert sorted(s.team for s in await rows(db, Sprint)) == ["platform", "recsys"]
+
+    current = await ok(slack, "sprint current", user=FRANK, channel=PLATFORM)
+    assert current["text"] == "Sprint Sprint 1"
+    await ok(slack, "story add Migrate dashboards --sprint current", user=FRANK, channel=PLATFORM)
+    stored = (await rows(db, Story))[0]
+    platform_sprint = next(s for s in await rows(db, Sprint) if s.team == "platform")
+    assert (stored.team, stored.sprint_id) == ("platform", platform_sprint.id)
+    # platform's sprint is not recsys's: a recsys story cannot name it
+    await ok(slack, 'sprint start "P1" --from 2026-02-02 --to 2026-02-13', user=FRANK, channel=PLATFORM)
+    await refused(
+        slack, db, 'story add Foo --sprint "P1"', "Team recsys has no sprint called 'P1'", usage="story add"
+    )
+    # a recsys lead cannot close platform's sprint from the recsys channel: it closes recsys's
+    await ok(slack, "sprint close")
+    assert {(s.team, s.name): s.state for s in await rows(db, Sprint)} == {
+        ("platform", "Sprint 1"): "active",
+        ("platform", "P1"): "planned",
+        ("recsys", "Sprint 1"): "closed",
+    }
+
+
+# --- sprint current -------------------------------------------------------------------------------
+
+
+async def test_sprint_current_at_a_glance(slack, db):
+    await ok(slack, f'sprint start {SPRINT_1} --goal "Ship ranker v2"')
+    await ok(slack, "story add Fix login --type eng --points 3 --sprint current")
+    await ok(slack, "story add Train ranker --points 5 --sprint current")
+    await ok(slack, "story add Backlog item --points 8")
+    await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
+    await ok(slack, "story done S-1")
+
+    body = await ok(slack, "sprint current", user=BOB)
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "Sprint Sprint 1"
+    heading, glance = body["blocks"]
+    assert (
+        heading["text"]["text"]
+        == "*Sprint 1* (current) · Mon 05 Jan → Fri 16 Jan 2026\n_Goal:_ Ship ranker v2"
+    )
+    assert glance["elements"][0]["text"] == "1/2 stories done · 3/8 points · 1/2 Ready or done"
+
+
+# --- sprint plan ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def planning(slack: SlackDriver) -> None:
+    """Sprint 1 current with S-3 committed; backlog: S-1 Ready (Bob), S-2 not Ready (Dave), S-4 not Ready."""
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, "story add Fix login --type eng --owner <@U02BOB|bob> --points 3")
+    await ok(slack, "ready S-1 acceptance_criteria=tests dependencies=none")
+    await ok(slack, "story add Train ranker --owner <@U03DAVE|dave> --points 5")
+    await ok(slack, "ready S-2 data_available=clicks@v3 eval_criteria=ndcg")
+    await ok(slack, "story add Cache warmup --type eng --points 2 --sprint current")
+    await ok(slack, "ready S-3 acceptance_criteria=p95 dependencies=none")
+    await ok(slack, "story add Fix typo --type eng")
+
+
+async def test_sprint_plan_shows_ready_and_not_ready_stories_with_owners_and_gaps(slack, db, planning):
+    body = await ok(slack, "sprint plan", user=BOB)
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "Planning Sprint 1"
+    assert len(body["blocks"]) <= 50
+    text = shown(body)
+    assert "*Planning* *Sprint 1* (current) · Mon 05 Jan → Fri 16 Jan 2026" in text
+    assert "2 of 4 stories Ready · 2 points committed" in text
+    assert "*Committed (1)*\n*S-3* Cache warmup · _unassigned_ · 2 pt · :large_green_circle: Ready" in text
+    assert (
+        "*Ready in the backlog (1)*\n*S-1* Fix login · <@U02BOB> · 3 pt · :large_green_circle: Ready" in text
+    )
+    assert "*Not Ready (2)*" in text
+    assert (
+        "*S-2* Train ranker · <@U03DAVE> · 5 pt · :red_circle: not Ready (2/6) — lacks Feature stability, "
+        "Reproducible environment, Data contract, Validation data"
+    ) in text
+    assert (
+        "*S-4* Fix typo · _unassigned_ · :red_circle: not Ready (0/2) — lacks Acceptance criteria, Dependencies"
+        in text
+    )
+    assert 'sprint commit S-1 S-2`; a not-Ready story needs `--force reason="…"`' in text
+    # looking changes nothing
+    assert (await placement(db))["S-1"] is None
+
+
+async def test_sprint_plan_targets_the_next_sprint_and_takes_a_name(slack, db, planning):
+    await ok(slack, f"sprint start {SPRINT_2}")
+    assert (await ok(slack, "sprint plan"))["text"] == "Planning Sprint 2"
+    assert "*Committed (0)*\n_Nothing committed yet._" in shown(await ok(slack, "sprint plan"))
+    named = await ok(slack, 'sprint plan "Sprint 1"')
+    assert named["text"] == "Planning Sprint 1"
+    assert "*Committed (1)*" in shown(named)
+
+
+# --- sprint commit --------------------------------------------------------------------------------
+
+
+async def test_sprint_commit_adds_ready_stories_to_the_sprint_being_planned(slack, db, planning):
+    await ok(slack, f"sprint start {SPRINT_2}")
+    body = await ok(slack, "sprint commit S-1")
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "Committed S-1"
+    assert shown(body).endswith(":inbox_tray: Committed S-1 to sprint *Sprint 2*.")
+    assert (await placement(db))["S-1"] == "Sprint 2"
+    assert await rows(db, AuditEvent, AuditEvent.action == "sprint.force_commit") == []
+    assert "*Committed (1)*\n*S-1* Fix login" in shown(await ok(slack, "sprint plan"))
+
+
+async def test_sprint_commit_names_each_story_once(slack, db, planning):
+    body = await ok(slack, "sprint commit S-1 s1 S-1")
+    assert body["text"] == "Committed S-1"
+    assert (await placement(db))["S-1"] == "Sprint 1"
+
+
+async def test_sprint_commit_to_a_named_sprint(slack, db, planning):
+    await ok(slack, f"sprint start {SPRINT_2}")
+    await ok(slack, "sprint commit S-1 --sprint current")
+    assert (await placement(db))["S-1"] == "Sprint 1"
+
+
+async def test_sprint_commit_of_not_ready_stories_is_refused_listing_what_each_lacks(slack, db, planning):
+    text = await refused(
+        slack,
+        db,
+        "sprint commit S-1 S-2 S-4",
+        "Not Ready: S-2 lacks Feature stability, Reproducible environment, Data contract, Validation data; "
+        "S-4 lacks Acceptance criteria, Dependencies.",
+        'commit anyway with --force reason="why"',
+    )
+    assert "S-1 lacks" not in text
+    # nothing moved, not even the Ready one
+    assert await placement(db) == {"S-1": None, "S-2": None, "S-3": "Sprint 1", "S-4": None}
+
+
+async def test_sprint_commit_force_with_a_reason_is_audited(slack, db, planning):
+    body = await ok(slack, 'sprint commit S-1 S-2 --force reason="agreed with the PO"')
+    text = shown(body)
+    assert ":inbox_tray: Committed S-1, S-2 to sprint *Sprint 1*." in text
+    assert ":warning: Forced although not Ready (audited): S-2." in text
+    assert await placement(db) == {"S-1": "Sprint 1", "S-2": "Sprint 1", "S-3": "Sprint 1", "S-4": None}
+
+    [event] = await rows(db, AuditEvent)
+    assert (event.actor, event.action, event.subject) == (ALICE, "sprint.force_commit", "S-2")
+    assert json.loads(event.payload) == {
+        "sprint": "Sprint 1",
+        "team": "recsys",
+        "reason": "agreed with the PO",
+        "missing": ["feature_stability", "reproducible_env", "data_contract", "validation_dataset"],
+    }
+
+
+async def test_sprint_commit_force_needs_a_real_reason(slack, db, planning):
+    await refused(slack, db, "sprint commit S-2 --force", "--force needs a reason", usage="sprint commit")
+    await refused(slack, db, 'sprint commit S-2 --force reason=""', "--force needs a reason")
+    await refused(slack, db, 'sprint commit S-2 --force reason="   "', "--force needs a reason")
+    await refused(
+        slack, db, 'sprint commit S-2 reason="agreed"', 'reason="…" goes with --force', usage="sprint commit"
+    )
+
+
+async def test_sprint_commit_by_a_non_lead_is_forbidden(slack, db, planning):
+    await refused(
+        slack,
+        db,
+        "sprint commit S-1",
+        "Only the leads of team recsys can commit stories to a sprint",
+        usage=False,
+        user=BOB,
+    )
+    await refused(slack, db, 'sprint commit S-2 --force reason="x"', "Only the leads", usage=False, user=BOB)
+
+
+async def test_sprint_commit_refuses_stories_it_cannot_take(slack, db, planning):
+    await refused(slack, db, "sprint commit S-3", "S-3 is already in sprint Sprint 1")
+    await refused(slack, db, "sprint commit S-1 S-999", "There is no story S-999", usage="sprint commit")
+    await refused(slack, db, "sprint commit S-1 X-1", "'X-1' is not a story id", usage="sprint commit")
+    await ok(slack, "story add Dashboards --type eng", user=FRANK, channel=PLATFORM)
+    await refused(slack, db, "sprint commit S-5", "S-5 belongs to team platform, not recsys")
+    await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
+    await ok(slack, "story done S-1")
+    await refused(slack, db, "sprint commit S-1", "S-1 is already done")
+
+
+# --- sprint close ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def sprint_under_way(slack: SlackDriver) -> None:
+    """Sprint 1 current (S-1 3 pt done, S-2 5 pt and S-3 open), Sprint 2 next, S-4 in the backlog."""
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, f"sprint start {SPRINT_2}")
+    await ok(slack, "story add Fix login --type eng --points 3 --sprint current")
+    await ok(slack, "story add Train ranker --points 5 --sprint current")
+    await ok(slack, "story add Cache warmup --type eng --sprint current")
+    await ok(slack, "story add Someday")
+    await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
+    await ok(slack, "story done S-1")
+
+
+async def test_sprint_close_carries_unfinished_stories_over_and_reports_velocity(slack, db, sprint_under_way):
+    body = await ok(slack, "sprint close")
+    assert body["response_type"] == "in_channel"
+    assert body["text"] == "Sprint Sprint 1 closed"
+    text = shown(body)
+    assert "*Sprint Sprint 1 closed.* Velocity: 3 points (1 " in text
+    assert "Carried over to sprint *Sprint 2* (2): S-2 Train ranker, S-3 Cache warmup" in text
+    assert "Sprint 2 is now the current sprint." in text
+
+    state = await sprints(db)
+    assert state["Sprint 1"].state == "closed" and state["Sprint 1"].closed_at is not None
+    assert state["Sprint 2"].state == "active"
+    assert await placement(db) == {"S-1": "Sprint 1", "S-2": "Sprint 2", "S-3": "Sprint 2", "S-4": None}
+    [event] = await rows(db, AuditEvent, AuditEvent.action == "sprint.close")
+    assert (event.actor, event.subject) == (ALICE, "sprint:recsys:Sprint 1")
+    assert json.loads(event.payload) == {"done": ["S-1"], "carried_over": ["S-2", "S-3"], "to": "Sprint 2"}
+
+    assert (await ok(slack, "sprint current"))["text"] == "Sprint Sprint 2"
+
+
+async def test_sprint_close_without_a_next_sprint_returns_stories_to_the_backlog(slack, db, sprint_under_way):
+    await ok(slack, "sprint close")
+    body = await ok(slack, "sprint close")
+    text = shown(body)
+    assert "*Sprint Sprint 2 closed.* Velocity: 0 points (0 " in text
+    assert "Carried over to the backlog (2): S-2 Train ranker, S-3 Cache warmup" in text
+    assert "now the current sprint" not in text
+    assert await placement(db) == {"S-1": "Sprint 1", "S-2": None, "S-3": None, "S-4": None}
+
+    await refused(
+        slack, db, "sprint close", "Team recsys has no current sprint to close", usage="sprint close"
+    )
+
+
+async def test_sprint_close_with_everything_done(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, "story add Fix login --type eng --points 2 --sprint current")
+    await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
+    await ok(slack, "story done S-1")
+    text = shown(await ok(slack, "sprint close"))
+    assert "Velocity: 2 points" in text and "Nothing carried over." in text
+
+
+async def test_a_closed_sprint_takes_no_more_stories(slack, db, sprint_under_way):
+    await ok(slack, "sprint close")
+    await refused(slack, db, 'story add Late --sprint "Sprint 1"', "Sprint Sprint 1 is closed")
+    await refused(slack, db, 'sprint commit S-4 --sprint "Sprint 1"', "Sprint Sprint 1 is closed")
+
+
+async def test_sprint_close_by_a_non_lead_is_forbidden(slack, db, sprint_under_way):
+    await refused(
+        slack, db, "sprint close", "Only the leads of team recsys can close a sprint", usage=False, user=BOB
+    )
+    assert (await sprints(db))["Sprint 1"].state == "active"
+
+
+# --- sprint names are user text too ---------------------------------------------------------------
+
+NAME = "&lt;!channel&gt; &amp; co"  # a lead typed: <!channel> & co
+LEAK = "bug: the sprint name goes unescaped into the message's fallback text (commands/sprint.py, story.py)"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param("sprint current"),
+        pytest.param("sprint plan"),
+        pytest.param("story list --sprint current"),
+        pytest.param("sprint close"),
+        "story list",
+        "story add Foo --sprint current",
+        "sprint commit S-1 --force reason=x",
+        "story show S-1",
+    ],
+)
+async def test_sprint_names_never_become_control_sequences(slack, db, command):
+    await ok(slack, "story add Foo")
+    await ok(slack, f"sprint start {NAME} --from 2026-01-05 --to 2026-01-16")
+    await ok(slack, "story add Bar --sprint current")
+    assert "<!channel> & co" in await sprints(db)
+    body = await ok(slack, command)
+    for text in strings(body):
+        assert "<!channel>" not in text, text
+
+
+async def test_sprint_start_reply_never_contains_a_typed_channel_mention(slack, db):
+    body = await ok(slack, f'sprint start {NAME} --from 2026-01-05 --to 2026-01-16 --goal "&lt;!here&gt;"')
+    assert "*&lt;!channel&gt; &amp; co* (current)" in shown(body)
+    assert "_Goal:_ &lt;!here&gt;" in shown(body)
+    for text in strings(body):
+        assert "<!channel>" not in text and "<!here>" not in text, text

@@ -1,0 +1,575 @@
+"""`story add/list/show/edit/assign/done`: what the person sees, what is stored, what is sent."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from bot.store.db import session_factory
+from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
+from tests import slack_driver
+from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.slack_driver import SlackDriver
+
+SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
+SPRINT_2 = '"Sprint 2" --from 2026-01-19 --to 2026-01-30'
+
+
+def texts(value: Any) -> list[str]:
+    """Every piece of text a person reads in a reply: its `text` and the text of every block."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            out += [item] if key == "text" and isinstance(item, str) else texts(item)
+        return out
+    if isinstance(value, list):
+        return [t for item in value for t in texts(item)]
+    return []
+
+
+def strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def shown(body: dict[str, Any]) -> str:
+    return "\n".join(texts(body))
+
+
+def buttons(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        e
+        for b in body.get("blocks", [])
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
+
+
+def listed_keys(body: dict[str, Any]) -> list[str]:
+    """The story keys a list reply shows, in order."""
+    keys = []
+    for block in body.get("blocks", []):
+        match = re.match(r"^\*(S-\d+)\* ", (block.get("text") or {}).get("text", ""))
+        if block["type"] == "section" and match:
+            keys.append(match.group(1))
+    return keys
+
+
+async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
+    async with session_factory(db)() as session:
+        statement = select(model)
+        if where:
+            statement = statement.where(*where)
+        return list((await session.exec(statement)).all())
+
+
+async def story(db: AsyncEngine, number: int) -> Story:
+    found = await rows(db, Story, Story.number == number)
+    assert found, f"S-{number} was not stored"
+    return found[0]
+
+
+async def ok(slack: SlackDriver, command: str, **who: str) -> dict[str, Any]:
+    response = await slack.command(command, **who)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body["text"].startswith(":warning:"), body["text"]
+    return body
+
+
+# --- story add ------------------------------------------------------------------------------------
+
+
+async def test_story_add_with_every_option(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    body = await ok(
+        slack, 'story add "Train ranker v2" --type ml --owner <@U02BOB|bob> --points 5 --sprint current'
+    )
+
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "Added S-1 to sprint Sprint 1."
+    text = shown(body)
+    assert ":white_check_mark: Added *S-1* Train ranker v2 to sprint Sprint 1." in text
+    # the Definition-of-Ready checklist, every ml criterion missing, and a button to fill it
+    assert "*Definition of Ready*\n*S-1* is missing 6 of 6: Data availability, Feature stability" in text
+    assert ":x: Data availability — _Which dataset and version" in text
+    assert ":x: Validation data" in text
+    [fill] = buttons(body)
+    assert fill["text"]["text"] == "Fill Definition of Ready"
+    assert fill["action_id"] == "open_ready_modal"
+    assert fill["value"] == "S-1"
+
+    stored = await story(db, 1)
+    [sprint] = await rows(db, Sprint)
+    assert (stored.team, stored.type, stored.title, stored.owner, stored.points) == (
+        "recsys",
+        "ml",
+        "Train ranker v2",
+        BOB,
+        5,
+    )
+    assert stored.sprint_id == sprint.id and stored.status == "open" and stored.created_by == ALICE
+
+    # the new owner is told by DM, through the outbox (not directly)
+    [dm] = await rows(db, OutboxMessage)
+    assert dm.channel == BOB and dm.state == "pending" and dm.method == "chat.postMessage"
+    assert json.loads(dm.payload) == {
+        "channel": BOB,
+        "text": "<@U01ALICE> assigned you S-1: Train ranker v2",
+    }
+    assert not slack.fake.of("chat.postMessage")
+
+
+async def test_story_add_defaults_to_an_unowned_ml_story_in_the_backlog(slack, db):
+    body = await ok(slack, "story add Fix the feature store")
+    assert body["text"] == "Added S-1 to the backlog."
+    stored = await story(db, 1)
+    assert (stored.type, stored.owner, stored.points, stored.sprint_id) == ("ml", None, None, None)
+    assert await rows(db, OutboxMessage) == []
+
+
+async def test_story_add_owned_by_oneself_sends_no_dm(slack, db):
+    await ok(slack, "story add Mine --owner <@U01ALICE|alice>")
+    assert (await story(db, 1)).owner == ALICE
+    assert await rows(db, OutboxMessage) == []
+
+
+async def test_story_add_eng_story_gets_the_eng_checklist(slack, db):
+    body = await ok(slack, "story add Fix login --type eng --points 0")
+    assert "*S-1* is missing 2 of 2: Acceptance criteria, Dependencies" in shown(body)
+    stored = await story(db, 1)
+    assert (stored.type, stored.points) == ("eng", 0)
+
+
+async def test_story_add_to_next_and_named_sprints(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, f"sprint start {SPRINT_2}")
+    assert (await ok(slack, "story add A --sprint next"))["text"] == "Added S-1 to sprint Sprint 2."
+    assert (await ok(slack, 'story add B --sprint "Sprint 1"'))["text"] == "Added S-2 to sprint Sprint 1."
+    sprints = {s.name: s.id for s in await rows(db, Sprint)}
+    assert (await story(db, 1)).sprint_id == sprints["Sprint 2"]
+    assert (await story(db, 2)).sprint_id == sprints["Sprint 1"]
+
+
+async def test_story_numbers_count_up(slack, db):
+    for title in ("one", "two", "three"):
+        await ok(slack, f"story add {title}")
+    assert sorted(s.number for s in await rows(db, Story)) == [1, 2, 3]
+    assert (await ok(slack, "story add four"))["text"].startswith("Added S-4 ")
+
+
+async def test_story_add_quoted_and_smart_quoted_titles(slack, db):
+    await ok(slack, 'story add "Fix user\'s features" --points 2')
+    await ok(slack, "story add “Retrain   the ranker” --points 3")
+    assert (await story(db, 1)).title == "Fix user's features"
+    assert (await story(db, 2)).title == "Retrain the ranker"
+
+
+async def test_story_add_title_with_special_characters_is_stored_plain_and_shown_escaped(slack, db):
+    # typed: a < b & c — Slack sends it escaped
+    body = await ok(slack, "story add a &lt; b &amp; c")
+    assert (await story(db, 1)).title == "a < b & c"
+    assert ":white_check_mark: Added *S-1* a &lt; b &amp; c to the backlog." in shown(body)
+
+    card = await ok(slack, "story show S-1")
+    assert card["blocks"][0]["text"]["text"] == "*S-1* a &lt; b &amp; c"
+    listing = await ok(slack, "story list")
+    assert "*S-1* a &lt; b &amp; c\n" in shown(listing)
+
+
+async def test_story_add_title_of_exactly_200_characters_counts_characters_not_entities(slack, db):
+    # 196 + " & b" = 200 characters typed; Slack sends 204 ("&amp;")
+    await ok(slack, "story add " + "a" * 196 + " &amp; b")
+    assert (await story(db, 1)).title == "a" * 196 + " & b"
+
+
+async def test_story_add_link_in_title_keeps_the_url(slack, db):
+    await ok(slack, "story add Check <https://wandb.ai/team/run|wandb.ai/team/run> results")
+    assert (await story(db, 1)).title == "Check https://wandb.ai/team/run results"
+
+
+async def test_story_add_without_arguments_opens_the_story_form(slack, db, monkeypatch):
+    monkeypatch.setattr(slack_driver, "_ids", itertools.count(900))
+    response = await slack.command("story add")
+
+    assert response.status_code == 200
+    assert response.text == ""  # an empty ack: the form is the answer
+    [call] = slack.fake.of("views.open")
+    assert call.args["trigger_id"] == "trigger.900"
+    view = call.args["view"]
+    assert view["type"] == "modal" and view["callback_id"] == "story_modal"
+    assert view["title"]["text"] == "New story"
+    assert [b["block_id"] for b in view["blocks"]] == ["title", "type", "owner", "points", "sprint"]
+    title = view["blocks"][0]["element"]
+    assert "initial_value" not in title and title["max_length"] == 200
+    meta = json.loads(view["private_metadata"])
+    assert meta["channel"] == RECSYS and meta["team"] == "recsys" and "story" not in meta
+    assert await rows(db, Story) == []
+
+
+async def test_story_add_form_offers_the_open_sprints(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, f"sprint start {SPRINT_2}")
+    await slack.command("story add")
+    sprint_field = slack.last_view()["blocks"][4]["element"]
+    assert [o["text"]["text"] for o in sprint_field["options"]] == [
+        "Backlog",
+        "Sprint 1 (current)",
+        "Sprint 2 (next)",
+    ]
+    assert sprint_field["initial_option"]["value"] == "backlog"
+
+
+async def test_story_add_in_the_platform_channel_belongs_to_platform(slack, db):
+    body = await ok(slack, "story add Migrate dashboards", user=FRANK, channel=PLATFORM)
+    assert body["text"] == "Added S-1 to the backlog."
+    assert (await story(db, 1)).team == "platform"
+    assert listed_keys(await ok(slack, "story list", user=FRANK, channel=PLATFORM)) == ["S-1"]
+    assert listed_keys(await ok(slack, "story list")) == []
+
+
+# --- story list -----------------------------------------------------------------------------------
+
+
+async def test_story_list_is_paginated_within_slack_limits(slack, db):
+    for i in range(1, 46):
+        await ok(slack, f"story add Story number {i} --points {i % 8} --owner <@U01ALICE|alice>")
+
+    body = await ok(slack, "story list")
+    assert body["response_type"] == "ephemeral"
+    assert len(body["blocks"]) <= 50
+    assert body["blocks"][0]["text"]["text"] == "*Stories · team recsys* — 45 stories"
+    assert listed_keys(body) == [f"S-{n}" for n in range(1, 21)]
+    assert "Page 1 of 3" in shown(body)
+    [nxt] = buttons(body)
+    assert nxt["text"]["text"] == "Next →"
+    assert nxt["action_id"].startswith("story_list_page")
+    assert json.loads(nxt["value"]) == {"page": 2, "filters": {"tokens": []}}
+
+    mine = await ok(slack, "story list --mine")
+    assert len(mine["blocks"]) <= 50 and listed_keys(mine)[:2] == ["S-1", "S-2"]
+    [nxt] = buttons(mine)
+    assert json.loads(nxt["value"])["filters"] == {"tokens": ["--mine"]}
+
+
+async def test_story_list_not_ready_is_paginated_over_the_not_ready_stories_only(slack, db):
+    for i in range(1, 31):
+        kind = "--type eng" if i % 6 == 0 else "--type ml"
+        await ok(slack, f"story add Story {i} {kind}")
+        if i % 6 == 0:
+            await ok(slack, f"ready S-{i} acceptance_criteria=ok dependencies=none")
+    await ok(slack, "ready S-1 data_available=v3")  # partly answered is still not Ready
+
+    body = await ok(slack, "story list --not-ready")
+    assert body["blocks"][0]["text"]["text"] == "*Stories · team recsys · not Ready* — 25 stories"
+    expected = [f"S-{n}" for n in range(1, 31) if n % 6]
+    assert listed_keys(body) == expected[:20]
+    assert "Page 1 of 2" in shown(body)
+    [nxt] = buttons(body)
+    assert json.loads(nxt["value"]) == {"page": 2, "filters": {"tokens": ["--not-ready"]}}
+
+
+async def test_story_list_of_a_short_backlog_has_no_page_buttons(slack, db):
+    for title in ("one", "two"):
+        await ok(slack, f"story add {title}")
+    body = await ok(slack, "story list")
+    assert listed_keys(body) == ["S-1", "S-2"]
+    assert buttons(body) == [] and "Page" not in shown(body)
+    assert body["blocks"][0]["text"]["text"] == "*Stories · team recsys* — 2 stories"
+
+
+async def test_story_list_when_there_are_none(slack, db):
+    body = await ok(slack, "story list")
+    [block] = body["blocks"]
+    assert "Stories · team recsys" in block["text"]["text"]
+    assert block["text"]["text"].endswith(": no stories match.")
+
+
+@pytest.fixture
+async def four_stories(slack: SlackDriver) -> None:
+    """S-1 Alice's Ready eng story (backlog), S-2 Bob's ml story in Sprint 1, S-3 unowned ml (backlog),
+    S-4 Alice's done eng story."""
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, "story add Ready one --type eng --owner <@U01ALICE|alice> --points 2")
+    await ok(slack, "ready S-1 acceptance_criteria=tests dependencies=none")
+    await ok(slack, "story add Bob's model --owner <@U02BOB|bob> --points 5 --sprint current")
+    await ok(slack, "story add Nobody's")
+    await ok(slack, "story add Finished --type eng --owner <@U01ALICE|alice> --points 1")
+    await ok(slack, "dod S-4 code_review=https://git/pr/4 tests=unit")
+    assert "is done" in (await ok(slack, "story done S-4"))["text"]
+
+
+@pytest.mark.parametrize(
+    ("command", "keys", "heading"),
+    [
+        ("story list", ["S-1", "S-2", "S-3"], "Stories · team recsys"),
+        ("story list --mine", ["S-1"], "Stories · team recsys · mine"),
+        ("story list --mine --all", ["S-1", "S-4"], "Stories · team recsys · mine"),
+        ("story list --not-ready", ["S-2", "S-3"], "Stories · team recsys · not Ready"),
+        ("story list --sprint backlog", ["S-1", "S-3"], "Stories · team recsys · backlog"),
+        ("story list --sprint current", ["S-2"], "Stories · team recsys · sprint Sprint 1"),
+        ('story list --sprint "Sprint 1"', ["S-2"], "Stories · team recsys · sprint Sprint 1"),
+        ("story list --all", ["S-1", "S-2", "S-3", "S-4"], "Stories · team recsys"),
+        ("story list --all --not-ready", ["S-2", "S-3"], "Stories · team recsys · not Ready"),
+        ("story list --mine --sprint current", [], "Stories · team recsys · mine · sprint Sprint 1"),
+    ],
+)
+async def test_story_list_filters(slack, db, four_stories, command, keys, heading):
+    body = await ok(slack, command)
+    assert listed_keys(body) == keys
+    assert body["text"] == heading
+
+
+async def test_story_list_lines_show_type_owner_points_sprint_and_readiness(slack, db, four_stories):
+    text = shown(await ok(slack, "story list --all"))
+    assert "*S-1* Ready one\neng · <@U01ALICE> · 2 pt · backlog · :large_green_circle: Ready" in text
+    assert "*S-2* Bob's model\nml · <@U02BOB> · 5 pt · Sprint 1 · :red_circle: not Ready (0/6)" in text
+    assert "*S-3* Nobody's\nml · _unassigned_ · backlog · :red_circle: not Ready (0/6)" in text
+    assert "*S-4* Finished\neng · <@U01ALICE> · 1 pt · backlog · :white_check_mark: done" in text
+
+
+# --- story show -----------------------------------------------------------------------------------
+
+
+async def test_story_show_card(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, "story add Train ranker --owner <@U02BOB|bob> --points 5 --sprint current")
+    await ok(slack, "ready S-1 data_available=s3://recsys/clicks@v3")
+    await ok(slack, 'ready S-1 data_contract=n/a reason="internal data"')
+
+    body = await ok(slack, "story show S-1")
+    assert body["response_type"] == "ephemeral"
+    blocks = body["blocks"]
+    assert blocks[0]["text"]["text"] == "*S-1* Train ranker"
+    assert (
+        blocks[1]["elements"][0]["text"]
+        == "*Type* ml · *Owner* <@U02BOB> · *Points* 5 · *Sprint* Sprint 1 · *Status* open"
+    )
+    ready = blocks[3]["text"]["text"]
+    assert ready.startswith("*Definition of Ready* — :red_circle: not Ready (2/6)")
+    assert ":white_check_mark: Data availability: s3://recsys/clicks@v3" in ready
+    assert ":heavy_minus_sign: Data contract: n/a — internal data (<@U01ALICE>)" in ready
+    assert ":x: Feature stability" in ready
+    done = blocks[4]["text"]["text"]
+    assert done.startswith("*Definition of Done* — 0/4")
+    assert ":x: Data lineage" in done and ":x: Monitoring" in done
+    assert [(b["text"]["text"], b["action_id"], b["value"]) for b in buttons(body)] == [
+        ("Fill readiness", "open_ready_modal", "S-1"),
+        ("Fill Definition of Done", "open_done_modal", "S-1"),
+        ("Edit", "open_story_edit", "S-1"),
+        ("Mark done", "mark_story_done", "S-1"),
+    ]
+
+
+async def test_story_show_accepts_key_variants(slack, db):
+    await ok(slack, "story add Train ranker")
+    for key in ("S-1", "s-1", "S1", "s1"):
+        assert (await ok(slack, f"story show {key}"))["blocks"][0]["text"]["text"] == "*S-1* Train ranker"
+
+
+async def test_story_show_of_a_done_story_has_no_buttons(slack, db):
+    await ok(slack, "story add Fix login --type eng")
+    await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
+    await ok(slack, "story done S-1")
+    body = await ok(slack, "story show S-1")
+    assert "*Status* done" in shown(body)
+    assert "*Definition of Done* — 2/2" in shown(body)
+    assert buttons(body) == []
+
+
+# --- story edit -----------------------------------------------------------------------------------
+
+
+async def test_story_edit_opens_a_prefilled_form(slack, db, monkeypatch):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, "story add Fix login --type eng --owner <@U02BOB|bob> --points 3 --sprint current")
+    [sprint] = await rows(db, Sprint)
+    before = await story(db, 1)
+
+    monkeypatch.setattr(slack_driver, "_ids", itertools.count(700))
+    response = await slack.command("story edit S-1")
+    assert response.status_code == 200 and response.text == ""
+    [call] = slack.fake.of("views.open")
+    assert call.args["trigger_id"] == "trigger.700"
+    view = call.args["view"]
+    assert view["callback_id"] == "story_modal"
+    assert view["title"]["text"] == "Edit S-1"
+    assert view["submit"]["text"] == "Save"
+    fields = {b["block_id"]: b["element"] for b in view["blocks"]}
+    assert fields["title"]["initial_value"] == "Fix login"
+    assert fields["type"]["initial_option"]["value"] == "eng"
+    assert fields["owner"]["initial_user"] == BOB
+    assert str(fields["points"]["initial_value"]) == "3"
+    assert fields["sprint"]["initial_option"]["value"] == str(sprint.id)
+    assert fields["sprint"]["initial_option"]["text"]["text"] == "Sprint 1 (current)"
+    meta = json.loads(view["private_metadata"])
+    assert meta["story"] == "S-1" and meta["channel"] == RECSYS and meta["team"] == "recsys"
+    assert meta["response_url"].endswith("/response/cmd700")
+    # opening the form changes nothing
+    assert await story(db, 1) == before
+
+
+async def test_story_edit_prefills_special_characters_as_typed(slack, db):
+    await ok(slack, "story add a &lt; b &amp; c")
+    await slack.command("story edit S-1")
+    assert slack.last_view()["blocks"][0]["element"]["initial_value"] == "a < b & c"
+
+
+async def test_story_edit_of_a_done_story_is_refused(slack, db):
+    await ok(slack, "story add Fix login --type eng")
+    await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
+    await ok(slack, "story done S-1")
+    before = await story(db, 1)
+    response = await slack.command("story edit S-1")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_type"] == "ephemeral"
+    assert body["text"].startswith(":warning: S-1 is ") and "done" in body["text"]
+    assert "Usage:" not in body["text"]  # a refused decision, not malformed input
+    assert slack.fake.of("views.open") == []
+    assert await story(db, 1) == before
+
+
+# --- story assign ---------------------------------------------------------------------------------
+
+
+async def test_story_assign_sets_the_owner_and_dms_them(slack, db):
+    await ok(slack, "story add Train ranker")
+    body = await ok(slack, "story assign S-1 <@U02BOB|bob>")
+    assert body["response_type"] == "ephemeral"
+    assert body["text"] == "S-1 is now owned by <@U02BOB>."
+    assert ":bust_in_silhouette: *S-1* Train ranker is now owned by <@U02BOB>." in shown(body)
+    assert (await story(db, 1)).owner == BOB
+    [dm] = await rows(db, OutboxMessage)
+    assert dm.channel == BOB
+    assert json.loads(dm.payload)["text"] == "<@U01ALICE> assigned you S-1: Train ranker"
+
+    await ok(slack, "story assign S-1 <@U03DAVE>")
+    assert (await story(db, 1)).owner == DAVE
+    assert sorted(m.channel for m in await rows(db, OutboxMessage)) == [BOB, DAVE]
+
+
+async def test_story_assign_to_oneself_sends_no_dm(slack, db):
+    await ok(slack, "story add Train ranker")
+    await ok(slack, "story assign S-1 <@U02BOB|bob>", user=BOB)
+    assert (await story(db, 1)).owner == BOB
+    assert await rows(db, OutboxMessage) == []
+
+
+# --- story done -----------------------------------------------------------------------------------
+
+
+async def test_story_done_is_refused_until_the_definition_of_done_is_met(slack, db):
+    await ok(slack, "story add Train ranker --points 5")
+
+    refused = await ok(slack, "story done S-1")
+    assert refused["response_type"] == "ephemeral"
+    assert refused["text"] == (
+        "S-1 does not meet the Definition of Done yet. "
+        "Missing: Data lineage, Model evaluation, Rollback plan, Monitoring."
+    )
+    text = shown(refused)
+    assert ":no_entry: S-1 does not meet the Definition of Done yet." in text
+    assert "*S-1* is missing 4 of 4: Data lineage, Model evaluation, Rollback plan, Monitoring" in text
+    [fill] = buttons(refused)
+    assert (fill["action_id"], fill["value"]) == ("open_done_modal", "S-1")
+    assert (await story(db, 1)).status == "open"
+    assert await rows(db, AuditEvent) == []
+
+    partly = await ok(slack, "dod S-1 data_lineage=clicks@v3 model_evaluation=ndcg+2%")
+    assert ":pencil: Recorded 2 answers for *S-1*." in shown(partly)
+    refused = await ok(slack, "story done S-1")
+    assert refused["text"].endswith("Missing: Rollback plan, Monitoring.")
+    assert (await story(db, 1)).status == "open"
+
+    await ok(slack, 'dod S-1 rollback_plan="pin model v41" monitoring=n/a reason="offline batch model"')
+    body = await ok(slack, "story done S-1")
+    assert body["text"] == "S-1 is done."
+    assert ":tada: *S-1* Train ranker is done. Recorded in the audit log." in shown(body)
+
+    stored = await story(db, 1)
+    assert stored.status == "done" and stored.done_at is not None
+    audit = await rows(db, AuditEvent, AuditEvent.action == "story.done")
+    assert len(audit) == 1
+    assert (audit[0].actor, audit[0].subject) == (ALICE, "S-1")
+    assert json.loads(audit[0].payload)["evidence"] == {
+        "data_lineage": "clicks@v3",
+        "model_evaluation": "ndcg+2%",
+        "rollback_plan": "pin model v41",
+        "monitoring": "n/a: offline batch model",
+    }
+    # done stories leave the default list
+    assert listed_keys(await ok(slack, "story list")) == []
+    assert listed_keys(await ok(slack, "story list --all")) == ["S-1"]
+
+
+# --- user text never becomes a Slack control sequence ----------------------------------------------
+
+INJECTED = "&lt;!channel&gt; ping &amp; run"  # a person typed: <!channel> ping & run
+
+
+@pytest.fixture
+async def injected_story(slack: SlackDriver, db: AsyncEngine) -> dict[str, Any]:
+    await ok(slack, f"sprint start {SPRINT_1}")
+    body = await ok(slack, f"story add {INJECTED} --points 2")
+    assert (await story(db, 1)).title == "<!channel> ping & run"
+    return body
+
+
+def assert_no_control_sequences(body: dict[str, Any]) -> None:
+    for text in strings(body):
+        assert "<!channel>" not in text, text
+        assert "<!here>" not in text, text
+
+
+async def test_story_add_reply_never_contains_a_typed_channel_mention(slack, db, injected_story):
+    assert_no_control_sequences(injected_story)
+    assert "&lt;!channel&gt; ping &amp; run" in shown(injected_story)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "story list",
+        "story list --not-ready",
+        "story show S-1",
+        "ready S-1",
+        "ready S-1 data_available=x",
+        "dod S-1",
+        "story done S-1",
+        "story assign S-1 <@U02BOB|bob>",
+        "sprint commit S-1 --force reason=hotfix",
+    ],
+)
+async def test_replies_never_contain_a_typed_channel_mention(slack, db, injected_story, command):
+    response = await slack.command(command)
+    assert response.status_code == 200
+    body = response.json()
+    assert not body["text"].startswith(":warning:"), body["text"]
+    assert_no_control_sequences(body)
+
+
+async def test_owner_dm_never_contains_a_typed_channel_mention(slack, db):
+    await ok(slack, f"story add {INJECTED} --owner <@U02BOB|bob>")
+    [dm] = await rows(db, OutboxMessage)
+    assert json.loads(dm.payload)["text"] == "<@U01ALICE> assigned you S-1: &lt;!channel&gt; ping &amp; run"
+
+
+async def test_plan_and_close_never_contain_a_typed_channel_mention(slack, db, injected_story):
+    await ok(slack, "sprint commit S-1 --force reason=hotfix")
+    plan = await ok(slack, "sprint plan")
+    assert_no_control_sequences(plan)
+    assert "*S-1* &lt;!channel&gt; ping &amp; run" in shown(plan)
+    closed = await ok(slack, "sprint close")
+    assert_no_control_sequences(closed)
+    assert "S-1 &lt;!channel&gt; ping &amp; run" in shown(closed)
