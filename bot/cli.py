@@ -48,6 +48,7 @@ def _settings_or_exit() -> Settings:
 def cmd_check_config(args: argparse.Namespace) -> int:
     path = args.file or _settings_or_exit().config_path
     config = _config_or_exit(path)
+    _templates_or_exit(config)
     print(f"{path}: OK — {len(config.teams)} team(s): {', '.join(t.name for t in config.teams)}")
     return 0
 
@@ -84,6 +85,110 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _templates_or_exit(config: AppConfig) -> None:
+    from bot.jobs.templates import Renderer
+
+    problems = Renderer(config.templates_dir).check()
+    if problems:
+        print("The message templates have problems:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    import signal
+
+    from bot.clock import SystemClock
+    from bot.integrations.slack_directory import SlackDirectory
+    from bot.jobs.ceremonies import CeremonyJobs
+    from bot.jobs.outbox_worker import delivery_client
+    from bot.jobs.runner import build_runner
+    from bot.jobs.templates import Renderer
+    from bot.store.db import session_factory
+    from bot.store.migrate import upgrade
+
+    settings = _settings_or_exit()
+    config = _config_or_exit(settings.config_path)
+    _templates_or_exit(config)
+    missing = [m for m in settings.missing_slack_credentials() if m.startswith("SLACK_BOT_TOKEN")]
+    if missing:
+        print(f"Cannot start: missing or invalid {', '.join(missing)}.\n", file=sys.stderr)
+        print(SETUP_HELP, file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        await upgrade(engine)
+        sessions, clock = session_factory(engine), SystemClock()
+        client = delivery_client(settings.slack_bot_token, settings.slack_api_url)
+        jobs = CeremonyJobs(
+            config=config,
+            sessions=sessions,
+            clock=clock,
+            renderer=Renderer(config.templates_dir),
+            directory=SlackDirectory(client, sessions, clock),
+        )
+        runner = build_runner(jobs=jobs, token=settings.slack_bot_token, api_url=settings.slack_api_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runner.start()
+        logging.getLogger("bot.clock").info("clock running; Ctrl-C to stop")
+        await stop.wait()
+        await runner.stop()
+        await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.jobs import outbox_worker
+    from bot.store.db import session_factory, unit_of_work
+
+    settings = _settings_or_exit()
+    engine = create_engine(settings.database_url)
+    code = 0
+
+    async def run() -> None:
+        nonlocal code
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                if args.action == "list":
+                    print(
+                        " ".join(f"{k}={v}" for k, v in sorted((await outbox_worker.counts(session)).items()))
+                        or "empty"
+                    )
+                    for row in await outbox_worker.list_messages(session, state=args.state, limit=args.limit):
+                        print(
+                            f"{row.id:>6} {row.state:<8} {row.method:<17} {row.channel:<12} "
+                            f"attempts={row.attempts} next={row.next_attempt_at:%Y-%m-%d %H:%M:%S} "
+                            f"{(row.last_error or '')[:60]}"
+                        )
+                elif args.action == "retry":
+                    if args.id is None:
+                        print(
+                            "outbox retry needs the id of a dead message (see `cadence outbox list --state dead`)",
+                            file=sys.stderr,
+                        )
+                        code = 2
+                    elif await outbox_worker.retry_message(session, args.id, SystemClock().now()) is None:
+                        print(f"outbox message {args.id} does not exist or is not dead", file=sys.stderr)
+                        code = 1
+                    else:
+                        print(f"outbox message {args.id} queued again")
+                else:
+                    print(f"purged {await outbox_worker.purge_dead(session)} dead message(s)")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return code
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -96,8 +201,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"Cannot start: missing or invalid {', '.join(missing)}.\n", file=sys.stderr)
         print(SETUP_HELP, file=sys.stderr)
         return 2
+    _templates_or_exit(config)
     app = create_web_app(
-        settings=settings, config=config, engine=create_engine(settings.database_url), migrate_on_start=True
+        settings=settings,
+        config=config,
+        engine=create_engine(settings.database_url),
+        migrate_on_start=True,
+        run_scheduler=not args.no_scheduler,
     )
     uvicorn.run(app, host=args.host, port=args.port or settings.port, log_level="info", proxy_headers=True)
     return 0
@@ -127,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file and list every problem")
     check.add_argument("file", nargs="?", help="default: $CADENCE_CONFIG or ./config.yaml")
     check.set_defaults(func=cmd_check_config)
+
+    clock = sub.add_parser("clock", help="run ceremonies, nudges and message delivery (no web server)")
+    clock.set_defaults(func=cmd_clock)
+
+    outbox = sub.add_parser("outbox", help="inspect and repair queued messages")
+    outbox.add_argument("action", choices=("list", "retry", "purge-dead"))
+    outbox.add_argument("id", nargs="?", type=int, help="with retry: the dead message to queue again")
+    outbox.add_argument("--state", choices=("pending", "sending", "sent", "dead"), help="with list")
+    outbox.add_argument("--limit", type=int, default=50, help="with list")
+    outbox.set_defaults(func=cmd_outbox)
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))

@@ -71,6 +71,9 @@ class Governance(_Model):
 class Ceremony(_Model):
     cron: str
     every_weeks: int = Field(default=1, ge=1, le=8)
+    # with every_weeks > 1: which week of the sprint it falls in (1 = the week the sprint starts).
+    # Default: the last week for review and retro, the first for everything else.
+    sprint_week: int | None = Field(default=None, ge=1, le=8)
     # standup: when the summary posts; planning: readiness nudge rounds before it
     close_after_minutes: int | None = Field(default=None, ge=5, le=24 * 60)
     nudge_hours_before: list[Annotated[int, Field(ge=1, le=14 * 24)]] = Field(default_factory=list)
@@ -86,6 +89,12 @@ class Ceremony(_Model):
         except ValueError as exc:
             raise ValueError(f"not a valid cron expression ({exc})") from None
         return value
+
+    @model_validator(mode="after")
+    def _week_within_cycle(self) -> Ceremony:
+        if self.sprint_week is not None and self.sprint_week > self.every_weeks:
+            raise ValueError(f"sprint_week {self.sprint_week} is past every_weeks {self.every_weeks}")
+        return self
 
 
 class Team(_Model):

@@ -13,8 +13,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
-from bot.slack.app import create_app
+from bot.integrations.slack_directory import SlackDirectory
+from bot.jobs.ceremonies import CeremonyJobs
+from bot.jobs.runner import build_runner
+from bot.jobs.templates import Renderer
+from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
 from bot.store.db import session_factory
@@ -30,10 +35,23 @@ def create_web_app(
     engine: AsyncEngine,
     client: AsyncWebClient | None = None,
     migrate_on_start: bool = False,
+    run_scheduler: bool = False,
+    clock: Clock | None = None,
 ) -> FastAPI:
-    deps = Deps(config=config, sessions=session_factory(engine), followups=Followups())
-    bolt = create_app(settings=settings, deps=deps, client=client)
+    sessions = session_factory(engine)
+    clock = clock or SystemClock()
+    bolt_client = client or web_client(settings)
+    ceremonies = CeremonyJobs(
+        config=config,
+        sessions=sessions,
+        clock=clock,
+        renderer=Renderer(config.templates_dir),
+        directory=SlackDirectory(bolt_client, sessions, clock),
+    )
+    deps = Deps(config=config, sessions=sessions, followups=Followups(), ceremonies=ceremonies)
+    bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
+    runner = build_runner(jobs=ceremonies, token=settings.slack_bot_token, api_url=settings.slack_api_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,9 +64,13 @@ def create_web_app(
             socket = AsyncSocketModeHandler(bolt, settings.slack_app_token)
             await socket.connect_async()
             log.info("connected to Slack over Socket Mode")
+        if run_scheduler:
+            await runner.start()
         try:
             yield
         finally:
+            if run_scheduler:
+                await runner.stop()
             if socket is not None:
                 await socket.close_async()
             await deps.followups.drain()
@@ -64,6 +86,7 @@ def create_web_app(
     )
     web.state.deps = deps
     web.state.bolt = bolt
+    web.state.runner = runner
 
     @web.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:

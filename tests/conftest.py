@@ -4,19 +4,26 @@ the fake Slack Web API, the configuration and the signed-request driver."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import AppConfig, Settings, parse_config
+from bot.config import AppConfig, OutboxConfig, Settings, parse_config
+from bot.integrations.slack_directory import SlackDirectory
+from bot.jobs.ceremonies import CeremonyJobs
+from bot.jobs.outbox_worker import OutboxWorker, delivery_client
+from bot.jobs.templates import Renderer
 from bot.slack.app import web_client
 from bot.store.db import create_engine, session_factory
 from bot.store.migrate import upgrade
 from bot.web import create_web_app
+from tests.clock import FakeClock
 from tests.fake_slack import FakeSlack
 from tests.slack_driver import SECRET, SlackDriver
 
@@ -106,12 +113,52 @@ def settings(fake_slack: FakeSlack) -> Settings:
 
 
 @pytest.fixture
+def clock() -> FakeClock:
+    """Time as the tests set it: Monday 7 December 2026, 07:00 in Berlin."""
+    return FakeClock(datetime(2026, 12, 7, 6, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_jobs(
+    db: AsyncEngine, clock: FakeClock, fake_slack: FakeSlack
+) -> Callable[[AppConfig], CeremonyJobs]:
+    """CeremonyJobs for a configuration, on the test database and clock, looking people up in the fake."""
+
+    def build(config: AppConfig) -> CeremonyJobs:
+        sessions = session_factory(db)
+        client = delivery_client("xoxb-test-token", fake_slack.api_url)
+        return CeremonyJobs(
+            config=config,
+            sessions=sessions,
+            clock=clock,
+            renderer=Renderer(config.templates_dir),
+            directory=SlackDirectory(client, sessions, clock),
+        )
+
+    return build
+
+
+@pytest.fixture
+def make_worker(db: AsyncEngine, clock: FakeClock, fake_slack: FakeSlack) -> Callable[..., OutboxWorker]:
+    """An outbox worker delivering to the fake Slack on the test clock (no slack_sdk retries, so every
+    failure the fake injects reaches the worker's own backoff)."""
+
+    def build(settings: OutboxConfig | None = None, **kwargs: object) -> OutboxWorker:
+        client = AsyncWebClient(token="xoxb-test-token", base_url=fake_slack.api_url, retry_handlers=[])
+        return OutboxWorker(session_factory(db), client, clock=clock, settings=settings, **kwargs)  # type: ignore[arg-type]
+
+    return build
+
+
+@pytest.fixture
 async def slack(
-    db: AsyncEngine, config: AppConfig, settings: Settings, fake_slack: FakeSlack
+    db: AsyncEngine, config: AppConfig, settings: Settings, fake_slack: FakeSlack, clock: FakeClock
 ) -> AsyncIterator[SlackDriver]:
     """The whole app, driven as Slack drives it, as Alice in the recsys channel."""
     fake_slack.reset()
-    app = create_web_app(settings=settings, config=config, engine=db, client=web_client(settings))
+    app = create_web_app(
+        settings=settings, config=config, engine=db, client=web_client(settings), clock=clock
+    )
     driver = SlackDriver(app, fake_slack, channel=RECSYS, user=ALICE)
     yield driver
     await driver.settle()

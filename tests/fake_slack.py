@@ -28,6 +28,7 @@ class Failure:
 class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.user_tz: dict[str, str] = {}  # users.info answers: user id -> IANA zone (default Europe/Berlin)
         self._failures: dict[str, list[Failure]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -86,6 +87,7 @@ class FakeSlack:
         with self._lock:
             self.calls.clear()
             self._failures.clear()
+            self.user_tz.clear()
 
     def fail(
         self,

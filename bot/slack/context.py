@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
+from bot.jobs.ceremonies import CeremonyJobs
 from bot.services.teams import resolve_team
 from bot.slack.followups import Followups
 
@@ -21,6 +22,7 @@ class Deps:
     config: AppConfig
     sessions: async_sessionmaker[AsyncSession]
     followups: Followups
+    ceremonies: CeremonyJobs
 
 
 @dataclass(frozen=True)

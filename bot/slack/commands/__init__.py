@@ -24,7 +24,7 @@ class Subcommand:
 
 def _table() -> list[Subcommand]:
     from bot.slack.commands import help as help_cmd
-    from bot.slack.commands import ready, sprint, story
+    from bot.slack.commands import people, ready, sprint, story
 
     return [
         Subcommand(("help",), "help", "List every command", help_cmd.show_help),
@@ -82,6 +82,16 @@ def _table() -> list[Subcommand]:
             "sprint close",
             "Close the sprint; unfinished stories carry over",
             sprint.close,
+        ),
+        Subcommand(
+            ("away",),
+            "away [YYYY-MM-DD..YYYY-MM-DD]",
+            "Plan time away (no prompts or nudges); alone, list it",
+            people.away,
+        ),
+        Subcommand(("back",), "back", "End your time away now", people.back),
+        Subcommand(
+            ("standup", "dm"), "standup dm on|off", "Also get the standup prompt as a DM", people.standup_dm
         ),
     ]
 

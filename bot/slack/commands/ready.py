@@ -62,6 +62,8 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
                 answers=answers,
                 waivers=waivers,
             )
+            if kind == "ready":
+                await inv.deps.ceremonies.refresh_readiness_summary(session, story)
             recorded = len(answers) + len(waivers)
             head = (
                 f":pencil: Recorded {recorded} {'answer' if recorded == 1 else 'answers'} for *{story.key}*."

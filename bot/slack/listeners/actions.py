@@ -9,11 +9,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.services import standups
 from bot.services.errors import Invalid
 from bot.slack import ids
+from bot.slack.blocks.ceremonies import standup_modal
 from bot.slack.commands.ready import open_criteria_form
 from bot.slack.commands.story import finish, list_, open_story_form
 from bot.slack.context import Deps, Invocation
+from bot.store.db import unit_of_work
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -51,6 +54,25 @@ def register(app: AsyncApp, deps: Deps) -> None:
         reply = await finish(who, _value(body))
         if reply:
             who.reply_later(reply)
+
+    @app.action(ids.OPEN_STANDUP_MODAL)
+    async def open_standup(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        who = inv(body, client)
+        if not _value(body).isdigit():
+            raise Invalid("That standup button is out of date.")
+        async with unit_of_work(deps.sessions) as session:
+            run = await standups.get_run(session, int(_value(body)))
+            mine = await standups.answer_of(session, run=run, user_id=who.user_id)
+        previous = None
+        if mine is not None:
+            previous = {
+                "yesterday": mine.yesterday,
+                "today": mine.today,
+                "blockers": mine.blockers,
+                "links": mine.links,
+            }
+        who.open_modal(standup_modal(run.id or 0, team=run.team, answer=previous))
 
     @app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))
     async def page(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

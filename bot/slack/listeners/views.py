@@ -138,6 +138,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     waivers=waivers,
                     clear=clear,
                 )
+                if kind == "ready":
+                    await deps.ceremonies.refresh_readiness_summary(session, story)
         await ack()
         if checklist is not None:
             state = "complete" if checklist.complete else f"{checklist.answered}/{len(checklist.items)}"

@@ -1,0 +1,1 @@
+"""Clients of other systems (Slack's directory, MLflow, metric sources)."""

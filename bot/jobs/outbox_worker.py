@@ -1,0 +1,354 @@
+"""Delivers the outbox: in order per channel, about one message per second per channel, honouring
+Retry-After, backing off on errors, dead-lettering after too many attempts, resuming after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.clock import Clock
+from bot.config import OutboxConfig
+from bot.store.db import unit_of_work
+from bot.store.models import CeremonyRun, OutboxMessage
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)  # a worker that dies mid-send frees its message after this
+BATCH = 500
+# Errors Slack answers with ok=false that are worth trying again; any other is permanent.
+RETRYABLE = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
+
+
+def delivery_client(token: str, base_url: str) -> AsyncWebClient:
+    """A Web API client whose own retries cover short blips (slack_sdk's handlers, one retry each);
+    longer outages and rate limits are the worker's backoff, so no call ever sleeps for long."""
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=15,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=1),
+            AsyncServerErrorRetryHandler(max_retry_count=1),
+        ],
+    )
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    rate_limited: int = 0
+    by_error: Counter[str] = field(default_factory=Counter)
+
+
+class OutboxWorker:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: AsyncWebClient,
+        *,
+        clock: Clock,
+        settings: OutboxConfig | None = None,
+        concurrency: int = 8,
+        name: str | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.settings = settings or OutboxConfig()
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.stats = Stats()
+        self._last_sent: dict[str, datetime] = {}
+        self._paused_until: datetime | None = None  # a 429 pauses every send, as Slack asks
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def run_once(self) -> int:
+        """Send the next due message of every channel that may send now; the number attempted."""
+        now = self.clock.now()
+        if self._paused_until and now < self._paused_until:
+            return 0
+        claimed = await self._claim_heads(now)
+        await asyncio.gather(*(self._deliver(row, refs) for row, refs in claimed))
+        return len(claimed)
+
+    async def next_due(self) -> datetime | None:
+        """When something could next be sent (for sleeping between rounds)."""
+        async with unit_of_work(self.sessions) as session:
+            return (
+                await session.exec(
+                    select(OutboxMessage.next_attempt_at)
+                    .where(col(OutboxMessage.state).in_(("pending", "sending")))
+                    .order_by(col(OutboxMessage.next_attempt_at))
+                    .limit(1)
+                )
+            ).first()
+
+    async def _claim_heads(self, now: datetime) -> list[tuple[OutboxMessage, dict[int, OutboxMessage]]]:
+        interval = timedelta(seconds=self.settings.per_channel_interval_seconds)
+        claimed = []
+        async with unit_of_work(self.sessions) as session:
+            rows = (
+                await session.exec(
+                    select(OutboxMessage)
+                    .where(col(OutboxMessage.state).in_(("pending", "sending")))
+                    .order_by(col(OutboxMessage.id))
+                    .limit(BATCH)
+                )
+            ).all()
+            heads: dict[str, OutboxMessage] = {}
+            for row in rows:
+                heads.setdefault(row.channel, row)  # only a channel's oldest unsent message may go
+            ref_ids = {i for r in heads.values() for i in (r.update_of, r.thread_of) if i}
+            refs = {}
+            if ref_ids:
+                refs = {
+                    r.id: r
+                    for r in (
+                        await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ref_ids)))
+                    ).all()
+                }
+            for channel, row in heads.items():
+                if row.state == "sending" and row.locked_until and row.locked_until > now:
+                    continue  # another worker has it
+                if row.next_attempt_at > now:
+                    continue  # backing off; later messages of the channel wait behind it
+                last = self._last_sent.get(channel)
+                if last and now - last < interval:
+                    continue
+                ref = refs.get(row.update_of or row.thread_of or 0)
+                if ref is not None and ref.state == "dead":
+                    await self._bury(session, row, now, f"message {ref.id} it refers to was never delivered")
+                    continue
+                if ref is not None and ref.state != "sent":
+                    continue  # the message it edits or answers is not out yet
+                won = await session.exec(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.id == row.id,
+                        or_(OutboxMessage.state == "pending", col(OutboxMessage.locked_until) <= now),
+                        col(OutboxMessage.state).in_(("pending", "sending")),
+                    )
+                    .values(state="sending", locked_until=now + LEASE)
+                )
+                if won.rowcount == 1:  # type: ignore[attr-defined]
+                    self._last_sent[channel] = now
+                    claimed.append((row, refs))
+        return claimed
+
+    async def _deliver(self, row: OutboxMessage, refs: dict[int, OutboxMessage]) -> None:
+        args: dict[str, Any] = json.loads(row.payload)
+        if row.update_of:
+            args["ts"] = refs[row.update_of].slack_ts
+        if row.thread_of:
+            args["thread_ts"] = refs[row.thread_of].slack_ts
+        async with self._limit:
+            try:
+                response = await self.client.api_call(row.method, json=args)
+            except SlackApiError as exc:
+                await self._failed(
+                    row, exc.response.status_code, exc.response.get("error") or "error", exc.response.headers
+                )
+                return
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                await self._failed(row, None, f"network: {type(exc).__name__}: {exc}", {})
+                return
+        now = self.clock.now()
+        async with unit_of_work(self.sessions) as session:
+            await session.exec(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(
+                    state="sent",
+                    sent_at=now,
+                    locked_until=None,
+                    attempts=row.attempts + 1,
+                    slack_ts=response.get("ts") or row.slack_ts,
+                    last_error=None,
+                )
+            )
+        self._last_sent[row.channel] = now
+        self.stats.sent += 1
+
+    async def _failed(
+        self, row: OutboxMessage, status: int | None, error: str, headers: dict[str, Any]
+    ) -> None:
+        now = self.clock.now()
+        self.stats.by_error[error] += 1
+        async with unit_of_work(self.sessions) as session:
+            if status == 429 or error == "ratelimited":
+                wait = _retry_after(headers)
+                self._paused_until = now + timedelta(seconds=wait)
+                self.stats.rate_limited += 1
+                log.warning("Slack rate-limited %s; pausing sends for %ss", row.method, wait)
+                await self._reschedule(
+                    session, row, now + timedelta(seconds=wait), f"429 rate limited ({wait}s)", count=False
+                )
+                return
+            permanent = status is not None and status < 500 and error not in RETRYABLE
+            attempts = row.attempts + 1
+            if permanent or attempts >= self.settings.max_attempts:
+                why = f"{error} (permanent)" if permanent else f"{error} after {attempts} attempts"
+                await self._bury(session, row, now, why, attempts=attempts)
+                return
+            backoff = min(
+                self.settings.backoff_cap_seconds, self.settings.backoff_seconds * 2 ** (attempts - 1)
+            )
+            backoff *= random.uniform(0.8, 1.2)
+            self.stats.retried += 1
+            log.info(
+                "outbox %s %s failed (%s); retry %d in %.0fs", row.id, row.method, error, attempts, backoff
+            )
+            await self._reschedule(
+                session, row, now + timedelta(seconds=backoff), f"{status or '-'} {error}", attempts=attempts
+            )
+
+    async def _reschedule(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        when: datetime,
+        error: str,
+        *,
+        count: bool = True,
+        attempts: int | None = None,
+    ) -> None:
+        await session.exec(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(
+                state="pending",
+                locked_until=None,
+                next_attempt_at=when,
+                last_error=error,
+                attempts=attempts if attempts is not None else row.attempts,
+            )
+        )
+
+    async def _bury(
+        self,
+        session: AsyncSession,
+        row: OutboxMessage,
+        now: datetime,
+        why: str,
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        await session.exec(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(
+                state="dead",
+                locked_until=None,
+                last_error=why,
+                attempts=attempts if attempts is not None else row.attempts,
+            )
+        )
+        self.stats.dead += 1
+        log.error("outbox %s to %s dead-lettered: %s", row.id, row.channel, why)
+
+    async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+        """The production loop: deliver, then sleep until the next message is due (at most `idle` s)."""
+        log.info("outbox worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception:  # the loop must outlive a database blip; the error is logged with its trace
+                log.exception("outbox round failed; retrying shortly")
+                sent = 0
+            if sent:
+                continue
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=await self._sleep_for(idle))
+            except TimeoutError:
+                pass
+
+    async def _sleep_for(self, idle: float) -> float:
+        try:
+            due = await self.next_due()
+        except Exception:  # same as above: keep the loop alive, try again after `idle`
+            return idle
+        wait = idle if due is None else (due - self.clock.now()).total_seconds()
+        if self._paused_until:
+            wait = max(wait, (self._paused_until - self.clock.now()).total_seconds())
+        return min(max(wait, 0.05), idle)
+
+
+def _retry_after(headers: dict[str, Any]) -> int:
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            values = value if isinstance(value, list) else [value]
+            try:
+                return max(1, int(values[0]))
+            except (TypeError, ValueError):
+                break
+    return 1
+
+
+async def list_messages(
+    session: AsyncSession, *, state: str | None = None, limit: int = 50
+) -> list[OutboxMessage]:
+    stmt = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
+    if state:
+        stmt = stmt.where(OutboxMessage.state == state)
+    return list((await session.exec(stmt)).all())
+
+
+async def retry_message(session: AsyncSession, message_id: int, now: datetime) -> OutboxMessage | None:
+    row = await session.get(OutboxMessage, message_id)
+    if row is None or row.state != "dead":
+        return None
+    row.state, row.attempts, row.next_attempt_at, row.locked_until = "pending", 0, now, None
+    session.add(row)
+    return row
+
+
+async def purge_dead(session: AsyncSession) -> int:
+    """Delete dead messages nothing refers to (an edit, a thread reply, a ceremony run keeps its message)."""
+    referenced: set[int] = set()
+    for column in (OutboxMessage.update_of, OutboxMessage.thread_of):
+        referenced |= set((await session.exec(select(column).where(col(column).is_not(None)))).all())
+    referenced |= set(
+        (
+            await session.exec(select(CeremonyRun.message_id).where(col(CeremonyRun.message_id).is_not(None)))
+        ).all()
+    )
+    removed = 0
+    for row in (await session.exec(select(OutboxMessage).where(OutboxMessage.state == "dead"))).all():
+        if row.id not in referenced:
+            await session.delete(row)
+            removed += 1
+    return removed
+
+
+async def counts(session: AsyncSession) -> dict[str, int]:
+    from sqlalchemy import func
+
+    rows = await session.exec(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
+    return {state: int(n) for state, n in rows.all()}

@@ -1,0 +1,99 @@
+"""The clock: APScheduler jobs built from config, the catch-up on start, and the outbox worker loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.jobs.ceremonies import CeremonyJobs
+from bot.jobs.outbox_worker import OutboxWorker
+from bot.services.schedule import Occasion, grace, occasions
+
+log = logging.getLogger(__name__)
+SWEEP = timedelta(minutes=5)  # also look for due work this often, in case a wake-up was missed
+
+
+class OccasionTrigger(BaseTrigger):
+    """Fires at an occasion's times: the ceremony's cron in the team's zone, shifted by the offset
+    (a nudge 24 h before planning, a summary 2 h after standup)."""
+
+    def __init__(self, occasion: Occasion) -> None:
+        self.occasion = occasion
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        after = previous_fire_time or (now - timedelta(microseconds=1))
+        return self.occasion.next_fire(after.astimezone(UTC))
+
+    def __str__(self) -> str:
+        o = self.occasion
+        return f"{o.team.name}/{o.kind} cron[{o.ceremony.cron}] {o.tz.key} offset {o.offset}"
+
+
+class Runner:
+    """Everything `cadence clock` runs (and `cadence serve` unless --no-scheduler)."""
+
+    def __init__(self, jobs: CeremonyJobs, worker: OutboxWorker) -> None:
+        self.jobs = jobs
+        self.worker = worker
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._stop = asyncio.Event()
+        self._worker_task: asyncio.Task[None] | None = None
+
+    def build(self) -> AsyncIOScheduler:
+        config = self.jobs.config
+        for team in config.teams:
+            for occ in occasions(config, team):
+                self.scheduler.add_job(
+                    self._tick,
+                    trigger=OccasionTrigger(occ),
+                    kwargs={"team": team.name},
+                    id=f"{team.name}:{occ.kind}",
+                    name=f"{team.name} {occ.kind}",
+                    misfire_grace_time=int(grace(config, occ.ceremony).total_seconds()) or 1,
+                    coalesce=True,
+                    max_instances=1,
+                    replace_existing=True,
+                )
+        self.scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=SWEEP.total_seconds()),
+            id="sweep",
+            name="sweep",
+            coalesce=True,
+            max_instances=1,
+        )
+        return self.scheduler
+
+    async def _tick(self, team: str | None = None) -> None:
+        try:
+            await self.jobs.run_due(team=team)
+        except Exception:  # a failed round is retried by the next wake-up; never kill the scheduler
+            log.exception("running due ceremonies failed")
+
+    async def start(self) -> None:
+        await self._tick()  # catch up on anything missed while no clock was running
+        self.build().start()
+        for job in self.scheduler.get_jobs():
+            log.info("scheduled %s, next at %s", job.name, job.next_run_time)
+        self._worker_task = asyncio.create_task(self.worker.run_forever(self._stop), name="outbox worker")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._worker_task is not None:
+            await self._worker_task
+
+
+def build_runner(*, jobs: CeremonyJobs, token: str, api_url: str) -> Runner:
+    from bot.jobs.outbox_worker import delivery_client
+
+    worker = OutboxWorker(
+        jobs.sessions, delivery_client(token, api_url), clock=jobs.clock, settings=jobs.config.outbox
+    )
+    return Runner(jobs, worker)
