@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
 from bot.integrations.slack_directory import SlackDirectory
+from bot.jobs import outbox_worker
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.runner import build_runner
 from bot.jobs.templates import Renderer
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
-from bot.store.db import session_factory
+from bot.store.db import session_factory, unit_of_work
 from bot.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -102,4 +103,24 @@ def create_web_app(
             return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
+    @web.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> str:
+        """Prometheus text format: the outbox by state (dead letters included) and this process's worker."""
+        async with unit_of_work(sessions) as session:
+            states = await outbox_worker.counts(session)
+        lines = ["# TYPE cadence_outbox_messages gauge"]
+        lines += [f'cadence_outbox_messages{{state="{s}"}} {states.get(s, 0)}' for s in OUTBOX_STATES]
+        stats = runner.worker.stats
+        for name, value in (
+            ("sent", stats.sent),
+            ("retried", stats.retried),
+            ("dead", stats.dead),
+            ("rate_limited", stats.rate_limited),
+        ):
+            lines += [f"# TYPE cadence_outbox_{name}_total counter", f"cadence_outbox_{name}_total {value}"]
+        return "\n".join(lines) + "\n"
+
     return web
+
+
+OUTBOX_STATES = ("pending", "sending", "sent", "dead")

@@ -23,3 +23,16 @@ async def test_healthz_is_503_when_the_database_is_gone(config, settings, tmp_pa
 async def test_openapi_is_published_without_the_slack_endpoint(slack):
     spec = (await slack.http.get("/api/openapi.json")).json()
     assert "/healthz" in spec["paths"] and "/slack/events" not in spec["paths"]
+
+
+async def test_metrics_count_the_outbox_by_state(slack, db):
+    from bot.store import outbox
+    from bot.store.db import session_factory, unit_of_work
+
+    async with unit_of_work(session_factory(db)) as session:
+        await outbox.enqueue(session, dedupe_key="a", channel="C1", payload={"text": "x"})
+        await outbox.enqueue(session, dedupe_key="b", channel="C1", payload={"text": "y"})
+    text = (await slack.http.get("/metrics")).text
+    assert 'cadence_outbox_messages{state="pending"} 2' in text
+    assert 'cadence_outbox_messages{state="dead"} 0' in text
+    assert "cadence_outbox_sent_total 0" in text

@@ -21,6 +21,7 @@ from bot.jobs.templates import Renderer
 from bot.services import away, nudges, sprints, standups
 from bot.services.nudges import ReadinessRound
 from bot.services.schedule import Occasion, grace, local_dm_time, occasions, on_week
+from bot.services.stories import StoryFilter, page_of_stories
 from bot.slack.blocks import ceremonies as messages
 from bot.store import outbox
 from bot.store.db import unit_of_work
@@ -197,8 +198,6 @@ class CeremonyJobs:
             if rr is not None:
                 ctx["plan"] = {"sprint": rr.sprint.name, "ready": rr.ready_count, "total": len(rr.stories)}
         if occ.kind == "refinement":
-            from bot.services.stories import StoryFilter, page_of_stories
-
             page = await page_of_stories(
                 session, config=self.config, team=team, filters=StoryFilter(not_ready=True)
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
@@ -166,6 +166,7 @@ class CommitResult:
     sprint: Sprint
     added: list[Story]
     forced: list[Story] = field(default_factory=list)
+    moved_from: dict[str, str] = field(default_factory=dict)  # story key -> the sprint it left
 
 
 async def commit(
@@ -212,6 +213,11 @@ async def commit(
             '--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason"
         )
     now = utcnow()
+    left = {s.sprint_id for s in picked if s.sprint_id is not None}
+    names = {
+        row.id: row.name for row in (await session.exec(select(Sprint).where(col(Sprint.id).in_(left)))).all()
+    }
+    moved_from = {s.key: names[s.sprint_id] for s in picked if s.sprint_id in names}
     for story in picked:
         story.sprint_id, story.updated_at = sprint.id, now
         session.add(story)
@@ -230,7 +236,7 @@ async def commit(
             at=now,
         )
     await session.flush()
-    return CommitResult(sprint, picked, not_ready)
+    return CommitResult(sprint, picked, not_ready, moved_from)
 
 
 @dataclass(frozen=True)

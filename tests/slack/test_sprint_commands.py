@@ -313,6 +313,13 @@ async def test_sprint_commit_to_a_named_sprint(slack, db, planning):
     assert (await placement(db))["S-1"] == "Sprint 1"
 
 
+async def test_sprint_commit_says_when_a_story_leaves_the_current_sprint(slack, db, planning):
+    await ok(slack, f"sprint start {SPRINT_2}")
+    body = await ok(slack, "sprint commit S-3")
+    assert "Moved out of another sprint: S-3 from Sprint 1." in shown(body)
+    assert (await placement(db))["S-3"] == "Sprint 2"
+
+
 async def test_sprint_commit_of_not_ready_stories_is_refused_listing_what_each_lacks(slack, db, planning):
     text = await refused(
         slack,

@@ -90,6 +90,9 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
             force_reason=args.pairs.get("reason") if args.flag("--force") else None,
         )
     text = f":inbox_tray: Committed {story_keys(result.added)} to sprint *{escape(result.sprint.name)}*."
+    if result.moved_from:
+        moves = ", ".join(f"{key} from {escape(name)}" for key, name in result.moved_from.items())
+        text += f"\nMoved out of another sprint: {moves}."
     if result.forced:
         text += f"\n:warning: Forced although not Ready (audited): {story_keys(result.forced)}."
     return message(f"Committed {story_keys(result.added)}", [section(text)])
