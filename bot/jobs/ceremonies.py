@@ -30,6 +30,7 @@ from bot.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=26)  # how far back a start looks for runs it missed
+_JUST_NOW = timedelta(seconds=1)  # a team's very first look includes what is due this second
 WORKING_DAYS = (0, 1, 2, 3, 4)
 
 
@@ -56,15 +57,15 @@ class CeremonyJobs:
         if not occs:
             return []
         async with unit_of_work(self.sessions) as session:
-            seen_before = (
+            first_run = (
                 await session.exec(
-                    select(func.count()).select_from(CeremonyRun).where(CeremonyRun.team == team.name)
+                    select(func.min(CeremonyRun.scheduled_for)).where(CeremonyRun.team == team.name)
                 )
             ).one()
             anchor = await _sprint_anchor(session, team)
-            since = now - LOOKBACK
-            if not seen_before:  # a fresh install has missed nothing
-                since = now - max(grace(self.config, o.ceremony) for o in occs)
+            # Look back for runs missed while no clock ran, but not to before this team's first run:
+            # what was scheduled before Cadence ran for the team was never missed.
+            since = now - _JUST_NOW if first_run is None else max(now - LOOKBACK, first_run)
             claimed = set(
                 (
                     await session.exec(
