@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -21,6 +20,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from bot.cron import crontab_trigger
 
 _USER_ID = r"^[UW][A-Z0-9]{2,}$"
 _CHANNEL_ID = r"^[CGD][A-Z0-9]{2,}$"
@@ -85,7 +86,7 @@ class Ceremony(_Model):
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         try:
-            CronTrigger.from_crontab(value)
+            crontab_trigger(value)
         except ValueError as exc:
             raise ValueError(f"not a valid cron expression ({exc})") from None
         return value

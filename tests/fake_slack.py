@@ -38,6 +38,10 @@ class FakeSlack:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:  # slack_sdk sends some read methods (users.info) as GET
+                path, _, query = self.path.partition("?")
+                self._answer_with(path, {k: v[0] for k, v in parse_qs(query).items()})
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode("utf-8")
@@ -48,7 +52,9 @@ class FakeSlack:
                     for key in ("blocks", "view", "attachments"):
                         if isinstance(args.get(key), str):
                             args[key] = json.loads(args[key])
-                path = self.path.split("?")[0]
+                self._answer_with(self.path.split("?")[0], args)
+
+            def _answer_with(self, path: str, args: dict[str, Any]) -> None:
                 method = "response_url" if path.startswith("/response/") else path.removeprefix("/api/")
                 status, body, headers = fake._answer(method, args, dict(self.headers))
                 payload = json.dumps(body).encode()

@@ -87,7 +87,11 @@ class CeremonyJobs:
         )
         made = []
         for at, base, occ in due:
-            run = await self._run_one(team, occ, at, base, now)
+            try:
+                run = await self._run_one(team, occ, at, base, now)
+            except Exception:  # e.g. a broken template: nothing was claimed, so the next tick retries it
+                log.exception("%s %s at %s failed; will retry", team.name, occ.kind, at.isoformat())
+                continue
             if run is not None:
                 made.append(run)
         return made

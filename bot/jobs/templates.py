@@ -63,6 +63,8 @@ class Renderer:
                 self.render(name, **sample)
             except TemplateError as exc:
                 problems.append(f"templates/{name}: {exc}")
+            except Exception as exc:  # a user's template can fail in any way; report it, don't crash
+                problems.append(f"templates/{name}: {type(exc).__name__}: {exc}")
         return problems
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import AppConfig, Ceremony, Team
+from bot.cron import crontab_trigger
 
 _EPOCH_MONDAY = date(1970, 1, 5)
 _TICK = timedelta(microseconds=1)
@@ -29,7 +30,7 @@ class Occasion:
 
     @cached_property
     def trigger(self) -> CronTrigger:
-        return CronTrigger.from_crontab(self.ceremony.cron, timezone=self.tz)
+        return crontab_trigger(self.ceremony.cron, self.tz)
 
     def next_base(self, after: datetime) -> datetime | None:
         """The first ceremony time strictly after `after` (UTC), ignoring every_weeks."""

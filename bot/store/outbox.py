@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import select
@@ -12,6 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.store.models import OutboxMessage
 from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
+
+DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)  # next_attempt_at of a message that may go as soon as possible
 
 
 async def enqueue(
@@ -25,7 +27,8 @@ async def enqueue(
     update_of: int | None = None,
     thread_of: int | None = None,
 ) -> bool:
-    """Queue one Web API call; a second call with the same dedupe key is ignored. True if queued."""
+    """Queue one Web API call; a second call with the same dedupe key is ignored. True if queued.
+    Without `not_before` it is due at once, whatever clock the worker runs on."""
     now = utcnow()
     args = {**payload, "channel": channel}  # the row's channel is where it goes (and what is paced)
     return await insert_ignore(
@@ -38,7 +41,7 @@ async def enqueue(
             "payload": json.dumps(args, sort_keys=True, separators=(",", ":")),
             "state": "pending",
             "attempts": 0,
-            "next_attempt_at": not_before or now,
+            "next_attempt_at": not_before or DUE_NOW,
             "created_at": now,
             "update_of": update_of,
             "thread_of": thread_of,

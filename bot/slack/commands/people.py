@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from bot.services import away as away_service
 from bot.services import standups
@@ -15,7 +16,12 @@ from bot.store.db import unit_of_work
 
 
 def _today(inv: Invocation) -> datetime:
-    return inv.deps.ceremonies.clock.now().astimezone(inv.config.team_timezone(inv.team()))
+    """Now in the person's team's zone (the configured default zone outside a team's channel)."""
+    try:
+        zone = inv.config.team_timezone(inv.team())
+    except Invalid:
+        zone = ZoneInfo(inv.config.timezone)
+    return inv.deps.ceremonies.clock.now().astimezone(zone)
 
 
 async def away(inv: Invocation, tokens: list[str]) -> Reply:

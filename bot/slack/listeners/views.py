@@ -8,7 +8,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import readiness, sprints, stories
+from bot.jobs.ceremonies import post_standup_answer
+from bot.services import readiness, sprints, standups, stories
 from bot.services.errors import Invalid
 from bot.services.readiness import KIND_NAMES
 from bot.slack import ids
@@ -96,6 +97,27 @@ def register(app: AsyncApp, deps: Deps) -> None:
             client,
             f":white_check_mark: {verb} *{story.key}* {escape(story.title)} · {readiness_badge(ready)}",
         )
+
+    @app.view(ids.STANDUP_MODAL)
+    async def standup_submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        values, meta = _values(body), _meta(body)
+        who = Invocation.from_body(deps, client, body)
+        run_id = meta.get("run")
+        if not isinstance(run_id, int):
+            raise Invalid("This standup form is out of date; use the button on today's standup.")
+        async with unit_of_work(deps.sessions) as session:
+            run = await standups.get_run(session, run_id)
+            answer, first = await standups.answer(
+                session,
+                run=run,
+                user_id=who.user_id,
+                yesterday=values.get(ids.FIELD_YESTERDAY, {}).get("value") or "",
+                today=values.get(ids.FIELD_TODAY, {}).get("value") or "",
+                blockers=values.get(ids.FIELD_BLOCKERS, {}).get("value") or "",
+                links=(values.get(ids.FIELD_LINKS, {}).get("value") or "").strip(),
+            )
+            await post_standup_answer(deps.ceremonies, session, run=run, answer=answer, first=first)
+        await ack()
 
     @app.view(ids.CRITERIA_MODAL)
     async def criteria_submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -1,0 +1,214 @@
+"""The clock runner: one APScheduler job per occasion plus a sweep, catch-up on start, a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import parse_config
+from bot.jobs.outbox_worker import OutboxWorker
+from bot.jobs.runner import SWEEP, OccasionTrigger, Runner, build_runner
+from bot.services.schedule import occasions
+from tests.conftest import ALICE, PLATFORM, RECSYS
+from tests.factories import outbox_rows
+
+CONFIG = f"""
+timezone: Europe/Berlin
+grace_minutes: 90
+teams:
+  - name: recsys
+    channel: {RECSYS}
+    members: [{ALICE}]
+    ceremonies:
+      standup:  {{cron: "30 9 * * mon-fri", close_after_minutes: 120, grace_minutes: 30}}
+      planning: {{cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [24, 2]}}
+      review:   {{cron: "0 15 * * fri", every_weeks: 2}}
+  - name: platform
+    channel: {PLATFORM}
+    timezone: America/New_York
+    ceremonies:
+      standup: {{cron: "0 10 * * mon-fri", grace_minutes: 0}}
+  - name: quiet
+    channel: C0QUIET
+"""
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+class StubWorker:
+    """Stands in for the outbox worker: its loop ends when the runner asks it to stop."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.stopped = False
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        self.started.set()
+        await stop.wait()
+        self.stopped = True
+
+
+def test_build_adds_one_job_per_occasion_and_a_sweep(make_jobs):
+    config = parse_config(CONFIG)
+    runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
+    scheduler = runner.build()
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    expected = {f"{t.name}:{o.kind}" for t in config.teams for o in occasions(config, t)}
+    assert expected == {
+        "recsys:standup",
+        "recsys:standup_summary",
+        "recsys:planning",
+        "recsys:planning_nudge_24h",
+        "recsys:planning_nudge_2h",
+        "recsys:review",
+        "platform:standup",
+    }
+    assert set(jobs) == expected | {"sweep"}
+    assert not scheduler.running
+
+    sweep = jobs["sweep"]
+    assert isinstance(sweep.trigger, IntervalTrigger)
+    assert sweep.trigger.interval == SWEEP == timedelta(minutes=5)
+    assert sweep.kwargs == {}
+
+    for team in config.teams:
+        for occ in occasions(config, team):
+            job = jobs[f"{team.name}:{occ.kind}"]
+            assert isinstance(job.trigger, OccasionTrigger)
+            assert job.trigger.occasion == occ
+            assert job.kwargs == {"team": team.name}
+            assert job.coalesce is True and job.max_instances == 1
+    assert jobs["recsys:standup"].misfire_grace_time == 30 * 60
+    assert jobs["recsys:planning"].misfire_grace_time == 90 * 60
+    assert jobs["platform:standup"].misfire_grace_time == 1  # a zero grace still lets it run on time
+
+
+def test_triggers_fire_at_the_occasions_times(make_jobs):
+    config = parse_config(CONFIG)
+    runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
+    jobs = {job.id: job for job in runner.build().get_jobs()}
+    now = utc(2026, 12, 7, 6, 0)  # Mon 07:00 in Berlin, 01:00 in New York
+    expected = {
+        "recsys:standup": utc(2026, 12, 7, 8, 30),
+        "recsys:standup_summary": utc(2026, 12, 7, 10, 30),
+        "recsys:planning_nudge_2h": utc(2026, 12, 7, 7, 0),
+        "recsys:planning": utc(2026, 12, 7, 9, 0),
+        "recsys:planning_nudge_24h": utc(2026, 12, 13, 9, 0),  # Sunday's for today has passed
+        "recsys:review": utc(2026, 12, 11, 14, 0),
+        "platform:standup": utc(2026, 12, 7, 15, 0),
+    }
+    for job_id, when in expected.items():
+        trigger = jobs[job_id].trigger
+        assert trigger.get_next_fire_time(None, now) == when, job_id
+        # the same as the occasion's own schedule
+        occ = trigger.occasion
+        first = next(occ.fire_times(now - timedelta(microseconds=1), now + timedelta(days=8)))[0]
+        assert first == when, job_id
+    # a time that is exactly now still fires now
+    standup = jobs["recsys:standup"].trigger
+    assert standup.get_next_fire_time(None, utc(2026, 12, 7, 8, 30)) == utc(2026, 12, 7, 8, 30)
+    # after a fire, the next one (skipping the weekend)
+    assert standup.get_next_fire_time(utc(2026, 12, 11, 8, 30), utc(2026, 12, 11, 8, 30)) == utc(
+        2026, 12, 14, 8, 30
+    )
+    # a trigger follows a sequence of fire times like APScheduler walks it
+    fired, previous = [], None
+    for _ in range(6):
+        previous = standup.get_next_fire_time(previous, now)
+        fired.append(previous)
+    assert fired == [utc(2026, 12, d, 8, 30) for d in (7, 8, 9, 10, 11, 14)]
+    assert "recsys/standup" in str(standup) and "Europe/Berlin" in str(standup)
+
+
+def test_triggers_follow_dst(make_jobs):
+    config = parse_config(CONFIG)
+    runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
+    jobs = {job.id: job for job in runner.build().get_jobs()}
+    standup = jobs["recsys:standup"].trigger
+    assert standup.get_next_fire_time(None, utc(2026, 10, 23, 0)) == utc(2026, 10, 23, 7, 30)
+    assert standup.get_next_fire_time(utc(2026, 10, 23, 7, 30), utc(2026, 10, 23, 8)) == utc(
+        2026, 10, 26, 8, 30
+    )
+    summary = jobs["recsys:standup_summary"].trigger
+    assert summary.get_next_fire_time(None, utc(2026, 10, 26, 0)) == utc(2026, 10, 26, 10, 30)
+
+
+async def test_start_catches_up_then_stop_ends_everything(db, make_jobs, clock, fake_slack):
+    fake_slack.reset()
+    config = parse_config(CONFIG)
+    clock.set(utc(2026, 12, 7, 8, 30))
+    worker = StubWorker()
+    runner = Runner(make_jobs(config), worker)  # type: ignore[arg-type]
+    try:
+        await runner.start()
+        # the catch-up ran what was due on the (fake) clock before the scheduler started
+        rows = await outbox_rows(db)
+        assert [r.channel for r in rows] == [RECSYS]
+        assert runner.scheduler.running
+        assert {j.id for j in runner.scheduler.get_jobs()} >= {"sweep", "recsys:standup", "platform:standup"}
+        assert all(j.next_run_time is not None for j in runner.scheduler.get_jobs())
+        await asyncio.wait_for(worker.started.wait(), timeout=5)
+    finally:
+        await runner.stop()
+    assert worker.stopped
+    assert runner.scheduler.state == STATE_STOPPED
+    assert runner._worker_task is not None and runner._worker_task.done()
+
+
+async def test_stop_with_the_real_worker_loop(db, make_jobs, make_worker, clock, fake_slack):
+    fake_slack.reset()
+    config = parse_config(CONFIG)
+    clock.set(utc(2026, 12, 5, 12, 0))  # Saturday: nothing due
+    runner = Runner(make_jobs(config), make_worker())
+    await runner.start()
+    await asyncio.sleep(0)  # let the worker task begin its first round
+    await asyncio.wait_for(runner.stop(), timeout=5)
+    assert runner._worker_task is not None and runner._worker_task.done()
+    assert runner._worker_task.exception() is None
+
+
+async def test_a_failing_round_is_logged_not_raised(make_jobs, caplog):
+    config = parse_config(CONFIG)
+    jobs = make_jobs(config)
+    calls = []
+
+    async def broken(now=None, *, team=None):
+        calls.append(team)
+        raise RuntimeError("database is gone")
+
+    jobs.run_due = broken  # type: ignore[method-assign]
+    runner = Runner(jobs, StubWorker())  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.runner"):
+        await runner._tick(team="recsys")
+        await runner._tick()
+    assert calls == ["recsys", None]
+    assert [r.getMessage() for r in caplog.records] == ["running due ceremonies failed"] * 2
+
+
+async def test_a_tick_runs_only_its_team(db, make_jobs, clock, fake_slack):
+    fake_slack.reset()
+    config = parse_config(CONFIG)
+    jobs = make_jobs(config)
+    runner = Runner(jobs, StubWorker())  # type: ignore[arg-type]
+    clock.set(utc(2026, 12, 7, 15, 0))  # platform's standup (New York); recsys has nothing due now
+    await runner._tick(team="recsys")
+    assert await outbox_rows(db) == []
+    await runner._tick(team="platform")
+    assert [r.channel for r in await outbox_rows(db)] == [PLATFORM]
+
+
+def test_build_runner_wires_the_worker(make_jobs, fake_slack):
+    config = parse_config(CONFIG + "outbox: {max_attempts: 3}\n")
+    jobs = make_jobs(config)
+    runner = build_runner(jobs=jobs, token="xoxb-test", api_url=fake_slack.api_url)
+    assert runner.jobs is jobs
+    assert isinstance(runner.worker, OutboxWorker)
+    assert runner.worker.settings.max_attempts == 3
+    assert runner.worker.clock is jobs.clock
+    assert runner.worker.sessions is jobs.sessions
