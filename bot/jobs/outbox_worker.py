@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import random
 import socket
-from collections import Counter
+from collections import Counter as Tally
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -21,7 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,9 +30,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.store.db import unit_of_work
-from bot.store.models import CeremonyRun, OutboxMessage
+from bot.store.models import CeremonyRun, Counter, OutboxMessage
+from bot.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
+PAUSE_KEY = "outbox_pause"  # a counter row holding, in Unix seconds, when a 429's Retry-After ends
 LEASE = timedelta(seconds=120)  # a worker that dies mid-send frees its message after this
 BATCH = 500
 # Errors Slack answers with ok=false that are worth trying again; any other is permanent.
@@ -65,7 +68,7 @@ class Stats:
     retried: int = 0
     dead: int = 0
     rate_limited: int = 0
-    by_error: Counter[str] = field(default_factory=Counter)
+    by_error: Tally[str] = field(default_factory=Tally)
 
 
 class OutboxWorker:
@@ -85,14 +88,13 @@ class OutboxWorker:
         self.settings = settings or OutboxConfig()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.stats = Stats()
-        self._last_sent: dict[str, datetime] = {}
-        self._paused_until: datetime | None = None  # a 429 pauses every send, as Slack asks
         self._limit = asyncio.Semaphore(concurrency)
 
     async def run_once(self) -> int:
         """Send the next due message of every channel that may send now; the number attempted."""
         now = self.clock.now()
-        if self._paused_until and now < self._paused_until:
+        paused_until = await self._paused_until()
+        if paused_until is not None and now < paused_until:
             return 0
         claimed = await self._claim_heads(now)
         await asyncio.gather(*(self._deliver(row, refs) for row, refs in claimed))
@@ -112,35 +114,37 @@ class OutboxWorker:
 
     async def _claim_heads(self, now: datetime) -> list[tuple[OutboxMessage, dict[int, OutboxMessage]]]:
         interval = timedelta(seconds=self.settings.per_channel_interval_seconds)
+        unsent = col(OutboxMessage.state).in_(("pending", "sending"))
         claimed = []
         async with unit_of_work(self.sessions) as session:
-            rows = (
-                await session.exec(
-                    select(OutboxMessage)
-                    .where(col(OutboxMessage.state).in_(("pending", "sending")))
-                    .order_by(col(OutboxMessage.id))
-                    .limit(BATCH)
-                )
+            # Only a channel's oldest unsent message may go, so take exactly those heads, however long
+            # one channel's backlog is.
+            first_ids = select(func.min(OutboxMessage.id)).where(unsent).group_by(OutboxMessage.channel)
+            heads = (
+                await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(first_ids)))
             ).all()
-            heads: dict[str, OutboxMessage] = {}
-            for row in rows:
-                heads.setdefault(row.channel, row)  # only a channel's oldest unsent message may go
-            ref_ids = {i for r in heads.values() for i in (r.update_of, r.thread_of) if i}
+            channels = [h.channel for h in heads]
+            # Pacing is kept in the database, so two workers together still send one message per interval.
+            last_claims: dict[str, datetime | None] = {}
+            if channels:
+                rows = await session.exec(
+                    select(OutboxMessage.channel, func.max(OutboxMessage.claimed_at))
+                    .where(col(OutboxMessage.channel).in_(channels))
+                    .group_by(OutboxMessage.channel)
+                )
+                last_claims = dict(rows.all())
+            ref_ids = {i for r in heads for i in (r.update_of, r.thread_of) if i}
             refs = {}
             if ref_ids:
-                refs = {
-                    r.id: r
-                    for r in (
-                        await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ref_ids)))
-                    ).all()
-                }
-            for channel, row in heads.items():
+                found = await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ref_ids)))
+                refs = {r.id: r for r in found.all()}
+            for row in sorted(heads, key=lambda h: h.id or 0):
                 if row.state == "sending" and row.locked_until and row.locked_until > now:
                     continue  # another worker has it
                 if row.next_attempt_at > now:
                     continue  # backing off; later messages of the channel wait behind it
-                last = self._last_sent.get(channel)
-                if last and now - last < interval:
+                last = last_claims.get(row.channel)
+                if last is not None and now - last < interval:
                     continue
                 ref = refs.get(row.update_of or row.thread_of or 0)
                 if ref is not None and ref.state == "dead":
@@ -153,12 +157,11 @@ class OutboxWorker:
                     .where(
                         OutboxMessage.id == row.id,
                         or_(OutboxMessage.state == "pending", col(OutboxMessage.locked_until) <= now),
-                        col(OutboxMessage.state).in_(("pending", "sending")),
+                        unsent,
                     )
-                    .values(state="sending", locked_until=now + LEASE)
+                    .values(state="sending", locked_until=now + LEASE, claimed_at=now)
                 )
                 if won.rowcount == 1:  # type: ignore[attr-defined]
-                    self._last_sent[channel] = now
                     claimed.append((row, refs))
         return claimed
 
@@ -172,9 +175,7 @@ class OutboxWorker:
             try:
                 response = await self.client.api_call(row.method, json=args)
             except SlackApiError as exc:
-                await self._failed(
-                    row, exc.response.status_code, exc.response.get("error") or "error", exc.response.headers
-                )
+                await self._failed(row, *_describe(exc))
                 return
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 await self._failed(row, None, f"network: {type(exc).__name__}: {exc}", {})
@@ -193,7 +194,6 @@ class OutboxWorker:
                     last_error=None,
                 )
             )
-        self._last_sent[row.channel] = now
         self.stats.sent += 1
 
     async def _failed(
@@ -204,7 +204,7 @@ class OutboxWorker:
         async with unit_of_work(self.sessions) as session:
             if status == 429 or error == "ratelimited":
                 wait = _retry_after(headers)
-                self._paused_until = now + timedelta(seconds=wait)
+                await self._pause(session, now + timedelta(seconds=wait))
                 self.stats.rate_limited += 1
                 log.warning("Slack rate-limited %s; pausing sends for %ss", row.method, wait)
                 await self._reschedule(
@@ -217,10 +217,8 @@ class OutboxWorker:
                 why = f"{error} (permanent)" if permanent else f"{error} after {attempts} attempts"
                 await self._bury(session, row, now, why, attempts=attempts)
                 return
-            backoff = min(
-                self.settings.backoff_cap_seconds, self.settings.backoff_seconds * 2 ** (attempts - 1)
-            )
-            backoff *= random.uniform(0.8, 1.2)
+            backoff = self.settings.backoff_seconds * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
+            backoff = min(self.settings.backoff_cap_seconds, backoff)  # jitter first, so the cap holds
             self.stats.retried += 1
             log.info(
                 "outbox %s %s failed (%s); retry %d in %.0fs", row.id, row.method, error, attempts, backoff
@@ -228,6 +226,19 @@ class OutboxWorker:
             await self._reschedule(
                 session, row, now + timedelta(seconds=backoff), f"{status or '-'} {error}", attempts=attempts
             )
+
+    async def _paused_until(self) -> datetime | None:
+        """A 429 pauses every worker on the database until Slack's Retry-After has passed."""
+        async with unit_of_work(self.sessions) as session:
+            row = await session.get(Counter, PAUSE_KEY)
+        return None if row is None or not row.value else datetime.fromtimestamp(row.value, UTC)
+
+    async def _pause(self, session: AsyncSession, until: datetime) -> None:
+        await insert_ignore(session, Counter, {"name": PAUSE_KEY, "value": 0})
+        stamp = math.ceil(until.timestamp())
+        await session.exec(
+            update(Counter).where(Counter.name == PAUSE_KEY, Counter.value < stamp).values(value=stamp)
+        )
 
     async def _reschedule(
         self,
@@ -295,9 +306,22 @@ class OutboxWorker:
         except Exception:  # same as above: keep the loop alive, try again after `idle`
             return idle
         wait = idle if due is None else (due - self.clock.now()).total_seconds()
-        if self._paused_until:
-            wait = max(wait, (self._paused_until - self.clock.now()).total_seconds())
+        paused_until = await self._paused_until()
+        if paused_until is not None:
+            wait = max(wait, (paused_until - self.clock.now()).total_seconds())
         return min(max(wait, 0.05), idle)
+
+
+def _describe(exc: SlackApiError) -> tuple[int | None, str, dict[str, Any]]:
+    """Status, error code and headers of a failed call, whatever shape of response slack_sdk kept."""
+    response = exc.response
+    status = getattr(response, "status_code", None)
+    try:
+        error = response.get("error") or "error"
+    except (AttributeError, TypeError, ValueError):
+        error = f"unreadable answer ({status or 'no status'})"
+    headers = getattr(response, "headers", None) or {}
+    return (status if isinstance(status, int) else None), error, dict(headers)
 
 
 def _retry_after(headers: dict[str, Any]) -> int:
@@ -330,21 +354,27 @@ async def retry_message(session: AsyncSession, message_id: int, now: datetime) -
 
 
 async def purge_dead(session: AsyncSession) -> int:
-    """Delete dead messages nothing refers to (an edit, a thread reply, a ceremony run keeps its message)."""
-    referenced: set[int] = set()
-    for column in (OutboxMessage.update_of, OutboxMessage.thread_of):
-        referenced |= set((await session.exec(select(column).where(col(column).is_not(None)))).all())
-    referenced |= set(
+    """Delete dead messages nothing living refers to: a pending edit or thread reply, or a ceremony run,
+    keeps its message. Dead edits and replies go first, so their dead originals go in the same purge."""
+    rows = list((await session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id).desc()))).all())
+    kept_by_run = set(
         (
             await session.exec(select(CeremonyRun.message_id).where(col(CeremonyRun.message_id).is_not(None)))
         ).all()
     )
-    removed = 0
-    for row in (await session.exec(select(OutboxMessage).where(OutboxMessage.state == "dead"))).all():
-        if row.id not in referenced:
-            await session.delete(row)
-            removed += 1
-    return removed
+    referrers: dict[int, set[int]] = {}
+    for row in rows:
+        for ref in (row.update_of, row.thread_of):
+            if ref:
+                referrers.setdefault(ref, set()).add(row.id or 0)
+    removed: set[int] = set()
+    for row in rows:  # newest first: dependents come before what they refer to
+        if row.state != "dead" or row.id in kept_by_run or referrers.get(row.id or 0, set()) - removed:
+            continue
+        await session.delete(row)
+        await session.flush()
+        removed.add(row.id or 0)
+    return len(removed)
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

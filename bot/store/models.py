@@ -110,7 +110,10 @@ class OutboxMessage(SQLModel, table=True):
     """A message the bot sends on its own initiative; delivered by the outbox worker."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_channel_claimed", "channel", "claimed_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
@@ -120,6 +123,9 @@ class OutboxMessage(SQLModel, table=True):
     state: str = Field(default="pending", max_length=16)  # pending | sending | sent | dead
     attempts: int = 0
     locked_until: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    claimed_at: datetime | None = Field(
+        default=None, sa_column=_when(nullable=True)
+    )  # last send attempt began
     # chat.update of an earlier message, or a reply in its thread: its ts is known only once it is sent
     update_of: int | None = Field(
         default=None,

@@ -81,6 +81,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("locked_until", bot.store.types.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("claimed_at", bot.store.types.UTCDateTime(), nullable=True))
+        batch_op.create_index("ix_outbox_channel_claimed", ["channel", "claimed_at"], unique=False)
         batch_op.add_column(sa.Column("update_of", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("thread_of", sa.Integer(), nullable=True))
         batch_op.create_foreign_key("fk_outbox_thread_of", "outbox", ["thread_of"], ["id"])
@@ -93,6 +95,8 @@ def downgrade() -> None:
         batch_op.drop_constraint("fk_outbox_thread_of", type_="foreignkey")
         batch_op.drop_column("thread_of")
         batch_op.drop_column("update_of")
+        batch_op.drop_index("ix_outbox_channel_claimed")
+        batch_op.drop_column("claimed_at")
         batch_op.drop_column("locked_until")
 
     op.drop_table("standup_answer")
