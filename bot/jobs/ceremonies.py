@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, func, select
@@ -32,6 +33,35 @@ log = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=26)  # how far back a start looks for runs it missed
 _JUST_NOW = timedelta(seconds=1)  # a team's very first look includes what is due this second
 WORKING_DAYS = (0, 1, 2, 3, 4)
+
+
+@dataclass
+class Due:
+    """One occurrence being run: which team and occasion, when it was due, and when it runs."""
+
+    team: Team
+    occ: Occasion
+    at: datetime  # when this event is due (the ceremony time plus the occasion's offset), UTC
+    base: datetime  # the ceremony's own time, UTC
+    now: datetime
+    zones: dict[str, ZoneInfo] = field(default_factory=dict)  # standup DM recipients' own zones
+
+    @property
+    def local_base(self) -> datetime:
+        return self.base.astimezone(self.occ.tz)
+
+    @property
+    def local_day(self) -> date:
+        return self.local_base.date()
+
+
+async def _enqueue_for_run(
+    session: AsyncSession, key: str, channel: str, payload: dict[str, Any]
+) -> int | None:
+    """Queue a run's channel message and return its outbox id (the run keeps it, to edit or thread)."""
+    await outbox.enqueue(session, dedupe_key=key, channel=channel, payload=payload)
+    queued = await outbox.find(session, key)
+    return queued.id if queued else None
 
 
 @dataclass
@@ -99,39 +129,34 @@ class CeremonyJobs:
     async def _run_one(
         self, team: Team, occ: Occasion, at: datetime, base: datetime, now: datetime
     ) -> CeremonyRun | None:
-        local_day = base.astimezone(occ.tz).date()
-        late = now - at
+        due = Due(team, occ, at, base, now)
         status, note = "done", None
-        if late > grace(self.config, occ.ceremony):
+        window = grace(self.config, occ.ceremony)
+        if now - at > window:
             status, note = (
                 "missed",
-                f"missed by {_minutes(late)} min, outside the {_minutes(grace(self.config, occ.ceremony))} min grace window",
+                f"missed by {_minutes(now - at)} min, outside the {_minutes(window)} min grace window",
             )
-        elif local_day in team.holidays:
-            status, note = "skipped", f"team holiday {local_day}"
-        zones = {}
+        elif due.local_day in team.holidays:
+            status, note = "skipped", f"team holiday {due.local_day}"
         if status == "done" and occ.kind == "standup" and occ.ceremony.dm_local_time and self.directory:
             async with unit_of_work(self.sessions) as session:
                 subscribers = [m.user_id for m in await standups.dm_subscribers(session, _people(team))]
-            zones = await self.directory.timezones(
-                subscribers, occ.tz
-            )  # a Web API read, never inside a transaction
+            due.zones.update(
+                await self.directory.timezones(subscribers, occ.tz)
+            )  # a Web API read: no transaction open
         async with unit_of_work(self.sessions) as session:
-            won = await insert_ignore(
-                session,
-                CeremonyRun,
-                {
-                    "team": team.name,
-                    "ceremony": occ.kind,
-                    "scheduled_for": at,
-                    "status": status,
-                    "note": note,
-                    "claimed_by": self.instance,
-                    "claimed_at": now,
-                },
-            )
-            if not won:
-                return None
+            claim = {
+                "team": team.name,
+                "ceremony": occ.kind,
+                "scheduled_for": at,
+                "status": status,
+                "note": note,
+            }
+            if not await insert_ignore(
+                session, CeremonyRun, {**claim, "claimed_by": self.instance, "claimed_at": now}
+            ):
+                return None  # another process (or an earlier tick) has it
             run = (
                 await session.exec(
                     select(CeremonyRun).where(
@@ -142,54 +167,27 @@ class CeremonyJobs:
                 )
             ).one()
             if status == "done":
-                await self._perform(session, team, occ, run, base, local_day, now, zones)
+                if occ.kind.startswith("planning_nudge_"):
+                    await self._nudge(session, due, run)
+                elif occ.kind == "standup_summary":
+                    await self._standup_summary(session, due, run)
+                else:
+                    await self._reminder(session, due, run)
             session.add(run)
-        if status == "missed":
-            log.warning("%s %s at %s skipped: %s", team.name, occ.kind, at.isoformat(), note)
-        elif status == "skipped":
-            log.info("%s %s at %s skipped: %s", team.name, occ.kind, at.isoformat(), note)
-        else:
-            log.info(
-                "%s %s at %s ran%s", team.name, occ.kind, at.isoformat(), f" ({run.note})" if run.note else ""
-            )
+        level = logging.WARNING if status == "missed" else logging.INFO
+        outcome = f"skipped: {note}" if status != "done" else "ran" + (f" ({run.note})" if run.note else "")
+        log.log(level, "%s %s at %s %s", team.name, occ.kind, at.isoformat(), outcome)
         return run
 
-    async def _perform(
-        self,
-        session: AsyncSession,
-        team: Team,
-        occ: Occasion,
-        run: CeremonyRun,
-        base: datetime,
-        local_day: date,
-        now: datetime,
-        zones: dict[str, Any],
-    ) -> None:
-        if occ.kind.startswith("planning_nudge_"):
-            await self._nudge(session, team, occ, run, base, local_day, now)
-        elif occ.kind == "standup_summary":
-            await self._standup_summary(session, team, run, base, local_day)
-        else:
-            await self._reminder(session, team, occ, run, base, local_day, now, zones)
-
-    async def _reminder(
-        self,
-        session: AsyncSession,
-        team: Team,
-        occ: Occasion,
-        run: CeremonyRun,
-        base: datetime,
-        local_day: date,
-        now: datetime,
-        zones: dict[str, Any],
-    ) -> None:
+    async def _reminder(self, session: AsyncSession, due: Due, run: CeremonyRun) -> None:
+        team, occ = due.team, due.occ
         current = await sprints.current_sprint(session, team)
         ctx: dict[str, Any] = {
             "team": team.name,
             "ceremony": occ.kind,
-            "when": base.astimezone(occ.tz),
+            "when": due.local_base,
             "command": self.config.command,
-            "sprint": await _sprint_facts(session, self.config, team, current, local_day)
+            "sprint": await _sprint_facts(session, self.config, team, current, due.local_day)
             if current
             else None,
             "close_at": None,
@@ -197,49 +195,35 @@ class CeremonyJobs:
             "not_ready": 0,
         }
         if occ.kind == "standup" and occ.ceremony.close_after_minutes:
-            ctx["close_at"] = (base + timedelta(minutes=occ.ceremony.close_after_minutes)).astimezone(occ.tz)
+            ctx["close_at"] = due.local_base + timedelta(minutes=occ.ceremony.close_after_minutes)
         if occ.kind == "planning":
             rr = await nudges.readiness_round(session, config=self.config, team=team)
             if rr is not None:
                 ctx["plan"] = {"sprint": rr.sprint.name, "ready": rr.ready_count, "total": len(rr.stories)}
         if occ.kind == "refinement":
-            page = await page_of_stories(
-                session, config=self.config, team=team, filters=StoryFilter(not_ready=True)
-            )
-            ctx["not_ready"] = page.total
+            filters = StoryFilter(not_ready=True)
+            ctx["not_ready"] = (
+                await page_of_stories(session, config=self.config, team=team, filters=filters)
+            ).total
         text = self.renderer.render(f"ceremonies/{occ.kind}.md.j2", **ctx)
         standup_id = run.id if occ.kind == "standup" else None
-        key = f"run:{run.id}"
-        await outbox.enqueue(
-            session,
-            dedupe_key=key,
-            channel=team.channel,
-            payload=messages.reminder(text, standup_run_id=standup_id),
+        run.message_id = await _enqueue_for_run(
+            session, f"run:{run.id}", team.channel, messages.reminder(text, standup_run_id=standup_id)
         )
-        run.message_id = (await outbox.find(session, key)).id  # type: ignore[union-attr]
         if occ.kind == "standup":
-            await self._standup_dms(session, team, occ, run, local_day, now, text, zones)
+            await self._standup_dms(session, due, run, text)
 
-    async def _standup_dms(
-        self,
-        session: AsyncSession,
-        team: Team,
-        occ: Occasion,
-        run: CeremonyRun,
-        local_day: date,
-        now: datetime,
-        text: str,
-        zones: dict[str, Any],
-    ) -> None:
-        subscribers = [m.user_id for m in await standups.dm_subscribers(session, _people(team))]
-        gone = await away.away_on(session, subscribers, local_day)
+    async def _standup_dms(self, session: AsyncSession, due: Due, run: CeremonyRun, text: str) -> None:
+        subscribers = [m.user_id for m in await standups.dm_subscribers(session, _people(due.team))]
+        gone = await away.away_on(session, subscribers, due.local_day)
+        local_time = due.occ.ceremony.dm_local_time
         for user_id in subscribers:
             if user_id in gone:
                 continue
             not_before = None
-            if occ.ceremony.dm_local_time:
-                zone = zones.get(user_id, occ.tz)
-                not_before = max(now, local_dm_time(occ.ceremony.dm_local_time, local_day, zone))
+            if local_time:
+                zone = due.zones.get(user_id, due.occ.tz)
+                not_before = max(due.now, local_dm_time(local_time, due.local_day, zone))
             await outbox.enqueue(
                 session,
                 dedupe_key=f"run:{run.id}:dm:{user_id}",
@@ -248,31 +232,22 @@ class CeremonyJobs:
                 not_before=not_before,
             )
 
-    async def _nudge(
-        self,
-        session: AsyncSession,
-        team: Team,
-        occ: Occasion,
-        run: CeremonyRun,
-        base: datetime,
-        local_day: date,
-        now: datetime,
-    ) -> None:
-        rr = await nudges.readiness_round(session, config=self.config, team=team)
+    async def _nudge(self, session: AsyncSession, due: Due, run: CeremonyRun) -> None:
+        rr = await nudges.readiness_round(session, config=self.config, team=due.team)
         if rr is None:
             run.note = "no sprint to plan"
             return
         run.sprint_id = rr.sprint.id
-        gone = await away.away_on(session, list(rr.by_owner), now.astimezone(occ.tz).date())
-        when = base.astimezone(occ.tz)
+        now = due.now.astimezone(due.occ.tz)
+        gone = await away.away_on(session, list(rr.by_owner), now.date())
         for owner, items in rr.by_owner.items():
             if owner in gone:
                 continue
             intro = self.renderer.render(
                 "messages/nudge_dm.md.j2",
                 sprint=rr.sprint.name,
-                when=when,
-                now=now.astimezone(occ.tz),
+                when=due.local_base,
+                now=now,
                 count=len(items),
             )
             await outbox.enqueue(
@@ -281,10 +256,8 @@ class CeremonyJobs:
                 channel=owner,
                 payload=messages.nudge_dm(intro, items),
             )
-        key = f"run:{run.id}"
-        payload = self.readiness_summary(rr, when=when, now=now.astimezone(occ.tz), away=gone)
-        await outbox.enqueue(session, dedupe_key=key, channel=team.channel, payload=payload)
-        run.message_id = (await outbox.find(session, key)).id  # type: ignore[union-attr]
+        payload = self.readiness_summary(rr, when=due.local_base, now=now, away=gone)
+        run.message_id = await _enqueue_for_run(session, f"run:{run.id}", due.team.channel, payload)
         nudged = len([o for o in rr.by_owner if o not in gone])
         run.note = f"{rr.ready_count} of {len(rr.stories)} Ready; nudged {nudged}"
 
@@ -346,9 +319,8 @@ class CeremonyJobs:
             )
         return True
 
-    async def _standup_summary(
-        self, session: AsyncSession, team: Team, run: CeremonyRun, base: datetime, local_day: date
-    ) -> None:
+    async def _standup_summary(self, session: AsyncSession, due: Due, run: CeremonyRun) -> None:
+        team, base, local_day = due.team, due.base, due.local_day
         standup = (
             await session.exec(
                 select(CeremonyRun).where(

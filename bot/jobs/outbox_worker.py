@@ -208,7 +208,7 @@ class OutboxWorker:
                 self.stats.rate_limited += 1
                 log.warning("Slack rate-limited %s; pausing sends for %ss", row.method, wait)
                 await self._reschedule(
-                    session, row, now + timedelta(seconds=wait), f"429 rate limited ({wait}s)", count=False
+                    session, row, now + timedelta(seconds=wait), f"429 rate limited ({wait}s)"
                 )
                 return
             permanent = status is not None and status < 500 and error not in RETRYABLE
@@ -247,20 +247,9 @@ class OutboxWorker:
         when: datetime,
         error: str,
         *,
-        count: bool = True,
         attempts: int | None = None,
     ) -> None:
-        await session.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(
-                state="pending",
-                locked_until=None,
-                next_attempt_at=when,
-                last_error=error,
-                attempts=attempts if attempts is not None else row.attempts,
-            )
-        )
+        await _set(session, row, state="pending", next_attempt_at=when, last_error=error, attempts=attempts)
 
     async def _bury(
         self,
@@ -271,16 +260,7 @@ class OutboxWorker:
         *,
         attempts: int | None = None,
     ) -> None:
-        await session.exec(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(
-                state="dead",
-                locked_until=None,
-                last_error=why,
-                attempts=attempts if attempts is not None else row.attempts,
-            )
-        )
+        await _set(session, row, state="dead", last_error=why, attempts=attempts)
         self.stats.dead += 1
         log.error("outbox %s to %s dead-lettered: %s", row.id, row.channel, why)
 
@@ -310,6 +290,14 @@ class OutboxWorker:
         if paused_until is not None:
             wait = max(wait, (paused_until - self.clock.now()).total_seconds())
         return min(max(wait, 0.05), idle)
+
+
+async def _set(session: AsyncSession, row: OutboxMessage, *, attempts: int | None, **values: Any) -> None:
+    """Release a message's lease and record how its attempt ended."""
+    values["attempts"] = row.attempts if attempts is None else attempts
+    await session.exec(
+        update(OutboxMessage).where(OutboxMessage.id == row.id).values(locked_until=None, **values)
+    )
 
 
 def _describe(exc: SlackApiError) -> tuple[int | None, str, dict[str, Any]]:
