@@ -129,7 +129,12 @@ def cmd_clock(args: argparse.Namespace) -> int:
             renderer=Renderer(config.templates_dir),
             directory=SlackDirectory(client, sessions, clock),
         )
-        runner = build_runner(jobs=jobs, token=settings.slack_bot_token, api_url=settings.slack_api_url)
+        runner = build_runner(
+            jobs=jobs,
+            token=settings.slack_bot_token,
+            api_url=settings.slack_api_url,
+            mlflow_token=settings.mlflow_token or None,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,6 +187,56 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                         print(f"outbox message {args.id} queued again")
                 else:
                     print(f"purged {await outbox_worker.purge_dead(session)} dead message(s)")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return code
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import csv
+    from datetime import UTC, date, datetime
+
+    from bot.services import audit
+    from bot.store.db import session_factory, unit_of_work
+
+    since = None
+    if getattr(args, "since", None):
+        try:
+            since = datetime.combine(date.fromisoformat(args.since), datetime.min.time(), UTC)
+        except ValueError:
+            print(f"--since {args.since!r} is not a date; write it as YYYY-MM-DD", file=sys.stderr)
+            return 2
+    settings = _settings_or_exit()
+    engine = create_engine(settings.database_url)
+    code = 0
+
+    async def run() -> None:
+        nonlocal code
+        try:
+            async with unit_of_work(session_factory(engine)) as session:
+                if args.action == "verify":
+                    result = await audit.verify(session)
+                    if result.ok:
+                        print(f"audit log OK: {result.checked} row(s), every hash matches")
+                    else:
+                        print(
+                            f"audit log TAMPERED: {result.reason} (first bad row: {result.first_bad_seq}; "
+                            f"{result.checked} row(s) before it verify)",
+                            file=sys.stderr,
+                        )
+                        code = 1
+                    return
+                fields = ["seq", "at", "actor", "action", "subject", "payload", "prev_hash", "hash"]
+                writer = csv.DictWriter(sys.stdout, fieldnames=fields) if args.format == "csv" else None
+                if writer:
+                    writer.writeheader()
+                async for row in audit.export_rows(session, since=since):
+                    if writer:
+                        writer.writerow({**row, "payload": json.dumps(row["payload"], sort_keys=True)})
+                    else:
+                        print(json.dumps(row, sort_keys=True, ensure_ascii=False))
         finally:
             await engine.dispose()
 
@@ -247,6 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--state", choices=("pending", "sending", "sent", "dead"), help="with list")
     outbox.add_argument("--limit", type=int, default=50, help="with list")
     outbox.set_defaults(func=cmd_outbox)
+
+    audit = sub.add_parser("audit", help="prove the decision log untampered, or export it")
+    audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
+    audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 and name the first bad row")
+    export = audit_sub.add_parser("export", help="every decision as JSON Lines or CSV")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--since", help="only rows from this date (YYYY-MM-DD, UTC) on")
+    audit.set_defaults(func=cmd_audit)
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))

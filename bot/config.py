@@ -54,10 +54,18 @@ class Criterion(_Model):
     help: str = Field(default="", max_length=150)
 
 
+ReviewPurpose = Literal["canary", "production"]
+ExperimentStatus = Literal["proposed", "running", "succeeded", "failed", "abandoned"]
+
+
 class Governance(_Model):
     channel: ChannelId
     approvers: list[UserId] = Field(min_length=1)
     required_approvals: int = Field(default=1, ge=1)
+    # a review still pending this long after it was requested gets one reminder
+    review_sla_hours: float = Field(default=24, gt=0, le=24 * 30)
+    # experiment status changes that open a review by themselves, and for what
+    review_on: dict[ExperimentStatus, ReviewPurpose] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _enough_approvers(self) -> Governance:
@@ -158,6 +166,22 @@ DEFAULT_DONE: dict[str, list[Criterion]] = {
 }
 
 
+class MlflowModel(_Model):
+    name: str = Field(min_length=1)  # registered model name
+    team: str  # whose governance channel reviews its promotions
+    aliases: list[str] = Field(default_factory=lambda: ["champion"])
+    stages: list[str] = Field(default_factory=lambda: ["Production"])
+    purpose: ReviewPurpose = "production"
+
+
+class Mlflow(_Model):
+    tracking_uri: Annotated[str, StringConstraints(pattern=_URL)]
+    poll_minutes: float = Field(default=5, gt=0, le=24 * 60)
+    experiments: list[str] = Field(default_factory=list)  # MLflow experiment names to scan for tagged runs
+    models: list[MlflowModel] = Field(default_factory=list)
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+
 class OutboxConfig(_Model):
     max_attempts: int = Field(default=8, ge=1, le=50)  # then the message is dead-lettered
     per_channel_interval_seconds: float = Field(default=1.0, ge=0, le=60)  # Slack allows ~1 msg/s/channel
@@ -176,6 +200,8 @@ class AppConfig(_Model):
     grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch-up window for missed ceremonies
     templates_dir: str | None = None  # your own templates, looked up before the built-in ones
     outbox: OutboxConfig = Field(default_factory=lambda: OutboxConfig())
+    mlflow: Mlflow | None = None
+    api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
     @field_validator("timezone")
     @classmethod
@@ -201,6 +227,16 @@ class AppConfig(_Model):
             dupes = sorted({v for v in seen if seen.count(v) > 1})
             if dupes:
                 raise ValueError(f"two teams share the {attr} {dupes[0]!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _mlflow_teams_exist(self) -> AppConfig:
+        names = {t.name for t in self.teams}
+        for model in self.mlflow.models if self.mlflow else []:
+            if model.team not in names:
+                raise ValueError(
+                    f"mlflow model {model.name!r} names team {model.team!r}, which is not configured"
+                )
         return self
 
     @property
@@ -317,6 +353,7 @@ class Settings:
     config_path: str = "config.yaml"
     api_tokens: tuple[str, ...] = field(default_factory=tuple)
     port: int = 3000
+    mlflow_token: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -334,6 +371,7 @@ class Settings:
             config_path=env.get("CADENCE_CONFIG") or "config.yaml",
             api_tokens=tuple(t.strip() for t in env.get("CADENCE_API_TOKENS", "").split(",") if t.strip()),
             port=int(port),
+            mlflow_token=env.get("MLFLOW_TRACKING_TOKEN", ""),
         )
 
     def missing_slack_credentials(self) -> list[str]:

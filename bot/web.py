@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.api.routes import install as install_api
 from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
 from bot.integrations.slack_directory import SlackDirectory
@@ -52,7 +53,12 @@ def create_web_app(
     deps = Deps(config=config, sessions=sessions, followups=Followups(), ceremonies=ceremonies)
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
-    runner = build_runner(jobs=ceremonies, token=settings.slack_bot_token, api_url=settings.slack_api_url)
+    runner = build_runner(
+        jobs=ceremonies,
+        token=settings.slack_bot_token,
+        api_url=settings.slack_api_url,
+        mlflow_token=settings.mlflow_token or None,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +94,8 @@ def create_web_app(
     web.state.deps = deps
     web.state.bolt = bolt
     web.state.runner = runner
+
+    install_api(web, settings=settings, config=config, sessions=sessions)
 
     @web.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:

@@ -105,6 +105,22 @@ async def get(session: AsyncSession, key: str) -> Story:
     return await stories.get_story(session, key)
 
 
+async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
+    """The stored rows of `model` that match every one of `where`."""
+    async with session_factory(db)() as session:
+        statement = select_model(model)
+        if where:
+            statement = statement.where(*where)
+        return list((await session.exec(statement)).all())
+
+
+async def stored_story(db: AsyncEngine, number: int) -> Story:
+    """The story S-`number`, which must be stored."""
+    found = await rows(db, Story, Story.number == number)
+    assert len(found) == 1, f"S-{number} was not stored"
+    return found[0]
+
+
 async def outbox_rows(db: AsyncEngine) -> list[OutboxMessage]:
     async with tx(db) as s:
         return list((await s.exec(select_model(OutboxMessage).order_by(OutboxMessage.id))).all())

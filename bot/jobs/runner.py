@@ -11,6 +11,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.jobs.ceremonies import CeremonyJobs
+from bot.jobs.governance import GovernanceJobs
+from bot.jobs.mlflow_sync import MlflowSync
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.services.schedule import Occasion, grace, occasions
 
@@ -37,9 +39,18 @@ class OccasionTrigger(BaseTrigger):
 class Runner:
     """Everything `cadence clock` runs (and `cadence serve` unless --no-scheduler)."""
 
-    def __init__(self, jobs: CeremonyJobs, worker: OutboxWorker) -> None:
+    def __init__(
+        self,
+        jobs: CeremonyJobs,
+        worker: OutboxWorker,
+        *,
+        governance: GovernanceJobs | None = None,
+        mlflow: MlflowSync | None = None,
+    ) -> None:
         self.jobs = jobs
         self.worker = worker
+        self.governance = governance
+        self.mlflow = mlflow
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None
@@ -67,11 +78,22 @@ class Runner:
             coalesce=True,
             max_instances=1,
         )
+        if self.mlflow is not None:
+            self.scheduler.add_job(
+                self.mlflow.tick,
+                IntervalTrigger(minutes=self.mlflow.mlflow.poll_minutes),
+                id="mlflow",
+                name="mlflow sync",
+                coalesce=True,
+                max_instances=1,
+            )
         return self.scheduler
 
     async def _tick(self, team: str | None = None) -> None:
         try:
             await self.jobs.run_due(team=team)
+            if team is None and self.governance is not None:
+                await self.governance.remind_overdue()
         except Exception:  # a failed round is retried by the next wake-up; never kill the scheduler
             log.exception("running due ceremonies failed")
 
@@ -90,10 +112,23 @@ class Runner:
             await self._worker_task
 
 
-def build_runner(*, jobs: CeremonyJobs, token: str, api_url: str) -> Runner:
+def build_runner(*, jobs: CeremonyJobs, token: str, api_url: str, mlflow_token: str | None = None) -> Runner:
+    from bot.integrations.mlflow import MlflowClient
     from bot.jobs.outbox_worker import delivery_client
 
+    config = jobs.config
     worker = OutboxWorker(
-        jobs.sessions, delivery_client(token, api_url), clock=jobs.clock, settings=jobs.config.outbox
+        jobs.sessions, delivery_client(token, api_url), clock=jobs.clock, settings=config.outbox
     )
-    return Runner(jobs, worker)
+    sync = None
+    if config.mlflow is not None:
+        client = MlflowClient(
+            config.mlflow.tracking_uri, token=mlflow_token, timeout=config.mlflow.timeout_seconds
+        )
+        sync = MlflowSync(config=config, sessions=jobs.sessions, client=client, clock=jobs.clock)
+    return Runner(
+        jobs,
+        worker,
+        governance=GovernanceJobs(config=config, sessions=jobs.sessions, clock=jobs.clock),
+        mlflow=sync,
+    )

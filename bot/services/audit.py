@@ -13,10 +13,12 @@ from sqlalchemy import func, text
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.models import AuditEvent
+from bot.store.models import AuditEvent, Counter
+from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
 
 GENESIS = "0" * 64
+HEAD = "audit"  # counter row: the seq of the newest row ever written
 _PG_AUDIT_LOCK = 0x0CAD_E7CE  # advisory lock id serialising appends on PostgreSQL
 
 
@@ -56,7 +58,9 @@ async def record(
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK}
         )
     last = (await session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))).first()
-    seq = 1 if last is None else last.seq + 1
+    # The head counter remembers how long the log is, so removing its newest rows is noticed too.
+    await insert_ignore(session, Counter, {"name": HEAD, "value": last.seq if last else 0})
+    seq = await next_number(session, HEAD)
     prev_hash = GENESIS if last is None else last.hash
     # Microsecond precision is what both SQLite and PostgreSQL keep, so the hash survives a round trip.
     at = (at or utcnow()).astimezone(UTC)  # the column keeps UTC; hash exactly what is kept
@@ -103,6 +107,8 @@ async def _rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Audit
 
 async def verify(session: AsyncSession) -> Verification:
     """Recompute the chain from the first row; name the first row that does not match."""
+    head = await session.get(Counter, HEAD)
+    written = head.value if head else 0
     expected_seq, prev_hash, checked = 1, GENESIS, 0
     async for row in _rows(session):
         if row.seq != expected_seq:
@@ -123,6 +129,13 @@ async def verify(session: AsyncSession) -> Verification:
         if actual != row.hash:
             return Verification(False, checked, row.seq, f"row {row.seq} was changed after it was written")
         prev_hash, expected_seq, checked = row.hash, expected_seq + 1, checked + 1
+    if written > checked:
+        return Verification(
+            False,
+            checked,
+            checked + 1,
+            f"row {checked + 1} is missing: {written} rows were written, {checked} remain",
+        )
     return Verification(True, checked)
 
 
@@ -135,3 +148,22 @@ async def history(session: AsyncSession, subject: str) -> list[AuditEvent]:
 
 async def count(session: AsyncSession) -> int:
     return int((await session.exec(select(func.count()).select_from(AuditEvent))).one())
+
+
+async def export_rows(
+    session: AsyncSession, *, since: datetime | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    """Every row in order as plain values (payload parsed), for JSON Lines or CSV."""
+    async for row in _rows(session):
+        if since is not None and row.at < since:
+            continue
+        yield {
+            "seq": row.seq,
+            "at": row.at.isoformat(timespec="microseconds"),
+            "actor": row.actor,
+            "action": row.action,
+            "subject": row.subject,
+            "payload": json.loads(row.payload),
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        }

@@ -28,3 +28,10 @@ FIELD_YESTERDAY = "yesterday"
 FIELD_TODAY = "today"
 FIELD_BLOCKERS = "blockers"
 FIELD_LINKS = "links"
+
+# Governance reviews
+REVIEW_APPROVE = "review_approve"  # value: review key
+REVIEW_REQUEST_CHANGES = "review_request_changes"
+REVIEW_REJECT = "review_reject"
+REVIEW_DECISION_MODAL = "review_decision_modal"
+FIELD_RATIONALE = "rationale"

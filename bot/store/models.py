@@ -198,3 +198,91 @@ class StandupAnswer(SQLModel, table=True):
     links: str = Field(default="", max_length=500)
     submitted_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class Experiment(SQLModel, table=True):
+    """An ML experiment (E-n) linked to a story: hypothesis, primary metric, baseline and target."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True)
+    story_id: int = Field(sa_column=Column(Integer, ForeignKey("story.id"), nullable=False, index=True))
+    team: str = Field(max_length=40)
+    name: str = Field(max_length=200)
+    hypothesis: str = Field(default="", sa_column=Column(Text, nullable=False))
+    metric: str | None = Field(default=None, max_length=100)
+    higher_is_better: bool = True
+    baseline: float | None = None
+    target: float | None = None
+    status: str = Field(
+        default="proposed", max_length=16
+    )  # proposed | running | succeeded | failed | abandoned
+    stage: str = Field(default="none", max_length=16)  # none | canary | production: what reviews approved
+    owner: str | None = Field(default=None, max_length=32)
+    external_id: str | None = Field(default=None, max_length=200, unique=True)
+    mlflow_run_id: str | None = Field(default=None, max_length=64, index=True)
+    links: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON: {"mlflow": url, ...}
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+    @property
+    def key(self) -> str:
+        return f"E-{self.number}"
+
+
+class ExperimentResult(SQLModel, table=True):
+    __tablename__ = "experiment_result"
+    __table_args__ = (UniqueConstraint("experiment_id", "metric", "run_id", name="uq_experiment_result"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    experiment_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("experiment.id", ondelete="CASCADE"), nullable=False)
+    )
+    metric: str = Field(max_length=100)
+    value: float
+    run_id: str = Field(default="", max_length=64)  # MLflow run or pipeline run that produced it
+    source: str = Field(max_length=16)  # slack | api | mlflow
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class Review(SQLModel, table=True):
+    """A governance review (R-n): a promotion that the team's approvers must decide."""
+
+    __table_args__ = (Index("ix_review_state", "state", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True)
+    team: str = Field(max_length=40)
+    experiment_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("experiment.id"), nullable=True, index=True)
+    )
+    purpose: str = Field(max_length=16)  # canary | production
+    subject: str = Field(max_length=300)  # what is being promoted, in words
+    requested_by: str = Field(max_length=64)
+    source: str = Field(max_length=16)  # slack | policy | mlflow | api
+    source_key: str | None = Field(default=None, max_length=300, unique=True)  # dedupes automatic requests
+    state: str = Field(default="pending", max_length=20)  # pending | approved | changes_requested | rejected
+    required_approvals: int = 1
+    message_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("outbox.id"), nullable=True)
+    )
+    reminded_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    decided_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+
+    @property
+    def key(self) -> str:
+        return f"R-{self.number}"
+
+
+class ReviewDecision(SQLModel, table=True):
+    __tablename__ = "review_decision"
+    __table_args__ = (UniqueConstraint("review_id", "approver", name="uq_review_decision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    review_id: int = Field(sa_column=Column(Integer, ForeignKey("review.id"), nullable=False))
+    approver: str = Field(max_length=32)
+    verdict: str = Field(max_length=20)  # approve | request_changes | reject
+    rationale: str = Field(default="", sa_column=Column(Text, nullable=False))
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=_when())

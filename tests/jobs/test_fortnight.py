@@ -25,14 +25,13 @@ from bot.jobs.outbox_worker import OutboxWorker
 from bot.services import away, standups
 from bot.services.schedule import occasions
 from bot.slack import ids
-from bot.slack.app import web_client
 from bot.store.db import session_factory, unit_of_work
 from bot.store.models import CeremonyRun, OutboxMessage
-from bot.web import create_web_app
 from tests.clock import FakeClock
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
-from tests.factories import answer_all, make_sprint, make_story, tx
+from tests.factories import answer_all, make_sprint, make_story, outbox_rows, tx
 from tests.fake_slack import Call, FakeSlack
+from tests.slack.helpers import app_driver
 from tests.slack_driver import SlackDriver
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
@@ -389,13 +388,10 @@ async def world(
         await away.set_away(s, user_id=DAVE, starts_on=DAVE_AWAY[0], ends_on=DAVE_AWAY[1], today=START.date())
         await standups.set_standup_dm(s, user_id=BOB, enabled=True)
         await standups.set_standup_dm(s, user_id=DAVE, enabled=True)
-    app = create_web_app(
-        settings=settings, config=config, engine=db, client=web_client(settings), clock=clock
-    )
-    driver = SlackDriver(app, fake_slack, channel=RECSYS, user=ALICE)
-    yield World(config, db, clock, fake_slack, make_jobs, make_worker, driver)
-    await driver.settle()
-    await driver.http.aclose()
+    async with app_driver(
+        config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=RECSYS, user=ALICE
+    ) as driver:
+        yield World(config, db, clock, fake_slack, make_jobs, make_worker, driver)
 
 
 # ── checks ────────────────────────────────────────────────────────────────────────────────────
@@ -406,11 +402,6 @@ async def runs(db: AsyncEngine) -> list[CeremonyRun]:
         return list((await s.exec(select(CeremonyRun).order_by(col(CeremonyRun.scheduled_for)))).all())
 
 
-async def outbox(db: AsyncEngine) -> list[OutboxMessage]:
-    async with unit_of_work(session_factory(db)) as s:
-        return list((await s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
-
-
 def canonical(args: dict[str, Any]) -> str:
     return json.dumps(args, sort_keys=True, separators=(",", ":"))
 
@@ -418,7 +409,7 @@ def canonical(args: dict[str, Any]) -> str:
 async def assert_each_message_delivered_once_in_order(world: World) -> list[OutboxMessage]:
     """Every outbox row went out exactly once (matched by its exact arguments, with the ts it edits or
     the thread it answers), no call went out that is not a row, and each channel got its rows in order."""
-    rows = await outbox(world.db)
+    rows = await outbox_rows(world.db)
     assert rows, "nothing was queued"
     assert [r for r in rows if r.state != "sent"] == []
     by_id = {r.id: r for r in rows}
@@ -541,7 +532,7 @@ def content_checks(world: World) -> None:
 async def assert_summaries_answer_their_standup(world: World) -> None:
     """Each summary (and Bob's answer) is a reply in the thread of the same day's standup prompt."""
     found = await runs(world.db)
-    rows = {r.dedupe_key: r for r in await outbox(world.db)}
+    rows = {r.dedupe_key: r for r in await outbox_rows(world.db)}
     prompts = {r.scheduled_for: r.message_id for r in found if r.ceremony == "standup" and r.team == "recsys"}
     summaries = [r for r in found if r.ceremony == "standup_summary" and r.status == "done"]
     assert len(summaries) == 9
@@ -566,7 +557,7 @@ async def test_a_fortnight_sends_exactly_what_a_scrum_master_expects(world):
     content_checks(world)
     await assert_summaries_answer_their_standup(world)
     # every ceremony message is recorded on its run
-    by_id = {r.id: r for r in await outbox(world.db)}
+    by_id = {r.id: r for r in await outbox_rows(world.db)}
     for run in await runs(world.db):
         if run.status == "done" and run.ceremony != "standup_summary":
             assert run.message_id in by_id, (run.ceremony, run.scheduled_for)

@@ -5,46 +5,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
-from typing import Any
+from functools import partial
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.config import parse_config
-from bot.slack.app import web_client
 from bot.store.db import session_factory, unit_of_work
 from bot.store.models import Away, Member
-from bot.web import create_web_app
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
 from tests.factories import snapshot
+from tests.slack import helpers
+from tests.slack.helpers import app_driver, shown
 from tests.slack_driver import SlackDriver
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
-
-def texts(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        out: list[str] = []
-        for key, item in value.items():
-            out += [item] if key == "text" and isinstance(item, str) else texts(item)
-        return out
-    if isinstance(value, list):
-        return [t for item in value for t in texts(item)]
-    return []
-
-
-def shown(body: dict[str, Any]) -> str:
-    return "\n".join(texts(body))
-
-
-async def ok(slack: SlackDriver, command: str, **who: str) -> dict[str, Any]:
-    response = await slack.command(command, **who)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["response_type"] == "ephemeral"
-    assert not body["text"].startswith(":warning:"), body["text"]
-    return body
+# every reply to these commands is for the person alone
+ok = partial(helpers.ok, ephemeral=True)
 
 
 async def refused(slack: SlackDriver, db: AsyncEngine, command: str, **who: str) -> str:
@@ -243,17 +222,11 @@ teams:
 @pytest.fixture
 async def new_york(db, settings, fake_slack, clock) -> AsyncIterator[SlackDriver]:
     """The app with the platform team in New York, as Frank in the platform channel."""
-    app = create_web_app(
-        settings=settings,
-        config=parse_config(NEW_YORK_CONFIG),
-        engine=db,
-        client=web_client(settings),
-        clock=clock,
-    )
-    driver = SlackDriver(app, fake_slack, channel=PLATFORM, user=FRANK)
-    yield driver
-    await driver.settle()
-    await driver.http.aclose()
+    config = parse_config(NEW_YORK_CONFIG)
+    async with app_driver(
+        config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=PLATFORM, user=FRANK
+    ) as driver:
+        yield driver
 
 
 async def test_back_uses_the_time_zone_of_the_team_it_is_typed_in(new_york, db, clock):

@@ -6,39 +6,17 @@ import json
 from typing import Any
 
 import pytest
-from sqlmodel import select
 
 from bot.slack import ids
-from bot.store.db import session_factory
-from bot.store.models import AuditEvent, Story
+from bot.store.models import AuditEvent
 from tests.conftest import ALICE, BOB
+from tests.factories import rows, stored_story
+from tests.slack.helpers import new_story, replies
 
 DOD_ALL = "dod S-1 data_lineage=warehouse.v7 model_evaluation=ndcg+3% rollback_plan=pin-v6 monitoring=grafana"
 
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────
-
-
-async def rows(db, model, *where) -> list[Any]:
-    async with session_factory(db)() as s:
-        stmt = select(model)
-        for clause in where:
-            stmt = stmt.where(clause)
-        return list((await s.exec(stmt)).all())
-
-
-async def story(db, number: int) -> Story:
-    [found] = await rows(db, Story, Story.number == number)
-    return found
-
-
-async def new_story(slack, args: str = "Train the ranker") -> None:
-    response = await slack.command(f"story add {args}")
-    assert "Added S-" in response.json()["text"], response.json()
-
-
-def replies(slack) -> list[dict[str, Any]]:
-    return [c.args for c in slack.fake.of("response_url")]
 
 
 def buttons(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -80,7 +58,7 @@ async def test_mark_done_refuses_and_lists_the_missing_definition_of_done(slack,
         assert label in refusal["text"] and label in shown
     assert "Data lineage" not in refusal["text"]  # already given
     assert ids.OPEN_DONE_MODAL in shown  # a way to fill them
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.status, stored.done_at) == ("open", None)
     assert await rows(db, AuditEvent) == []
 
@@ -96,7 +74,7 @@ async def test_mark_done_succeeds_once_the_definition_of_done_is_met(slack, db):
     assert "does not meet" in refusal["text"]
     assert success["text"] == "S-1 is done."
     assert ":tada:" in json.dumps(success["blocks"])
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert stored.status == "done" and stored.done_at is not None
     [audit] = await rows(db, AuditEvent)
     assert (audit.actor, audit.action, audit.subject) == (ALICE, "story.done", "S-1")
@@ -107,7 +85,7 @@ async def test_mark_done_twice_changes_nothing_the_second_time(slack, db):
     await new_story(slack)
     await slack.command(DOD_ALL)
     await slack.click(ids.MARK_DONE, "S-1")
-    done_at = (await story(db, 1)).done_at
+    done_at = (await stored_story(db, 1)).done_at
 
     response = await slack.click(ids.MARK_DONE, "S-1", user=BOB)
 
@@ -115,7 +93,7 @@ async def test_mark_done_twice_changes_nothing_the_second_time(slack, db):
     second = replies(slack)[-1]
     assert second["response_type"] == "ephemeral"
     assert "S-1 is already done" in second["text"]
-    assert (await story(db, 1)).done_at == done_at
+    assert (await stored_story(db, 1)).done_at == done_at
     assert len(await rows(db, AuditEvent)) == 1
 
 
@@ -127,7 +105,7 @@ async def test_mark_done_with_a_waived_criterion_counts_it(slack, db):
 
     await slack.click(ids.MARK_DONE, "S-1")
 
-    assert (await story(db, 1)).status == "done"
+    assert (await stored_story(db, 1)).status == "done"
     evidence = json.loads((await rows(db, AuditEvent, AuditEvent.action == "story.done"))[0].payload)
     assert evidence["evidence"]["monitoring"] == "n/a: batch only"
 
@@ -259,7 +237,7 @@ async def test_failed_home_click_is_answered_by_dm(slack, db):
     assert dm.args["channel"] == ALICE
     assert "S-1 does not meet the Definition of Done" in dm.args["text"]
     assert "Rollback plan" in json.dumps(dm.args["blocks"])
-    assert (await story(db, 1)).status == "open"
+    assert (await stored_story(db, 1)).status == "open"
 
 
 async def test_home_click_that_raises_is_answered_by_dm(slack, db):

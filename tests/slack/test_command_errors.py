@@ -3,63 +3,19 @@ a usage line for malformed input and unknown ids (not for refused decisions), an
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
 
 from tests.conftest import BOB, FRANK, PLATFORM, RECSYS
+from tests.factories import snapshot
+from tests.slack import helpers
+from tests.slack.helpers import sent
 from tests.slack_driver import SlackDriver
 
-SENT = ("views.open", "views.publish", "chat.postMessage", "chat.postEphemeral", "response_url")
-
-
-async def snapshot(db: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, to compare before and after a refused command."""
-    out = {}
-    async with db.connect() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            rows = (await conn.execute(table.select())).all()
-            out[table.name] = sorted((tuple(r) for r in rows), key=repr)
-    return out
-
-
-def sent(slack: SlackDriver) -> list[str]:
-    return [c.method for c in slack.fake.calls if c.method in SENT]
-
-
-def assert_warning(response: httpx.Response, *needles: str, usage: str | bool | None = None) -> str:
-    """`usage`: the start of the expected usage line, False when there must be none, None: not checked."""
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["response_type"] == "ephemeral", body
-    text = body["text"]
-    assert text.startswith(":warning: "), text
-    for needle in needles:
-        assert needle in text, f"{needle!r} not in {text!r}"
-    if usage is False:
-        assert "Usage:" not in text, text
-    elif usage:
-        assert f"\nUsage: `/scrum {usage}" in text, text
-    return text
-
-
-async def refused(
-    slack: SlackDriver,
-    db: AsyncEngine,
-    command: str,
-    *needles: str,
-    usage: str | bool | None = None,
-    **who: str,
-) -> str:
-    before, calls = await snapshot(db), sent(slack)
-    response = await slack.command(command, **who)
-    text = assert_warning(response, *needles, usage=usage)
-    assert await snapshot(db) == before, f"{command!r} changed the database"
-    assert sent(slack) == calls, f"{command!r} sent something to Slack"
-    return text
+# a refused command stores nothing and sends nothing to Slack
+refused = partial(helpers.refused, sends_nothing=True)
 
 
 @pytest.fixture

@@ -6,19 +6,13 @@ import json
 import time
 from typing import Any
 
-from sqlmodel import select
-
 from bot.slack import ids
-from bot.store.db import session_factory
 from bot.store.models import SlackEvent
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM
+from tests.factories import rows
+from tests.slack.helpers import new_story
 
 SPRINT_CMD = 'sprint start "Sprint 14" --from 2026-12-07 --to 2026-12-18 --goal "Ship the ranker"'
-
-
-async def rows(db, model) -> list[Any]:
-    async with session_factory(db)() as s:
-        return list((await s.exec(select(model))).all())
 
 
 def home_opened(user: str = ALICE, tab: str = "home") -> dict[str, Any]:
@@ -29,11 +23,6 @@ def home_opened(user: str = ALICE, tab: str = "home") -> dict[str, Any]:
         "tab": tab,
         "event_ts": f"{time.time():.6f}",
     }
-
-
-async def new_story(slack, args: str, **kwargs: Any) -> None:
-    response = await slack.command(f"story add {args}", **kwargs)
-    assert "Added S-" in response.json()["text"], response.json()
 
 
 def sections(view: dict[str, Any]) -> list[str]:

@@ -6,31 +6,17 @@ import json
 from typing import Any
 
 import pytest
-from sqlmodel import select
 
 from bot.slack import ids
-from bot.store.db import session_factory
 from bot.store.models import AuditEvent, CriterionValue, OutboxMessage, Sprint, Story
 from tests.conftest import ALICE, BOB, DAVE
+from tests.factories import rows, stored_story
+from tests.slack.helpers import replies
 
 SPRINT_CMD = 'sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-18 --goal "Ship the ranker"'
 
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────
-
-
-async def rows(db, model, *where) -> list[Any]:
-    async with session_factory(db)() as s:
-        stmt = select(model)
-        for clause in where:
-            stmt = stmt.where(clause)
-        return list((await s.exec(stmt)).all())
-
-
-async def story(db, number: int) -> Story:
-    found = await rows(db, Story, Story.number == number)
-    assert len(found) == 1, f"no story S-{number}"
-    return found[0]
 
 
 async def criteria(db, kind: str = "ready") -> dict[str, CriterionValue]:
@@ -71,10 +57,6 @@ def as_submitted(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for b in view["blocks"]
         if b.get("type") == "input"
     }
-
-
-def replies(slack) -> list[dict[str, Any]]:
-    return [c.args for c in slack.fake.of("response_url")]
 
 
 async def new_story(slack, args: str = "Train the ranker") -> None:
@@ -130,7 +112,7 @@ async def test_story_form_submission_stores_the_story_and_confirms(slack, db):
 
     assert response.status_code == 200
     assert response.text == ""  # an empty ack closes the modal
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.title, stored.type, stored.owner, stored.points, stored.sprint_id) == (
         "Train ranker v2",
         "ml",
@@ -153,7 +135,7 @@ async def test_story_form_with_only_a_title_goes_to_the_backlog(slack, db):
     response = await slack.submit(slack.last_view(), story_values(title="  Fix   flaky   test  "))
 
     assert response.status_code == 200 and response.text == ""
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.title, stored.owner, stored.points, stored.sprint_id) == (
         "Fix flaky test",
         None,
@@ -230,7 +212,7 @@ async def test_story_edit_form_submission_changes_the_fields(slack, db):
     )
 
     assert response.status_code == 200 and response.text == ""
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.title, stored.type, stored.owner, stored.points, stored.sprint_id) == (
         "Train ranker v3",
         "eng",
@@ -252,7 +234,7 @@ async def test_story_edit_form_with_an_invalid_title_changes_nothing(slack, db):
 
     assert response.json()["response_action"] == "errors"
     assert list(response.json()["errors"]) == ["title"]
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.title, stored.points) == ("Train ranker", 5)
 
 
@@ -262,7 +244,7 @@ async def test_story_edit_form_clearing_the_owner_unassigns_the_story(slack, db)
 
     await slack.submit(slack.last_view(), story_values(title="Train ranker", owner=None))
 
-    assert (await story(db, 1)).owner is None
+    assert (await stored_story(db, 1)).owner is None
 
 
 # ── the checklist form: Definition of Ready ──────────────────────────────────────────────────

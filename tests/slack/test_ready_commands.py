@@ -3,50 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import partial
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
 
 from bot.services import audit
 from bot.store.db import session_factory
 from bot.store.models import AuditEvent, CriterionValue, Story
 from tests.conftest import ALICE, BOB
+from tests.factories import rows
+from tests.slack import helpers
+from tests.slack.helpers import buttons, shown
 from tests.slack_driver import SlackDriver
 
-
-def texts(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        out = []
-        for key, item in value.items():
-            out += [item] if key == "text" and isinstance(item, str) else texts(item)
-        return out
-    if isinstance(value, list):
-        return [t for item in value for t in texts(item)]
-    return []
-
-
-def shown(body: dict[str, Any]) -> str:
-    return "\n".join(texts(body))
-
-
-def buttons(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        e
-        for b in body.get("blocks", [])
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["type"] == "button"
-    ]
-
-
-async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
-    async with session_factory(db)() as session:
-        statement = select(model)
-        if where:
-            statement = statement.where(*where)
-        return list((await session.exec(statement)).all())
+# every reply to these commands is for the person alone
+ok = partial(helpers.ok, ephemeral=True)
 
 
 async def answers(db: AsyncEngine, kind: str = "ready") -> dict[str, tuple[str | None, str | None, str]]:
@@ -55,15 +27,6 @@ async def answers(db: AsyncEngine, kind: str = "ready") -> dict[str, tuple[str |
         r.key: (r.value, r.na_reason, r.set_by)
         for r in await rows(db, CriterionValue, CriterionValue.kind == kind)
     }
-
-
-async def ok(slack: SlackDriver, command: str, **who: str) -> dict[str, Any]:
-    response = await slack.command(command, **who)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["response_type"] == "ephemeral"
-    assert not body["text"].startswith(":warning:"), body["text"]
-    return body
 
 
 @pytest.fixture

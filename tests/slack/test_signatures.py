@@ -8,19 +8,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from sqlmodel import select
 
-from bot.store.db import session_factory
 from bot.store.models import AuditEvent, CriterionValue, SlackEvent, Story
 from tests.conftest import ALICE, RECSYS
+from tests.factories import rows
 from tests.slack_driver import SECRET, signed_headers
 
 JSON = "application/json"
-
-
-async def rows(db, model) -> list[Any]:
-    async with session_factory(db)() as s:
-        return list((await s.exec(select(model))).all())
 
 
 def command_body(text: str = "story add Forged story --points 3") -> str:

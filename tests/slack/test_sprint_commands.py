@@ -4,59 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel, select
 
-from bot.store.db import session_factory
 from bot.store.models import AuditEvent, Sprint, Story
 from tests.conftest import ALICE, BOB, FRANK, PLATFORM
+from tests.factories import rows
+from tests.slack.helpers import ok, refused, shown, strings, warning
 from tests.slack_driver import SlackDriver
 
 SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
 SPRINT_2 = '"Sprint 2" --from 2026-01-19 --to 2026-01-30'
-
-
-def texts(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        out = []
-        for key, item in value.items():
-            out += [item] if key == "text" and isinstance(item, str) else texts(item)
-        return out
-    if isinstance(value, list):
-        return [t for item in value for t in texts(item)]
-    return []
-
-
-def strings(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings(item)]
-    return [value] if isinstance(value, str) else []
-
-
-def shown(body: dict[str, Any]) -> str:
-    return "\n".join(texts(body))
-
-
-async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
-    async with session_factory(db)() as session:
-        statement = select(model)
-        if where:
-            statement = statement.where(*where)
-        return list((await session.exec(statement)).all())
-
-
-async def snapshot(db: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    async with db.connect() as conn:
-        for table in SQLModel.metadata.sorted_tables:
-            out[table.name] = sorted((tuple(r) for r in (await conn.execute(table.select())).all()), key=repr)
-    return out
 
 
 async def sprints(db: AsyncEngine) -> dict[str, Sprint]:
@@ -67,43 +26,6 @@ async def placement(db: AsyncEngine) -> dict[str, str | None]:
     """Story key → the name of its sprint (None: backlog)."""
     names = {s.id: s.name for s in await rows(db, Sprint)}
     return {s.key: names.get(s.sprint_id) for s in await rows(db, Story)}
-
-
-async def ok(slack: SlackDriver, command: str, **who: str) -> dict[str, Any]:
-    response = await slack.command(command, **who)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert not body["text"].startswith(":warning:"), body["text"]
-    return body
-
-
-def warning(response: httpx.Response, *needles: str, usage: str | bool | None = None) -> str:
-    assert response.status_code == 200
-    body = response.json()
-    assert body["response_type"] == "ephemeral"
-    text = body["text"]
-    assert text.startswith(":warning: "), text
-    for needle in needles:
-        assert needle in text, f"{needle!r} not in {text!r}"
-    if usage is False:
-        assert "Usage:" not in text, text
-    elif usage:
-        assert f"\nUsage: `/scrum {usage}" in text, text
-    return text
-
-
-async def refused(
-    slack: SlackDriver,
-    db: AsyncEngine,
-    command: str,
-    *needles: str,
-    usage: str | bool | None = None,
-    **who: str,
-) -> str:
-    before = await snapshot(db)
-    text = warning(await slack.command(command, **who), *needles, usage=usage)
-    assert await snapshot(db) == before, f"{command!r} changed the database"
-    return text
 
 
 # --- sprint start ---------------------------------------------------------------------------------

@@ -17,13 +17,13 @@ from bot.jobs.ceremonies import CeremonyJobs, post_standup_answer
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.services import standups
 from bot.slack import ids
-from bot.slack.app import web_client
 from bot.store.db import session_factory, unit_of_work
 from bot.store.models import CeremonyRun, OutboxMessage, StandupAnswer
-from bot.web import create_web_app
 from tests.clock import FakeClock
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.factories import outbox_rows
 from tests.fake_slack import Call, FakeSlack
+from tests.slack.helpers import app_driver
 from tests.slack_driver import SlackDriver
 
 STANDUP_CONFIG = f"""
@@ -60,17 +60,11 @@ async def standup(
 ) -> AsyncIterator[SlackDriver]:
     """The whole app with a daily standup for recsys, driven as Alice in the recsys channel."""
     fake_slack.reset()
-    app = create_web_app(
-        settings=settings,
-        config=parse_config(STANDUP_CONFIG),
-        engine=db,
-        client=web_client(settings),
-        clock=clock,
-    )
-    driver = SlackDriver(app, fake_slack, channel=RECSYS, user=ALICE)
-    yield driver
-    await driver.settle()
-    await driver.http.aclose()
+    config = parse_config(STANDUP_CONFIG)
+    async with app_driver(
+        config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=RECSYS, user=ALICE
+    ) as driver:
+        yield driver
 
 
 def jobs_of(slack: SlackDriver) -> CeremonyJobs:
@@ -166,11 +160,6 @@ async def answer_directly(
 async def answers(db: AsyncEngine) -> list[StandupAnswer]:
     async with unit_of_work(session_factory(db)) as s:
         return list((await s.exec(select(StandupAnswer).order_by(col(StandupAnswer.id)))).all())
-
-
-async def outbox(db: AsyncEngine) -> list[OutboxMessage]:
-    async with unit_of_work(session_factory(db)) as s:
-        return list((await s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))).all())
 
 
 def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -302,7 +291,7 @@ async def test_submitting_again_edits_the_reply_in_place(standup, db, clock, mak
     await standup.submit(await open_modal(standup, run_id), values(today="Tune the ranker"))
     await deliver(worker, clock)
     assert len([c for c in posted(standup.fake) if c.args.get("thread_ts") == standup_ts]) == 1
-    reply_row = next(r for r in await outbox(db) if r.thread_of is not None)
+    reply_row = next(r for r in await outbox_rows(db) if r.thread_of is not None)
 
     view = await open_modal(standup, run_id)
     assert inputs(view)[ids.FIELD_TODAY]["element"]["initial_value"] == "Tune the ranker"
@@ -321,7 +310,7 @@ async def test_submitting_again_edits_the_reply_in_place(standup, db, clock, mak
 
 async def test_an_answer_without_today_is_refused_on_the_today_field(standup, db, clock, make_worker):
     run_id, _ = await run_standup(standup, clock, make_worker())
-    rows_before = len(await outbox(db))
+    rows_before = len(await outbox_rows(db))
     response = await standup.submit(
         await open_modal(standup, run_id), values(yesterday="Wrote the loader", today="   ")
     )
@@ -331,7 +320,7 @@ async def test_an_answer_without_today_is_refused_on_the_today_field(standup, db
     assert list(body["errors"]) == [ids.FIELD_TODAY]
     assert "today" in body["errors"][ids.FIELD_TODAY].lower()
     assert await answers(db) == []
-    assert len(await outbox(db)) == rows_before
+    assert len(await outbox_rows(db)) == rows_before
 
 
 async def test_the_summary_lists_answers_given_in_the_modal(standup, clock, make_worker):
@@ -388,7 +377,7 @@ async def test_a_changed_answer_edits_the_reply(standup, db, clock, make_worker)
     run_id, _ = await run_standup(standup, clock, worker)
     await answer_directly(standup, run_id, BOB, today="Ranker")
     await deliver(worker, clock)
-    reply_row = next(r for r in await outbox(db) if r.thread_of is not None)
+    reply_row = next(r for r in await outbox_rows(db) if r.thread_of is not None)
 
     await answer_directly(standup, run_id, BOB, today="Ranker, then the loader")
     await deliver(worker, clock)
@@ -485,4 +474,6 @@ async def test_an_answer_sent_before_the_prompt_is_delivered_waits_for_it(standu
     await deliver(make_worker(), clock)
     prompt, reply = posted(standup.fake)
     assert prompt.args["text"].startswith(":sunrise:")
-    assert reply.args["thread_ts"] == next(r.slack_ts for r in await outbox(db) if r.id == run.message_id)
+    assert reply.args["thread_ts"] == next(
+        r.slack_ts for r in await outbox_rows(db) if r.id == run.message_id
+    )

@@ -9,50 +9,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
 
-from bot.store.db import session_factory
 from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
 from tests import slack_driver
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.factories import rows, stored_story
+from tests.slack.helpers import buttons, ok, shown, strings
 from tests.slack_driver import SlackDriver
 
 SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
 SPRINT_2 = '"Sprint 2" --from 2026-01-19 --to 2026-01-30'
-
-
-def texts(value: Any) -> list[str]:
-    """Every piece of text a person reads in a reply: its `text` and the text of every block."""
-    if isinstance(value, dict):
-        out = []
-        for key, item in value.items():
-            out += [item] if key == "text" and isinstance(item, str) else texts(item)
-        return out
-    if isinstance(value, list):
-        return [t for item in value for t in texts(item)]
-    return []
-
-
-def strings(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings(item)]
-    return [value] if isinstance(value, str) else []
-
-
-def shown(body: dict[str, Any]) -> str:
-    return "\n".join(texts(body))
-
-
-def buttons(body: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        e
-        for b in body.get("blocks", [])
-        if b["type"] == "actions"
-        for e in b["elements"]
-        if e["type"] == "button"
-    ]
 
 
 def listed_keys(body: dict[str, Any]) -> list[str]:
@@ -63,28 +29,6 @@ def listed_keys(body: dict[str, Any]) -> list[str]:
         if block["type"] == "section" and match:
             keys.append(match.group(1))
     return keys
-
-
-async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
-    async with session_factory(db)() as session:
-        statement = select(model)
-        if where:
-            statement = statement.where(*where)
-        return list((await session.exec(statement)).all())
-
-
-async def story(db: AsyncEngine, number: int) -> Story:
-    found = await rows(db, Story, Story.number == number)
-    assert found, f"S-{number} was not stored"
-    return found[0]
-
-
-async def ok(slack: SlackDriver, command: str, **who: str) -> dict[str, Any]:
-    response = await slack.command(command, **who)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert not body["text"].startswith(":warning:"), body["text"]
-    return body
 
 
 # --- story add ------------------------------------------------------------------------------------
@@ -109,7 +53,7 @@ async def test_story_add_with_every_option(slack, db):
     assert fill["action_id"] == "open_ready_modal"
     assert fill["value"] == "S-1"
 
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     [sprint] = await rows(db, Sprint)
     assert (stored.team, stored.type, stored.title, stored.owner, stored.points) == (
         "recsys",
@@ -133,21 +77,21 @@ async def test_story_add_with_every_option(slack, db):
 async def test_story_add_defaults_to_an_unowned_ml_story_in_the_backlog(slack, db):
     body = await ok(slack, "story add Fix the feature store")
     assert body["text"] == "Added S-1 to the backlog."
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.type, stored.owner, stored.points, stored.sprint_id) == ("ml", None, None, None)
     assert await rows(db, OutboxMessage) == []
 
 
 async def test_story_add_owned_by_oneself_sends_no_dm(slack, db):
     await ok(slack, "story add Mine --owner <@U01ALICE|alice>")
-    assert (await story(db, 1)).owner == ALICE
+    assert (await stored_story(db, 1)).owner == ALICE
     assert await rows(db, OutboxMessage) == []
 
 
 async def test_story_add_eng_story_gets_the_eng_checklist(slack, db):
     body = await ok(slack, "story add Fix login --type eng --points 0")
     assert "*S-1* is missing 2 of 2: Acceptance criteria, Dependencies" in shown(body)
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert (stored.type, stored.points) == ("eng", 0)
 
 
@@ -157,8 +101,8 @@ async def test_story_add_to_next_and_named_sprints(slack, db):
     assert (await ok(slack, "story add A --sprint next"))["text"] == "Added S-1 to sprint Sprint 2."
     assert (await ok(slack, 'story add B --sprint "Sprint 1"'))["text"] == "Added S-2 to sprint Sprint 1."
     sprints = {s.name: s.id for s in await rows(db, Sprint)}
-    assert (await story(db, 1)).sprint_id == sprints["Sprint 2"]
-    assert (await story(db, 2)).sprint_id == sprints["Sprint 1"]
+    assert (await stored_story(db, 1)).sprint_id == sprints["Sprint 2"]
+    assert (await stored_story(db, 2)).sprint_id == sprints["Sprint 1"]
 
 
 async def test_story_numbers_count_up(slack, db):
@@ -171,14 +115,14 @@ async def test_story_numbers_count_up(slack, db):
 async def test_story_add_quoted_and_smart_quoted_titles(slack, db):
     await ok(slack, 'story add "Fix user\'s features" --points 2')
     await ok(slack, "story add “Retrain   the ranker” --points 3")
-    assert (await story(db, 1)).title == "Fix user's features"
-    assert (await story(db, 2)).title == "Retrain the ranker"
+    assert (await stored_story(db, 1)).title == "Fix user's features"
+    assert (await stored_story(db, 2)).title == "Retrain the ranker"
 
 
 async def test_story_add_title_with_special_characters_is_stored_plain_and_shown_escaped(slack, db):
     # typed: a < b & c — Slack sends it escaped
     body = await ok(slack, "story add a &lt; b &amp; c")
-    assert (await story(db, 1)).title == "a < b & c"
+    assert (await stored_story(db, 1)).title == "a < b & c"
     assert ":white_check_mark: Added *S-1* a &lt; b &amp; c to the backlog." in shown(body)
 
     card = await ok(slack, "story show S-1")
@@ -190,12 +134,12 @@ async def test_story_add_title_with_special_characters_is_stored_plain_and_shown
 async def test_story_add_title_of_exactly_200_characters_counts_characters_not_entities(slack, db):
     # 196 + " & b" = 200 characters typed; Slack sends 204 ("&amp;")
     await ok(slack, "story add " + "a" * 196 + " &amp; b")
-    assert (await story(db, 1)).title == "a" * 196 + " & b"
+    assert (await stored_story(db, 1)).title == "a" * 196 + " & b"
 
 
 async def test_story_add_link_in_title_keeps_the_url(slack, db):
     await ok(slack, "story add Check <https://wandb.ai/team/run|wandb.ai/team/run> results")
-    assert (await story(db, 1)).title == "Check https://wandb.ai/team/run results"
+    assert (await stored_story(db, 1)).title == "Check https://wandb.ai/team/run results"
 
 
 async def test_story_add_without_arguments_opens_the_story_form(slack, db, monkeypatch):
@@ -233,7 +177,7 @@ async def test_story_add_form_offers_the_open_sprints(slack, db):
 async def test_story_add_in_the_platform_channel_belongs_to_platform(slack, db):
     body = await ok(slack, "story add Migrate dashboards", user=FRANK, channel=PLATFORM)
     assert body["text"] == "Added S-1 to the backlog."
-    assert (await story(db, 1)).team == "platform"
+    assert (await stored_story(db, 1)).team == "platform"
     assert listed_keys(await ok(slack, "story list", user=FRANK, channel=PLATFORM)) == ["S-1"]
     assert listed_keys(await ok(slack, "story list")) == []
 
@@ -394,7 +338,7 @@ async def test_story_edit_opens_a_prefilled_form(slack, db, monkeypatch):
     await ok(slack, f"sprint start {SPRINT_1}")
     await ok(slack, "story add Fix login --type eng --owner <@U02BOB|bob> --points 3 --sprint current")
     [sprint] = await rows(db, Sprint)
-    before = await story(db, 1)
+    before = await stored_story(db, 1)
 
     monkeypatch.setattr(slack_driver, "_ids", itertools.count(700))
     response = await slack.command("story edit S-1")
@@ -416,7 +360,7 @@ async def test_story_edit_opens_a_prefilled_form(slack, db, monkeypatch):
     assert meta["story"] == "S-1" and meta["channel"] == RECSYS and meta["team"] == "recsys"
     assert meta["response_url"].endswith("/response/cmd700")
     # opening the form changes nothing
-    assert await story(db, 1) == before
+    assert await stored_story(db, 1) == before
 
 
 async def test_story_edit_prefills_special_characters_as_typed(slack, db):
@@ -429,7 +373,7 @@ async def test_story_edit_of_a_done_story_is_refused(slack, db):
     await ok(slack, "story add Fix login --type eng")
     await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
     await ok(slack, "story done S-1")
-    before = await story(db, 1)
+    before = await stored_story(db, 1)
     response = await slack.command("story edit S-1")
     assert response.status_code == 200
     body = response.json()
@@ -437,7 +381,7 @@ async def test_story_edit_of_a_done_story_is_refused(slack, db):
     assert body["text"].startswith(":warning: S-1 is ") and "done" in body["text"]
     assert "Usage:" not in body["text"]  # a refused decision, not malformed input
     assert slack.fake.of("views.open") == []
-    assert await story(db, 1) == before
+    assert await stored_story(db, 1) == before
 
 
 # --- story assign ---------------------------------------------------------------------------------
@@ -449,20 +393,20 @@ async def test_story_assign_sets_the_owner_and_dms_them(slack, db):
     assert body["response_type"] == "ephemeral"
     assert body["text"] == "S-1 is now owned by <@U02BOB>."
     assert ":bust_in_silhouette: *S-1* Train ranker is now owned by <@U02BOB>." in shown(body)
-    assert (await story(db, 1)).owner == BOB
+    assert (await stored_story(db, 1)).owner == BOB
     [dm] = await rows(db, OutboxMessage)
     assert dm.channel == BOB
     assert json.loads(dm.payload)["text"] == "<@U01ALICE> assigned you S-1: Train ranker"
 
     await ok(slack, "story assign S-1 <@U03DAVE>")
-    assert (await story(db, 1)).owner == DAVE
+    assert (await stored_story(db, 1)).owner == DAVE
     assert sorted(m.channel for m in await rows(db, OutboxMessage)) == [BOB, DAVE]
 
 
 async def test_story_assign_to_oneself_sends_no_dm(slack, db):
     await ok(slack, "story add Train ranker")
     await ok(slack, "story assign S-1 <@U02BOB|bob>", user=BOB)
-    assert (await story(db, 1)).owner == BOB
+    assert (await stored_story(db, 1)).owner == BOB
     assert await rows(db, OutboxMessage) == []
 
 
@@ -483,21 +427,21 @@ async def test_story_done_is_refused_until_the_definition_of_done_is_met(slack, 
     assert "*S-1* is missing 4 of 4: Data lineage, Model evaluation, Rollback plan, Monitoring" in text
     [fill] = buttons(refused)
     assert (fill["action_id"], fill["value"]) == ("open_done_modal", "S-1")
-    assert (await story(db, 1)).status == "open"
+    assert (await stored_story(db, 1)).status == "open"
     assert await rows(db, AuditEvent) == []
 
     partly = await ok(slack, "dod S-1 data_lineage=clicks@v3 model_evaluation=ndcg+2%")
     assert ":pencil: Recorded 2 answers for *S-1*." in shown(partly)
     refused = await ok(slack, "story done S-1")
     assert refused["text"].endswith("Missing: Rollback plan, Monitoring.")
-    assert (await story(db, 1)).status == "open"
+    assert (await stored_story(db, 1)).status == "open"
 
     await ok(slack, 'dod S-1 rollback_plan="pin model v41" monitoring=n/a reason="offline batch model"')
     body = await ok(slack, "story done S-1")
     assert body["text"] == "S-1 is done."
     assert ":tada: *S-1* Train ranker is done. Recorded in the audit log." in shown(body)
 
-    stored = await story(db, 1)
+    stored = await stored_story(db, 1)
     assert stored.status == "done" and stored.done_at is not None
     audit = await rows(db, AuditEvent, AuditEvent.action == "story.done")
     assert len(audit) == 1
@@ -522,7 +466,7 @@ INJECTED = "&lt;!channel&gt; ping &amp; run"  # a person typed: <!channel> ping 
 async def injected_story(slack: SlackDriver, db: AsyncEngine) -> dict[str, Any]:
     await ok(slack, f"sprint start {SPRINT_1}")
     body = await ok(slack, f"story add {INJECTED} --points 2")
-    assert (await story(db, 1)).title == "<!channel> ping & run"
+    assert (await stored_story(db, 1)).title == "<!channel> ping & run"
     return body
 
 

@@ -23,8 +23,8 @@ class Subcommand:
 
 
 def _table() -> list[Subcommand]:
+    from bot.slack.commands import experiments, people, ready, sprint, story
     from bot.slack.commands import help as help_cmd
-    from bot.slack.commands import people, ready, sprint, story
 
     return [
         Subcommand(("help",), "help", "List every command", help_cmd.show_help),
@@ -90,6 +90,46 @@ def _table() -> list[Subcommand]:
             people.away,
         ),
         Subcommand(("back",), "back", "End your time away now", people.back),
+        Subcommand(
+            ("exp", "add"),
+            "exp add S-n NAME [--metric M] [--baseline X] [--target Y] [--lower-is-better] "
+            '[--hypothesis "…"] [--owner @user] [--mlflow URL] [--dashboard URL]',
+            "Add an experiment to a story",
+            experiments.add,
+        ),
+        Subcommand(
+            ("exp", "list"),
+            "exp list [--story S-n] [--status proposed|running|succeeded|failed|abandoned]",
+            "Your team's experiments",
+            experiments.list_,
+        ),
+        Subcommand(
+            ("exp", "show"),
+            "exp show E-n",
+            "An experiment against its baseline, with results and reviews",
+            experiments.show,
+        ),
+        Subcommand(
+            ("exp", "status"),
+            'exp status E-n running|succeeded|failed|abandoned [reason="…"]',
+            "Move an experiment along",
+            experiments.status,
+        ),
+        Subcommand(
+            ("exp", "result"),
+            "exp result E-n metric=value … [run=ID]",
+            "Record metric values",
+            experiments.result,
+        ),
+        Subcommand(
+            ("exp", "review"),
+            "exp review E-n [--for canary|production]",
+            "Ask the approvers to review a promotion",
+            experiments.review,
+        ),
+        Subcommand(
+            ("audit",), "audit S-n|E-n|R-n", "The decision history of an item", experiments.audit_history
+        ),
         Subcommand(
             ("standup", "dm"), "standup dm on|off", "Also get the standup prompt as a DM", people.standup_dm
         ),

@@ -9,10 +9,11 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import standups
+from bot.services import governance, standups
 from bot.services.errors import Invalid
 from bot.slack import ids
 from bot.slack.blocks.ceremonies import standup_modal
+from bot.slack.blocks.governance import decision_modal
 from bot.slack.commands.ready import open_criteria_form
 from bot.slack.commands.story import finish, list_, open_story_form
 from bot.slack.context import Deps, Invocation
@@ -54,6 +55,21 @@ def register(app: AsyncApp, deps: Deps) -> None:
         reply = await finish(who, _value(body))
         if reply:
             who.reply_later(reply)
+
+    def decision_opener(verdict: str):  # type: ignore[no-untyped-def]
+        async def open_decision(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+            await ack()
+            who = inv(body, client)
+            async with unit_of_work(deps.sessions) as session:
+                review = await governance.get_review(session, _value(body))
+            governance.check_can_decide(deps.config, review, who.user_id)  # refused here: no form opens
+            who.open_modal(decision_modal(review.key, verdict, review.subject))
+
+        return open_decision
+
+    app.action(ids.REVIEW_APPROVE)(decision_opener("approve"))
+    app.action(ids.REVIEW_REQUEST_CHANGES)(decision_opener("request_changes"))
+    app.action(ids.REVIEW_REJECT)(decision_opener("reject"))
 
     @app.action(ids.OPEN_STANDUP_MODAL)
     async def open_standup(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

@@ -9,7 +9,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jobs.ceremonies import post_standup_answer
-from bot.services import readiness, sprints, standups, stories
+from bot.jobs.governance import after_decision
+from bot.services import governance, readiness, sprints, standups, stories
 from bot.services.errors import Invalid
 from bot.services.readiness import KIND_NAMES
 from bot.slack import ids
@@ -97,6 +98,23 @@ def register(app: AsyncApp, deps: Deps) -> None:
             client,
             f":white_check_mark: {verb} *{story.key}* {escape(story.title)} · {readiness_badge(ready)}",
         )
+
+    @app.view(ids.REVIEW_DECISION_MODAL)
+    async def decision_submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        values, meta = _values(body), _meta(body)
+        who = Invocation.from_body(deps, client, body)
+        async with unit_of_work(deps.sessions) as session:
+            result = await governance.decide(
+                session,
+                config=deps.config,
+                review_key=str(meta.get("review", "")),
+                approver=who.user_id,
+                verdict=str(meta.get("verdict", "")),
+                rationale=values.get(ids.FIELD_RATIONALE, {}).get("value") or "",
+                now=deps.ceremonies.clock.now(),
+            )
+            await after_decision(session, config=deps.config, result=result)
+        await ack()
 
     @app.view(ids.STANDUP_MODAL)
     async def standup_submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

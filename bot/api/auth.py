@@ -1,0 +1,47 @@
+"""Bearer tokens from CADENCE_API_TOKENS (`label=token` or a bare token), compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request, status
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    label: str
+    secret: str
+
+
+def parse_tokens(raw: tuple[str, ...]) -> list[ApiToken]:
+    tokens = []
+    for n, item in enumerate(raw, start=1):
+        label, sep, secret = item.partition("=")
+        tokens.append(ApiToken(label.strip(), secret.strip()) if sep else ApiToken(f"token{n}", item.strip()))
+    return [t for t in tokens if t.secret]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class BearerAuth:
+    """A FastAPI dependency: the caller's label (for the audit log), or 401."""
+
+    def __init__(self, tokens: list[ApiToken]) -> None:
+        self.tokens = tokens
+
+    async def __call__(self, request: Request) -> str:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise _unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+        presented_bytes = presented.strip().encode()
+        match = None
+        for token in self.tokens:  # compare with every token, so timing says nothing about which matched
+            if hmac.compare_digest(presented_bytes, token.secret.encode()):
+                match = token
+        if match is None:
+            raise _unauthorized("That API token is not valid.")
+        return f"api:{match.label}"

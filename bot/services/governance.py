@@ -1,0 +1,316 @@
+"""Governance reviews (R-n): who may decide, how many approvals close one, and the evidence shown."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig, Governance, Team
+from bot.services import audit, experiments, readiness
+from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
+from bot.services.experiments import Evaluation
+from bot.services.readiness import Checklist
+from bot.store.models import Experiment, Review, ReviewDecision, Story
+from bot.store.queries import insert_ignore, next_number
+from bot.store.types import utcnow
+
+PURPOSES = ("canary", "production")
+VERDICTS = ("approve", "request_changes", "reject")
+CLOSING = {"reject": "rejected", "request_changes": "changes_requested"}
+STATE_WORDS = {
+    "pending": "pending",
+    "approved": "approved",
+    "changes_requested": "sent back for changes",
+    "rejected": "rejected",
+}
+MAX_RATIONALE = 3000
+_KEY = re.compile(r"^[Rr]-?(\d{1,9})$")
+
+
+def parse_review_key(text: str) -> int:
+    match = _KEY.match(text.strip())
+    if not match:
+        raise Invalid(f"{text!r} is not a review id; review ids look like R-4.")
+    return int(match.group(1))
+
+
+def governance_of(config: AppConfig, team_name: str) -> tuple[Team, Governance]:
+    team = config.team(team_name)
+    if team is None or team.governance is None:
+        raise Invalid(f"Team {team_name} has no governance channel and approvers configured.")
+    return team, team.governance
+
+
+async def request_review(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: str,
+    purpose: str,
+    actor: str,
+    source: str,
+    experiment: Experiment | None = None,
+    subject: str | None = None,
+    source_key: str | None = None,
+) -> tuple[Review, bool]:
+    """Open a review; (the review, True) — or (the open one, False) when the same request is pending."""
+    if purpose not in PURPOSES:
+        raise Invalid(f"{purpose!r} is not a review purpose; use {' or '.join(PURPOSES)}.", field="purpose")
+    _, governance = governance_of(config, team)
+    if source_key is not None:
+        same = (await session.exec(select(Review).where(Review.source_key == source_key))).first()
+        if same is not None:
+            return same, False
+    if experiment is not None:
+        if experiment.status in ("failed", "abandoned"):
+            raise Conflict(f"{experiment.key} {experiment.status}; there is nothing to promote.")
+        open_one = (
+            await session.exec(
+                select(Review).where(
+                    Review.experiment_id == experiment.id,
+                    Review.purpose == purpose,
+                    Review.state == "pending",
+                )
+            )
+        ).first()
+        if open_one is not None:
+            return open_one, False
+    review = Review(
+        number=await next_number(session, "R"),
+        team=team,
+        experiment_id=experiment.id if experiment else None,
+        purpose=purpose,
+        subject=(subject or (f"{experiment.key} {experiment.name}" if experiment else "a promotion"))[:300],
+        requested_by=actor,
+        source=source,
+        source_key=source_key,
+        required_approvals=governance.required_approvals,
+    )
+    session.add(review)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="review.request",
+        subject=review.key,
+        payload={
+            "purpose": purpose,
+            "subject": review.subject,
+            "source": source,
+            "experiment": experiment.key if experiment else None,
+        },
+    )
+    return review, True
+
+
+async def get_review(session: AsyncSession, key: str, *, lock: bool = False) -> Review:
+    stmt = select(Review).where(Review.number == parse_review_key(key))
+    if lock:
+        stmt = stmt.with_for_update()  # PostgreSQL: decisions on one review queue up; SQLite locks at BEGIN
+    found = (await session.exec(stmt)).first()
+    if found is None:
+        raise NotFound(f"There is no review {key.strip().upper()}.")
+    return found
+
+
+def check_can_decide(config: AppConfig, review: Review, user: str) -> None:
+    """Refuse anyone who may not decide this review, with the reason; checked before a form opens
+    and again when it is submitted."""
+    _, governance = governance_of(config, review.team)
+    if review.state != "pending":
+        raise Conflict(f"{review.key} is closed: it was {STATE_WORDS[review.state]}.")
+    if user not in governance.approvers:
+        raise Forbidden(f"Only the approvers of team {review.team} can decide {review.key}.")
+    if user == review.requested_by:
+        raise Forbidden(f"You requested {review.key}, so another approver has to decide it.")
+
+
+@dataclass(frozen=True)
+class Decision:
+    review: Review
+    decision: ReviewDecision
+    approvals: int
+    closed_now: bool
+
+
+async def decide(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    review_key: str,
+    approver: str,
+    verdict: str,
+    rationale: str = "",
+    now: datetime | None = None,
+) -> Decision:
+    """Record one approver's verdict. One decision per approver, however often or concurrently they
+    click; a reject or a request for changes closes the review, enough approvals approve it."""
+    if verdict not in VERDICTS:
+        raise Invalid(f"{verdict!r} is not a verdict; use {', '.join(VERDICTS)}.", field="verdict")
+    rationale = rationale.strip()
+    if verdict != "approve" and not rationale:
+        raise Invalid("Say why: a rationale is required to reject or to request changes.", field="rationale")
+    if len(rationale) > MAX_RATIONALE:
+        raise Invalid(f"Keep the rationale to {MAX_RATIONALE} characters.", field="rationale")
+    review = await get_review(session, review_key, lock=True)
+    check_can_decide(config, review, approver)
+    now = now or utcnow()
+    recorded = await insert_ignore(
+        session,
+        ReviewDecision,
+        {
+            "review_id": review.id,
+            "approver": approver,
+            "verdict": verdict,
+            "rationale": rationale,
+            "decided_at": now,
+        },
+    )
+    if not recorded:
+        raise Conflict(f"You have already decided {review.key}.")
+    approvals = int(
+        (
+            await session.exec(
+                select(func.count())
+                .select_from(ReviewDecision)
+                .where(ReviewDecision.review_id == review.id, ReviewDecision.verdict == "approve")
+            )
+        ).one()
+    )
+    new_state = CLOSING.get(verdict) or ("approved" if approvals >= review.required_approvals else None)
+    closed_now = False
+    if new_state is not None:
+        moved = await session.exec(
+            update(Review)
+            .where(col(Review.id) == review.id, col(Review.state) == "pending")
+            .values(state=new_state, decided_at=now)
+        )
+        closed_now = moved.rowcount == 1  # type: ignore[attr-defined]
+        if not closed_now:
+            raise Conflict(f"{review.key} was closed a moment ago.")
+        await session.refresh(review)
+    if closed_now and review.state == "approved" and review.experiment_id is not None:
+        experiment = await session.get(Experiment, review.experiment_id)
+        if experiment is not None:
+            experiment.stage, experiment.updated_at = review.purpose, now
+            session.add(experiment)
+    decision = (
+        await session.exec(
+            select(ReviewDecision).where(
+                ReviewDecision.review_id == review.id, ReviewDecision.approver == approver
+            )
+        )
+    ).one()
+    await audit.record(
+        session,
+        actor=approver,
+        action=f"review.{verdict}",
+        subject=review.key,
+        payload={
+            "rationale": rationale,
+            "state": review.state,
+            "approvals": approvals,
+            "required": review.required_approvals,
+            "purpose": review.purpose,
+            "subject": review.subject,
+        },
+        at=now,
+    )
+    await session.flush()
+    return Decision(review, decision, approvals, closed_now)
+
+
+async def reviews_for(session: AsyncSession, experiment: Experiment) -> list[Review]:
+    rows = await session.exec(
+        select(Review).where(Review.experiment_id == experiment.id).order_by(col(Review.number))
+    )
+    return list(rows.all())
+
+
+async def decisions(session: AsyncSession, review: Review) -> list[ReviewDecision]:
+    rows = await session.exec(
+        select(ReviewDecision)
+        .where(ReviewDecision.review_id == review.id)
+        .order_by(col(ReviewDecision.decided_at))
+    )
+    return list(rows.all())
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a reviewer sees: the experiment against its baseline and the story's readiness and done."""
+
+    review: Review
+    experiment: Experiment | None
+    story: Story | None
+    evaluation: Evaluation | None
+    ready: Checklist | None
+    done: Checklist | None
+    decisions: list[ReviewDecision]
+
+
+async def evidence(session: AsyncSession, *, config: AppConfig, review: Review) -> Evidence:
+    experiment = await session.get(Experiment, review.experiment_id) if review.experiment_id else None
+    story = await session.get(Story, experiment.story_id) if experiment else None
+    evaluation = evaluate = None
+    if experiment is not None:
+        evaluate = await experiments.results(session, experiment)
+        evaluation = experiments.evaluate(experiment, evaluate)
+    ready = await readiness.checklist(session, story, "ready", config) if story else None
+    done = await readiness.checklist(session, story, "done", config) if story else None
+    return Evidence(review, experiment, story, evaluation, ready, done, await decisions(session, review))
+
+
+async def overdue(session: AsyncSession, *, config: AppConfig, now: datetime) -> list[Review]:
+    """Pending reviews past their team's SLA that have not been reminded yet."""
+    rows = (
+        await session.exec(select(Review).where(Review.state == "pending", col(Review.reminded_at).is_(None)))
+    ).all()
+    late = []
+    for review in rows:
+        team = config.team(review.team)
+        if (
+            team
+            and team.governance
+            and now - review.created_at >= timedelta(hours=team.governance.review_sla_hours)
+        ):
+            late.append(review)
+    return late
+
+
+async def mark_reminded(session: AsyncSession, review: Review, now: datetime) -> bool:
+    """Claim the one reminder of a review; False if another process claimed it first."""
+    moved = await session.exec(
+        update(Review)
+        .where(col(Review.id) == review.id, col(Review.reminded_at).is_(None), col(Review.state) == "pending")
+        .values(reminded_at=now)
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def review_for_status(
+    session: AsyncSession, *, config: AppConfig, experiment: Experiment, actor: str
+) -> Review | None:
+    """The review a team's policy opens when an experiment reaches a status (review_on); None if none."""
+    team = config.team(experiment.team)
+    if team is None or team.governance is None:
+        return None
+    purpose = team.governance.review_on.get(experiment.status)  # type: ignore[call-overload]
+    if purpose is None:
+        return None
+    review, created = await request_review(
+        session,
+        config=config,
+        team=experiment.team,
+        purpose=purpose,
+        actor=actor,
+        source="policy",
+        experiment=experiment,
+        source_key=f"policy:{experiment.key}:{experiment.status}:{purpose}",
+    )
+    return review if created else None

@@ -1,0 +1,131 @@
+"""Review requests, their decided form, and the decision form. Pure builders, used by the jobs that
+post through the outbox and by the listeners that open the form."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_sdk.models.blocks import Block, InputBlock, PlainTextInputElement
+from slack_sdk.models.views import View
+
+from bot.services.experiments import Evaluation
+from bot.services.governance import STATE_WORDS, Evidence
+from bot.services.readiness import Checklist
+from bot.slack import ids
+from bot.slack.blocks import actions, button, context, divider, mention, render, section
+from bot.text import escape
+
+VERDICT_WORDS = {"approve": "approved", "request_changes": "requested changes", "reject": "rejected"}
+VERDICT_TITLES = {"approve": "Approve", "request_changes": "Request changes", "reject": "Reject"}
+EVIDENCE_KEYS = ("data_lineage", "model_evaluation", "rollback_plan", "monitoring")
+
+
+def _number(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+def evaluation_line(ev: Evaluation | None) -> str:
+    if ev is None or ev.metric is None:
+        return "_No primary metric set._"
+    arrow = "higher is better" if ev.higher_is_better else "lower is better"
+    line = f"*{escape(ev.metric)}* {_number(ev.value)} · baseline {_number(ev.baseline)} · target {_number(ev.target)} ({arrow})"
+    if ev.delta is not None:
+        line += f" · Δ {ev.delta:+.4g}"
+    if ev.meets_target is not None:
+        line += " · :white_check_mark: meets target" if ev.meets_target else " · :x: misses target"
+    if ev.run_id:
+        line += f" · run `{escape(ev.run_id)}`"
+    return line
+
+
+def _evidence_lines(ready: Checklist | None, done: Checklist | None) -> str:
+    if ready is None or done is None:
+        return "_No story linked._"
+    lines = [f"Ready: {ready.answered}/{len(ready.items)} · Done: {done.answered}/{len(done.items)}"]
+    for item in done.items:
+        if item.criterion.key in EVIDENCE_KEYS or not done.items:
+            value = f"n/a — {item.na_reason}" if item.waived else (item.value or "_missing_")
+            lines.append(f"*{escape(item.criterion.label)}:* {escape(value)[:300]}")
+    return "\n".join(lines)
+
+
+def _summary(ev: Evidence) -> list[Block]:
+    review, exp = ev.review, ev.experiment
+    head = f"*{review.key}* · {review.purpose} · {escape(review.subject)}\nRequested by {mention(review.requested_by) if review.requested_by.startswith(('U', 'W')) else escape(review.requested_by)}"
+    blocks: list[Block] = [section(head)]
+    if exp is not None:
+        story = f" · story *{ev.story.key}* {escape(ev.story.title)}" if ev.story else ""
+        blocks.append(
+            section(
+                f"*{exp.key}* {escape(exp.name)} ({exp.status}){story}\n_Hypothesis:_ {escape(exp.hypothesis) or '–'}"
+            )
+        )
+        blocks.append(section(evaluation_line(ev.evaluation)))
+    blocks.append(section(_evidence_lines(ev.ready, ev.done)))
+    approvals = [d for d in ev.decisions if d.verdict == "approve"]
+    if approvals and review.state == "pending":
+        who = ", ".join(mention(d.approver) for d in approvals)
+        blocks.append(context(f"{len(approvals)} of {review.required_approvals} approvals: {who}"))
+    return blocks
+
+
+def review_request(ev: Evidence) -> dict[str, Any]:
+    """The request as posted to the governance channel, with the three decision buttons."""
+    key = ev.review.key
+    blocks = [
+        *_summary(ev),
+        actions(
+            button("Approve", ids.REVIEW_APPROVE, key, "primary"),
+            button("Request changes", ids.REVIEW_REQUEST_CHANGES, key),
+            button("Reject", ids.REVIEW_REJECT, key, "danger"),
+        ),
+    ]
+    text = f"Governance review {key}: {ev.review.purpose} · {ev.review.subject}"
+    return {"text": text[:300], "blocks": render(blocks)}
+
+
+def review_closed(ev: Evidence) -> dict[str, Any]:
+    """The same message once decided: no buttons, the decision and every rationale shown."""
+    review = ev.review
+    lines = []
+    for d in ev.decisions:
+        why = f": “{escape(d.rationale)}”" if d.rationale else ""
+        lines.append(f"{mention(d.approver)} {VERDICT_WORDS[d.verdict]}{why}")
+    icon = {
+        "approved": ":white_check_mark:",
+        "rejected": ":no_entry:",
+        "changes_requested": ":leftwards_arrow_with_hook:",
+    }
+    blocks = [
+        *_summary(ev),
+        divider(),
+        section(
+            f"{icon.get(review.state, '')} *{review.key} {STATE_WORDS[review.state]}*\n" + "\n".join(lines)
+        ),
+    ]
+    return {"text": f"{review.key} {STATE_WORDS[review.state]}", "blocks": render(blocks)}
+
+
+def decision_modal(review_key: str, verdict: str, subject: str) -> dict[str, Any]:
+    required = verdict != "approve"
+    return View(
+        type="modal",
+        callback_id=ids.REVIEW_DECISION_MODAL,
+        title=VERDICT_TITLES[verdict][:24],
+        submit=VERDICT_TITLES[verdict][:24],
+        close="Cancel",
+        private_metadata=json.dumps({"review": review_key, "verdict": verdict}),
+        blocks=[
+            context(f"*{review_key}* {escape(subject)}"),
+            InputBlock(
+                block_id=ids.FIELD_RATIONALE,
+                label="Rationale",
+                optional=not required,
+                hint="Required: say what must change or why."
+                if required
+                else "Optional, shown in the decision log.",
+                element=PlainTextInputElement(action_id=ids.INPUT, multiline=True, max_length=3000),
+            ),
+        ],
+    ).to_dict()

@@ -1,0 +1,155 @@
+"""Helpers for the Slack scenario tests: what a person sees in a reply (the text of its blocks, its
+buttons), replies that are not warnings, warnings, and refused commands that leave the database as it
+was; and the whole app driven for a configuration of a test's own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import AppConfig, Settings
+from bot.slack.app import web_client
+from bot.web import create_web_app
+from tests.clock import FakeClock
+from tests.factories import snapshot
+from tests.fake_slack import FakeSlack
+from tests.slack_driver import SlackDriver
+
+SENT = ("views.open", "views.publish", "chat.postMessage", "chat.postEphemeral", "response_url")
+
+
+# ── what a reply shows ───────────────────────────────────────────────────────────────────────
+
+
+def texts(value: Any) -> list[str]:
+    """Every piece of text a person reads in a reply: its `text` and the text of every block."""
+    if isinstance(value, dict):
+        out: list[str] = []
+        for key, item in value.items():
+            out += [item] if key == "text" and isinstance(item, str) else texts(item)
+        return out
+    if isinstance(value, list):
+        return [t for item in value for t in texts(item)]
+    return []
+
+
+def strings(value: Any) -> list[str]:
+    """Every string anywhere in a payload: text, but also ids, values and urls."""
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def shown(body: dict[str, Any]) -> str:
+    """The texts of a reply, one a line."""
+    return "\n".join(texts(body))
+
+
+def buttons(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The buttons in the reply's actions blocks, in order."""
+    return [
+        e
+        for b in body.get("blocks", [])
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["type"] == "button"
+    ]
+
+
+# ── what was sent to Slack ───────────────────────────────────────────────────────────────────
+
+
+def replies(slack: SlackDriver) -> list[dict[str, Any]]:
+    """What the app posted to the response_url, in order."""
+    return [c.args for c in slack.fake.of("response_url")]
+
+
+def sent(slack: SlackDriver) -> list[str]:
+    """The calls to Slack that show someone something (views, messages, replies), in order."""
+    return [c.method for c in slack.fake.calls if c.method in SENT]
+
+
+# ── commands ─────────────────────────────────────────────────────────────────────────────────
+
+
+async def new_story(slack: SlackDriver, args: str = "Train the ranker", **who: Any) -> None:
+    response = await slack.command(f"story add {args}", **who)
+    assert "Added S-" in response.json()["text"], response.json()
+
+
+async def ok(slack: SlackDriver, command: str, *, ephemeral: bool = False, **who: str) -> dict[str, Any]:
+    """The reply to `command`, which must not be a warning; `ephemeral`: it must be for the person alone."""
+    response = await slack.command(command, **who)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if ephemeral:
+        assert body["response_type"] == "ephemeral"
+    assert not body["text"].startswith(":warning:"), body["text"]
+    return body
+
+
+def warning(response: httpx.Response, *needles: str, usage: str | bool | None = None) -> str:
+    """An ephemeral ':warning: ' saying every one of `needles`. `usage`: the start of the expected
+    usage line, False when there must be none, None: not checked."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["response_type"] == "ephemeral", body
+    text = body["text"]
+    assert text.startswith(":warning: "), text
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in {text!r}"
+    if usage is False:
+        assert "Usage:" not in text, text
+    elif usage:
+        assert f"\nUsage: `/scrum {usage}" in text, text
+    return text
+
+
+async def refused(
+    slack: SlackDriver,
+    db: AsyncEngine,
+    command: str,
+    *needles: str,
+    usage: str | bool | None = None,
+    sends_nothing: bool = False,
+    **who: str,
+) -> str:
+    """`command` is answered with a `warning` and the database is left exactly as it was;
+    `sends_nothing`: nor is anything sent to Slack."""
+    before, calls = await snapshot(db), sent(slack)
+    text = warning(await slack.command(command, **who), *needles, usage=usage)
+    assert await snapshot(db) == before, f"{command!r} changed the database"
+    if sends_nothing:
+        assert sent(slack) == calls, f"{command!r} sent something to Slack"
+    return text
+
+
+# ── the app for a configuration of a test's own ──────────────────────────────────────────────
+
+
+@asynccontextmanager
+async def app_driver(
+    config: AppConfig,
+    *,
+    db: AsyncEngine,
+    settings: Settings,
+    fake_slack: FakeSlack,
+    clock: FakeClock,
+    channel: str,
+    user: str,
+) -> AsyncIterator[SlackDriver]:
+    """The whole app with `config`, driven as Slack drives it, as `user` in `channel`; afterwards the
+    work started after the ack is waited for and the client closed."""
+    app = create_web_app(
+        settings=settings, config=config, engine=db, client=web_client(settings), clock=clock
+    )
+    driver = SlackDriver(app, fake_slack, channel=channel, user=user)
+    yield driver
+    await driver.settle()
+    await driver.http.aclose()
