@@ -266,6 +266,25 @@ async def evidence(session: AsyncSession, *, config: AppConfig, review: Review) 
     return Evidence(review, experiment, story, evaluation, ready, done, await decisions(session, review))
 
 
+async def awaiting(session: AsyncSession, *, config: AppConfig, user: str) -> list[Review]:
+    """Pending reviews this person may decide and has not decided yet (for their App Home)."""
+    teams = [t.name for t in config.teams if t.governance and user in t.governance.approvers]
+    if not teams:
+        return []
+    decided = select(ReviewDecision.review_id).where(ReviewDecision.approver == user)
+    rows = await session.exec(
+        select(Review)
+        .where(
+            Review.state == "pending",
+            col(Review.team).in_(teams),
+            Review.requested_by != user,
+            col(Review.id).not_in(decided),
+        )
+        .order_by(col(Review.number))
+    )
+    return list(rows.all())
+
+
 async def overdue(session: AsyncSession, *, config: AppConfig, now: datetime) -> list[Review]:
     """Pending reviews past their team's SLA that have not been reminded yet."""
     rows = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import sprints, stories
+from bot.services import governance, sprints, stories
 from bot.slack.blocks.home import home_view
 from bot.slack.context import Deps
 from bot.store.db import unit_of_work
@@ -16,6 +16,7 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
         config.teams if len(config.teams) == 1 else []
     )
     async with unit_of_work(deps.sessions) as session:
+        reviews = await governance.awaiting(session, config=config, user=user_id)
         mine = []
         for team in config.teams:
             mine += await stories.list_stories(session, config=config, team=team, owner=user_id)
@@ -28,5 +29,6 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
             overviews.append((team.name, view))
     mine.sort(key=lambda item: (item.ready.complete, item.story.number))
     await client.views_publish(
-        user_id=user_id, view=home_view(mine=mine, sprints=overviews, command=config.command)
+        user_id=user_id,
+        view=home_view(mine=mine, sprints=overviews, command=config.command, reviews=reviews),
     )

@@ -12,15 +12,38 @@ from bot.services.stories import StoryListing
 from bot.slack import ids
 from bot.slack.blocks import MAX_VIEW_BLOCKS, actions, button, context, divider, header, section
 from bot.slack.blocks.checklist import readiness_badge
+from bot.store.models import Review
 from bot.text import escape
 
 MAX_STORIES = 30
 
 
+MAX_REVIEWS = 10
+
+
 def home_view(
-    *, mine: list[StoryListing], sprints: list[tuple[str, SprintOverview | None]], command: str
+    *,
+    mine: list[StoryListing],
+    sprints: list[tuple[str, SprintOverview | None]],
+    command: str,
+    reviews: list[Review] | None = None,
 ) -> dict[str, Any]:
-    blocks: list[Block] = [
+    blocks: list[Block] = []
+    if reviews:
+        blocks.append(header("Reviews waiting for your decision"))
+        for review in reviews[:MAX_REVIEWS]:
+            blocks.append(section(f"*{review.key}* · {review.purpose} · {escape(review.subject)}"))
+            blocks.append(
+                actions(
+                    button("Approve", ids.REVIEW_APPROVE, review.key, "primary"),
+                    button("Request changes", ids.REVIEW_REQUEST_CHANGES, review.key),
+                    button("Reject", ids.REVIEW_REJECT, review.key, "danger"),
+                )
+            )
+        if len(reviews) > MAX_REVIEWS:
+            blocks.append(context(f"…and {len(reviews) - MAX_REVIEWS} more in the governance channel."))
+        blocks.append(divider())
+    blocks += [
         header("Your stories"),
         actions(button("Add a story", ids.OPEN_STORY_ADD, style="primary")),
     ]

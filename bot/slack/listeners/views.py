@@ -115,6 +115,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             )
             await after_decision(session, config=deps.config, result=result)
         await ack()
+        # The approver's Home lists reviews waiting for them: this one no longer is.
+        deps.followups.spawn(publish_home(deps, client, who.user_id), what="views.publish")
 
     @app.view(ids.STANDUP_MODAL)
     async def standup_submitted(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:

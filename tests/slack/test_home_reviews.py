@@ -1,0 +1,60 @@
+"""Approvers find the reviews waiting for them on their App Home, with the decision buttons."""
+
+from bot.services import experiments, governance, stories
+from bot.store.db import session_factory, unit_of_work
+from tests.conftest import ALICE, CAROL
+
+
+async def open_review(db, config) -> str:
+    async with unit_of_work(session_factory(db)) as session:
+        story = await stories.add_story(
+            session, config=config, team=config.teams[0], title="Ranker", actor=ALICE
+        )
+        exp = await experiments.add_experiment(
+            session, config=config, story=story, name="Two-tower", actor=ALICE
+        )
+        review, _ = await governance.request_review(
+            session,
+            config=config,
+            team="recsys",
+            purpose="production",
+            actor=ALICE,
+            source="slack",
+            experiment=exp,
+        )
+        return review.key
+
+
+def home_of(slack, user: str) -> dict:
+    published = [c for c in slack.fake.of("views.publish") if c.args["user_id"] == user]
+    assert published, f"no Home published for {user}"
+    return published[-1].args["view"]
+
+
+async def test_an_approver_sees_pending_reviews_with_buttons(slack, db, config):
+    key = await open_review(db, config)
+    await slack.event({"type": "app_home_opened", "user": CAROL, "tab": "home"})
+    view = home_of(slack, CAROL)
+    assert view["blocks"][0]["text"]["text"] == "Reviews waiting for your decision"
+    assert f"*{key}* · production · E-1 Two-tower" in str(view["blocks"][1])
+    assert [e["action_id"] for e in view["blocks"][2]["elements"]] == [
+        "review_approve",
+        "review_request_changes",
+        "review_reject",
+    ]
+    assert all(e["value"] == key for e in view["blocks"][2]["elements"])
+
+
+async def test_the_requester_and_non_approvers_see_no_review_section(slack, db, config):
+    await open_review(db, config)
+    await slack.event({"type": "app_home_opened", "user": ALICE, "tab": "home"})
+    assert "Reviews waiting" not in str(home_of(slack, ALICE))
+
+
+async def test_a_decided_review_leaves_the_approvers_home(slack, db, config):
+    key = await open_review(db, config)
+    await slack.click("review_approve", key, user=CAROL, from_home=True)
+    await slack.submit(
+        slack.last_view(), {"rationale": {"type": "plain_text_input", "value": "Solid lift"}}, user=CAROL
+    )
+    assert "Reviews waiting" not in str(home_of(slack, CAROL))
