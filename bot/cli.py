@@ -7,9 +7,10 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import yaml
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, ConfigError, Settings, load_config
 from bot.store.db import create_engine
@@ -149,49 +150,53 @@ def cmd_clock(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_outbox(args: argparse.Namespace) -> int:
-    from bot.clock import SystemClock
-    from bot.jobs import outbox_worker
+def _with_session(work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Run one operator command in one transaction on DATABASE_URL; its exit code."""
     from bot.store.db import session_factory, unit_of_work
 
-    settings = _settings_or_exit()
-    engine = create_engine(settings.database_url)
-    code = 0
+    engine = create_engine(_settings_or_exit().database_url)
 
-    async def run() -> None:
-        nonlocal code
+    async def run() -> int:
         try:
             async with unit_of_work(session_factory(engine)) as session:
-                if args.action == "list":
-                    print(
-                        " ".join(f"{k}={v}" for k, v in sorted((await outbox_worker.counts(session)).items()))
-                        or "empty"
-                    )
-                    for row in await outbox_worker.list_messages(session, state=args.state, limit=args.limit):
-                        print(
-                            f"{row.id:>6} {row.state:<8} {row.method:<17} {row.channel:<12} "
-                            f"attempts={row.attempts} next={row.next_attempt_at:%Y-%m-%d %H:%M:%S} "
-                            f"{(row.last_error or '')[:60]}"
-                        )
-                elif args.action == "retry":
-                    if args.id is None:
-                        print(
-                            "outbox retry needs the id of a dead message (see `cadence outbox list --state dead`)",
-                            file=sys.stderr,
-                        )
-                        code = 2
-                    elif await outbox_worker.retry_message(session, args.id, SystemClock().now()) is None:
-                        print(f"outbox message {args.id} does not exist or is not dead", file=sys.stderr)
-                        code = 1
-                    else:
-                        print(f"outbox message {args.id} queued again")
-                else:
-                    print(f"purged {await outbox_worker.purge_dead(session)} dead message(s)")
+                return await work(session)
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
-    return code
+    return asyncio.run(run())
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.jobs import outbox_worker
+
+    async def work(session: AsyncSession) -> int:
+        if args.action == "list":
+            counts = await outbox_worker.counts(session)
+            print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty")
+            for row in await outbox_worker.list_messages(session, state=args.state, limit=args.limit):
+                print(
+                    f"{row.id:>6} {row.state:<8} {row.method:<17} {row.channel:<12} "
+                    f"attempts={row.attempts} next={row.next_attempt_at:%Y-%m-%d %H:%M:%S} "
+                    f"{(row.last_error or '')[:60]}"
+                )
+            return 0
+        if args.action == "retry":
+            if args.id is None:
+                print(
+                    "outbox retry needs the id of a dead message (see `cadence outbox list --state dead`)",
+                    file=sys.stderr,
+                )
+                return 2
+            if await outbox_worker.retry_message(session, args.id, SystemClock().now()) is None:
+                print(f"outbox message {args.id} does not exist or is not dead", file=sys.stderr)
+                return 1
+            print(f"outbox message {args.id} queued again")
+            return 0
+        print(f"purged {await outbox_worker.purge_dead(session)} dead message(s)")
+        return 0
+
+    return _with_session(work)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -199,7 +204,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from datetime import UTC, date, datetime
 
     from bot.services import audit
-    from bot.store.db import session_factory, unit_of_work
 
     since = None
     if getattr(args, "since", None):
@@ -208,40 +212,31 @@ def cmd_audit(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"--since {args.since!r} is not a date; write it as YYYY-MM-DD", file=sys.stderr)
             return 2
-    settings = _settings_or_exit()
-    engine = create_engine(settings.database_url)
-    code = 0
 
-    async def run() -> None:
-        nonlocal code
-        try:
-            async with unit_of_work(session_factory(engine)) as session:
-                if args.action == "verify":
-                    result = await audit.verify(session)
-                    if result.ok:
-                        print(f"audit log OK: {result.checked} row(s), every hash matches")
-                    else:
-                        print(
-                            f"audit log TAMPERED: {result.reason} (first bad row: {result.first_bad_seq}; "
-                            f"{result.checked} row(s) before it verify)",
-                            file=sys.stderr,
-                        )
-                        code = 1
-                    return
-                fields = ["seq", "at", "actor", "action", "subject", "payload", "prev_hash", "hash"]
-                writer = csv.DictWriter(sys.stdout, fieldnames=fields) if args.format == "csv" else None
-                if writer:
-                    writer.writeheader()
-                async for row in audit.export_rows(session, since=since):
-                    if writer:
-                        writer.writerow({**row, "payload": json.dumps(row["payload"], sort_keys=True)})
-                    else:
-                        print(json.dumps(row, sort_keys=True, ensure_ascii=False))
-        finally:
-            await engine.dispose()
+    async def work(session: AsyncSession) -> int:
+        if args.action == "verify":
+            result = await audit.verify(session)
+            if result.ok:
+                print(f"audit log OK: {result.checked} row(s), every hash matches")
+                return 0
+            print(
+                f"audit log TAMPERED: {result.reason} (first bad row: {result.first_bad_seq}; "
+                f"{result.checked} row(s) before it verify)",
+                file=sys.stderr,
+            )
+            return 1
+        fields = ["seq", "at", "actor", "action", "subject", "payload", "prev_hash", "hash"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields) if args.format == "csv" else None
+        if writer:
+            writer.writeheader()
+        async for row in audit.export_rows(session, since=since):
+            if writer:
+                writer.writerow({**row, "payload": json.dumps(row["payload"], sort_keys=True)})
+            else:
+                print(json.dumps(row, sort_keys=True, ensure_ascii=False))
+        return 0
 
-    asyncio.run(run())
-    return code
+    return _with_session(work)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

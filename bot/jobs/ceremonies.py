@@ -308,15 +308,13 @@ class CeremonyJobs:
         now = self.clock.now().astimezone(tz)
         gone = await away.away_on(session, list(rr.by_owner), now.date())
         payload = self.readiness_summary(rr, when=when, now=now, away=gone)
-        if not await outbox.replace_pending_update(session, update_of=run.message_id, payload=payload):
-            await outbox.enqueue(
-                session,
-                dedupe_key=f"update:{run.message_id}:{now.isoformat()}",
-                channel=team.channel,
-                payload=payload,
-                method="chat.update",
-                update_of=run.message_id,
-            )
+        await outbox.edit(
+            session,
+            original=run.message_id,
+            channel=team.channel,
+            payload=payload,
+            dedupe_key=f"update:{run.message_id}:{now.isoformat()}",
+        )
         return True
 
     async def _standup_summary(self, session: AsyncSession, due: Due, run: CeremonyRun) -> None:
@@ -423,12 +421,10 @@ async def post_standup_answer(
     original = await outbox.find(session, key)
     if original is None:
         return
-    if not await outbox.replace_pending_update(session, update_of=original.id, payload=payload):  # type: ignore[arg-type]
-        await outbox.enqueue(
-            session,
-            dedupe_key=f"{key}:edit:{answer.updated_at.isoformat()}",
-            channel=team.channel,
-            payload=payload,
-            method="chat.update",
-            update_of=original.id,
-        )
+    await outbox.edit(
+        session,
+        original=original.id,  # type: ignore[arg-type]
+        channel=team.channel,
+        payload=payload,
+        dedupe_key=f"{key}:edit:{answer.updated_at.isoformat()}",
+    )

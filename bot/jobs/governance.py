@@ -44,16 +44,13 @@ async def after_decision(session: AsyncSession, *, config: AppConfig, result: De
     _, gov = governance.governance_of(config, review.team)
     ev = await governance.evidence(session, config=config, review=review)
     payload = blocks.review_closed(ev) if review.state != "pending" else blocks.review_request(ev)
-    if review.message_id is not None and not await outbox.replace_pending_update(
-        session, update_of=review.message_id, payload=payload
-    ):
-        await outbox.enqueue(
+    if review.message_id is not None:
+        await outbox.edit(
             session,
-            dedupe_key=f"review:{review.key}:update:{result.decision.approver}",
+            original=review.message_id,
             channel=gov.channel,
             payload=payload,
-            method="chat.update",
-            update_of=review.message_id,
+            dedupe_key=f"review:{review.key}:update:{result.decision.approver}",
         )
     if result.closed_now and _is_person(review.requested_by):
         d = result.decision

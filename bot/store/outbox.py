@@ -69,3 +69,19 @@ async def replace_pending_update(session: AsyncSession, *, update_of: int, paylo
     )
     session.add(pending)
     return True
+
+
+async def edit(
+    session: AsyncSession, *, original: int, channel: str, payload: dict[str, Any], dedupe_key: str
+) -> None:
+    """Queue a chat.update of an earlier message (sent once the original is). A newer edit folds into
+    one that is still waiting, so a burst of changes makes one call."""
+    if not await replace_pending_update(session, update_of=original, payload=payload):
+        await enqueue(
+            session,
+            dedupe_key=dedupe_key,
+            channel=channel,
+            payload=payload,
+            method="chat.update",
+            update_of=original,
+        )
