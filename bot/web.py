@@ -95,7 +95,7 @@ def create_web_app(
     web.state.bolt = bolt
     web.state.runner = runner
 
-    install_api(web, settings=settings, config=config, sessions=sessions)
+    install_api(web, settings=settings, config=config, sessions=sessions, clock=clock)
 
     @web.post("/slack/events", include_in_schema=False)
     async def slack_events(request: Request) -> Response:

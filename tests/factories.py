@@ -106,9 +106,10 @@ async def get(session: AsyncSession, key: str) -> Story:
 
 
 async def rows(db: AsyncEngine, model: Any, *where: Any) -> list[Any]:
-    """The stored rows of `model` that match every one of `where`."""
+    """The stored rows of `model` that match every one of `where`, in primary-key (insertion) order:
+    PostgreSQL, unlike SQLite, returns rows in no particular order without one."""
     async with session_factory(db)() as session:
-        statement = select_model(model)
+        statement = select_model(model).order_by(*model.__table__.primary_key.columns)
         if where:
             statement = statement.where(*where)
         return list((await session.exec(statement)).all())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
@@ -14,11 +15,21 @@ class ApiToken:
     secret: str
 
 
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")
+MIN_LABELLED_SECRET = 8
+
+
 def parse_tokens(raw: tuple[str, ...]) -> list[ApiToken]:
+    """`label=secret` names a token for the audit log; anything else is a bare secret. A token whose
+    `=` is base64 padding (`c2VjcmV0==`) stays whole: what follows `=` must look like a secret."""
     tokens = []
     for n, item in enumerate(raw, start=1):
-        label, sep, secret = item.partition("=")
-        tokens.append(ApiToken(label.strip(), secret.strip()) if sep else ApiToken(f"token{n}", item.strip()))
+        item = item.strip()
+        label, _, secret = item.partition("=")
+        if _LABEL.match(label) and len(secret.rstrip("=")) >= MIN_LABELLED_SECRET:
+            tokens.append(ApiToken(label, secret))
+        else:
+            tokens.append(ApiToken(f"token{n}", item))
     return [t for t in tokens if t.secret]
 
 

@@ -3,12 +3,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.api.auth import BearerAuth, parse_tokens
 from bot.api.schemas import EvaluationOut, ExperimentIn, ExperimentOut, MetricsIn, ReviewOut, StatusIn
+from bot.clock import Clock
 from bot.config import AppConfig, Settings
 from bot.jobs.governance import status_changed
 from bot.services import experiments, governance, stories
@@ -61,7 +63,7 @@ async def _out(session: AsyncSession, exp: Experiment) -> ExperimentOut:
 
 
 def build_router(
-    *, settings: Settings, config: AppConfig, sessions: async_sessionmaker[AsyncSession]
+    *, settings: Settings, config: AppConfig, sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> APIRouter:
     caller = BearerAuth(parse_tokens(settings.api_tokens))
     router = APIRouter(prefix="/api/v1", tags=["experiments"], max_body_size=config.api_max_body_bytes)
@@ -107,13 +109,12 @@ def build_router(
                     raise Conflict(
                         f"{exp.key} belongs to another story; an experiment cannot move between stories."
                     )
-                experiments.update_fields(
-                    exp, body.model_dump(exclude={"story", "status", "links"}), links=links
-                )
+                reported = body.model_dump(exclude_unset=True, exclude={"story", "status", "links"})
+                experiments.update_fields(exp, reported, links=links)
             if body.status is not None and await experiments.set_status(
                 session, experiment=exp, status=body.status, actor=who
             ):
-                await status_changed(session, config=config, experiment=exp, actor=who)
+                await status_changed(session, config=config, experiment=exp, actor=who, now=clock.now())
             out = await _out(session, exp)
         return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
@@ -134,7 +135,7 @@ def build_router(
             if await experiments.set_status(
                 session, experiment=exp, status=body.status, actor=who, reason=body.reason
             ):
-                await status_changed(session, config=config, experiment=exp, actor=who)
+                await status_changed(session, config=config, experiment=exp, actor=who, now=clock.now())
             return await _out(session, exp)
 
     @router.post(
@@ -155,9 +156,20 @@ def build_router(
 
 
 def install(
-    app: FastAPI, *, settings: Settings, config: AppConfig, sessions: async_sessionmaker[AsyncSession]
+    app: FastAPI,
+    *,
+    settings: Settings,
+    config: AppConfig,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
 ) -> None:
-    app.include_router(build_router(settings=settings, config=config, sessions=sessions))
+    app.include_router(build_router(settings=settings, config=config, sessions=sessions, clock=clock))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 naming each bad field. The offending input is not echoed: it may not be JSON (NaN)."""
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     @app.exception_handler(CadenceError)
     async def domain_error(request: Request, exc: CadenceError) -> JSONResponse:

@@ -11,7 +11,10 @@ Status = Literal["proposed", "running", "succeeded", "failed", "abandoned"]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$")]
 StoryKey = Annotated[str, StringConstraints(pattern=r"^[Ss]-?\d{1,9}$")]
 UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,}$")]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://\S{1,2000}$")]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>|]{1,2000}$")]
+
+
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON numbers only: not true, not "1.2"
 
 
 class _In(BaseModel):
@@ -32,8 +35,8 @@ class ExperimentIn(_In):
     name: str = Field(min_length=1, max_length=200)
     hypothesis: str = Field(default="", max_length=2000)
     metric: MetricName | None = None
-    baseline: float | None = Field(default=None, allow_inf_nan=False)
-    target: float | None = Field(default=None, allow_inf_nan=False)
+    baseline: Number | None = None
+    target: Number | None = None
     higher_is_better: bool = True
     owner: UserId | None = None
     status: Status | None = None
@@ -47,9 +50,7 @@ class StatusIn(_In):
 
 
 class MetricsIn(_In):
-    metrics: dict[MetricName, Annotated[float, Field(allow_inf_nan=False)]] = Field(
-        min_length=1, max_length=100
-    )
+    metrics: dict[MetricName, Number] = Field(min_length=1, max_length=100)
     run_id: str = Field(default="", max_length=64)
 
 

@@ -62,9 +62,12 @@ class MlflowClient:
         if response.status_code >= 400:
             raise MlflowError(f"{method} {path}: HTTP {response.status_code}: {response.text[:300]}")
         try:
-            return dict(response.json())
+            body = response.json()
         except ValueError as exc:
             raise MlflowError(f"{method} {path}: not JSON") from exc
+        if not isinstance(body, dict):
+            raise MlflowError(f"{method} {path}: expected a JSON object, got {type(body).__name__}")
+        return body
 
     async def experiment_ids(self, names: list[str]) -> list[str]:
         """The ids of the named experiments, or of every active experiment when no names are given."""
@@ -120,8 +123,11 @@ class MlflowClient:
         aliases: dict[str, list[str]] = {}
         for item in model.get("aliases", []):
             aliases.setdefault(str(item["version"]), []).append(str(item["alias"]))
+        quote = '"' if "'" in name else "'"  # MLflow's filter takes either quote; a name may hold one
         found = await self._call(
-            "GET", "model-versions/search", params={"filter": f"name='{name}'", "max_results": 1000}
+            "GET",
+            "model-versions/search",
+            params={"filter": f"name={quote}{name}{quote}", "max_results": 1000},
         )
         return [
             ModelVersion(

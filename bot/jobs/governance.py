@@ -79,7 +79,9 @@ class GovernanceJobs:
                 if not await governance.mark_reminded(session, review, now):
                     continue
                 _, gov = governance.governance_of(self.config, review.team)
-                who = " ".join(f"<@{u}>" for u in gov.approvers if u != review.requested_by)
+                decided = {d.approver for d in await governance.decisions(session, review)}
+                waiting_on = [u for u in gov.approvers if u != review.requested_by and u not in decided]
+                who = " ".join(f"<@{u}>" for u in waiting_on)
                 text = f":hourglass: {who} *{review.key}* ({escape(review.subject)}) is still waiting for a decision."
                 await outbox.enqueue(
                     session,
@@ -95,10 +97,17 @@ class GovernanceJobs:
 
 
 async def status_changed(
-    session: AsyncSession, *, config: AppConfig, experiment: Experiment, actor: str
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    experiment: Experiment,
+    actor: str,
+    now: datetime | None = None,
 ) -> Review | None:
     """After an experiment's status moved: open and post the review the team's policy asks for, if any."""
-    review = await governance.review_for_status(session, config=config, experiment=experiment, actor=actor)
+    review = await governance.review_for_status(
+        session, config=config, experiment=experiment, actor=actor, now=now
+    )
     if review is not None:
         await announce(session, config=config, review=review)
     return review

@@ -9,11 +9,11 @@ opens a governance review for the model's team, once per model, version and alia
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
@@ -88,7 +88,8 @@ class MlflowSync:
             report = await self.sync_once()
         except MlflowError as exc:
             self.failures += 1
-            wait = min(MAX_BACKOFF, timedelta(minutes=self.mlflow.poll_minutes) * 2 ** (self.failures - 1))
+            doublings = min(self.failures - 1, 16)  # enough to reach the cap; more would overflow timedelta
+            wait = min(MAX_BACKOFF, timedelta(minutes=self.mlflow.poll_minutes) * 2**doublings)
             self.retry_at = now + wait
             log.warning("MLflow sync failed (%s); next try in %s", exc, wait)
             return None
@@ -130,7 +131,8 @@ class MlflowSync:
                     for r in await experiments.results(session, exp)
                     if r.run_id == run.run_id
                 }
-                fresh = {k: v for k, v in run.metrics.items() if latest.get(k) != v}
+                # A diverged run logs NaN; keep the metrics that are numbers rather than refuse them all.
+                fresh = {k: v for k, v in run.metrics.items() if math.isfinite(v) and latest.get(k) != v}
                 if fresh:
                     await experiments.record_results(
                         session,
@@ -150,7 +152,9 @@ class MlflowSync:
                         actor=ACTOR,
                         reason=f"MLflow run {run.run_id} {run.status}",
                     )
-                    review = await status_changed(session, config=self.config, experiment=exp, actor=ACTOR)
+                    review = await status_changed(
+                        session, config=self.config, experiment=exp, actor=ACTOR, now=self.clock.now()
+                    )
                     if review is not None:
                         report.reviews_opened.append(review.key)
                     changed = True
@@ -196,13 +200,7 @@ class MlflowSync:
             key = f"mlflow:{model.name}:{target}:v{version.version}"
             try:
                 async with unit_of_work(self.sessions) as session:
-                    exp = None
-                    if version.run_id:
-                        exp = (
-                            await session.exec(
-                                select(Experiment).where(Experiment.mlflow_run_id == version.run_id)
-                            )
-                        ).first()
+                    exp = await experiments.find_by_run(session, version.run_id) if version.run_id else None
                     review, created = await governance.request_review(
                         session,
                         config=self.config,
@@ -213,6 +211,7 @@ class MlflowSync:
                         experiment=exp if exp is not None and exp.team == model.team else None,
                         subject=f"{model.name} v{version.version} → {target}",
                         source_key=key,
+                        now=self.clock.now(),
                     )
                     if created:
                         await announce(session, config=self.config, review=review)

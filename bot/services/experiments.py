@@ -56,8 +56,8 @@ def check_links(links: dict[str, str]) -> dict[str, str]:
     for kind, url in links.items():
         if kind not in LINK_KINDS:
             raise Invalid(f"Unknown link {kind!r}; use one of {', '.join(LINK_KINDS)}.", field="links")
-        if not re.match(r"^https?://\S{1,2000}$", url):
-            raise Invalid(f"The {kind} link must be an http(s) URL.", field="links")
+        if not re.match(r"^https?://[^\s<>|]{1,2000}$", url):
+            raise Invalid(f"The {kind} link must be an http(s) URL (no spaces, <, > or |).", field="links")
     return links
 
 
@@ -121,6 +121,20 @@ async def story_of(session: AsyncSession, experiment: Experiment) -> Story:
     if story is None:  # the foreign key makes this impossible; say so plainly if it ever happens
         raise NotFound(f"The story of {experiment.key} no longer exists.")
     return story
+
+
+async def find_by_run(session: AsyncSession, run_id: str) -> Experiment | None:
+    """The experiment an MLflow run belongs to: its own run, or a run it has results from."""
+    found = (await session.exec(select(Experiment).where(Experiment.mlflow_run_id == run_id))).first()
+    if found is None:
+        found = (
+            await session.exec(
+                select(Experiment)
+                .join(ExperimentResult, col(ExperimentResult.experiment_id) == col(Experiment.id))
+                .where(ExperimentResult.run_id == run_id)
+            )
+        ).first()
+    return found
 
 
 async def find_external(session: AsyncSession, external_id: str) -> Experiment | None:

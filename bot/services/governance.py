@@ -57,11 +57,18 @@ async def request_review(
     experiment: Experiment | None = None,
     subject: str | None = None,
     source_key: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[Review, bool]:
     """Open a review; (the review, True) — or (the open one, False) when the same request is pending."""
     if purpose not in PURPOSES:
         raise Invalid(f"{purpose!r} is not a review purpose; use {' or '.join(PURPOSES)}.", field="purpose")
     _, governance = governance_of(config, team)
+    others = set(governance.approvers) - {actor}
+    if len(others) < governance.required_approvals:
+        raise Conflict(
+            f"This review needs {governance.required_approvals} approval(s) from someone other than the requester, "
+            f"and team {team} has {len(others)} other approver(s); add approvers to its governance config."
+        )
     if source_key is not None:
         same = (await session.exec(select(Review).where(Review.source_key == source_key))).first()
         if same is not None:
@@ -90,6 +97,7 @@ async def request_review(
         source=source,
         source_key=source_key,
         required_approvals=governance.required_approvals,
+        created_at=now or utcnow(),
     )
     session.add(review)
     await session.flush()
@@ -104,6 +112,7 @@ async def request_review(
             "source": source,
             "experiment": experiment.key if experiment else None,
         },
+        at=review.created_at,
     )
     return review, True
 
@@ -118,7 +127,7 @@ async def get_review(session: AsyncSession, key: str, *, lock: bool = False) -> 
     return found
 
 
-def check_can_decide(config: AppConfig, review: Review, user: str) -> None:
+async def check_can_decide(session: AsyncSession, config: AppConfig, review: Review, user: str) -> None:
     """Refuse anyone who may not decide this review, with the reason; checked before a form opens
     and again when it is submitted."""
     _, governance = governance_of(config, review.team)
@@ -128,6 +137,15 @@ def check_can_decide(config: AppConfig, review: Review, user: str) -> None:
         raise Forbidden(f"Only the approvers of team {review.team} can decide {review.key}.")
     if user == review.requested_by:
         raise Forbidden(f"You requested {review.key}, so another approver has to decide it.")
+    earlier = (
+        await session.exec(
+            select(ReviewDecision).where(
+                ReviewDecision.review_id == review.id, ReviewDecision.approver == user
+            )
+        )
+    ).first()
+    if earlier is not None:
+        raise Conflict(f"You have already decided {review.key}.")
 
 
 @dataclass(frozen=True)
@@ -158,7 +176,7 @@ async def decide(
     if len(rationale) > MAX_RATIONALE:
         raise Invalid(f"Keep the rationale to {MAX_RATIONALE} characters.", field="rationale")
     review = await get_review(session, review_key, lock=True)
-    check_can_decide(config, review, approver)
+    await check_can_decide(session, config, review, approver)
     now = now or utcnow()
     recorded = await insert_ignore(
         session,
@@ -313,7 +331,12 @@ async def mark_reminded(session: AsyncSession, review: Review, now: datetime) ->
 
 
 async def review_for_status(
-    session: AsyncSession, *, config: AppConfig, experiment: Experiment, actor: str
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    experiment: Experiment,
+    actor: str,
+    now: datetime | None = None,
 ) -> Review | None:
     """The review a team's policy opens when an experiment reaches a status (review_on); None if none."""
     team = config.team(experiment.team)
@@ -331,5 +354,6 @@ async def review_for_status(
         source="policy",
         experiment=experiment,
         source_key=f"policy:{experiment.key}:{experiment.status}:{purpose}",
+        now=now,
     )
     return review if created else None

@@ -81,7 +81,7 @@ def review_request(ev: Evidence) -> dict[str, Any]:
             button("Reject", ids.REVIEW_REJECT, key, "danger"),
         ),
     ]
-    text = f"Governance review {key}: {ev.review.purpose} · {ev.review.subject}"
+    text = f"Governance review {key}: {ev.review.purpose} · {escape(ev.review.subject)}"
     return {"text": text[:300], "blocks": render(blocks)}
 
 

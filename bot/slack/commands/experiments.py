@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from slack_sdk.models.blocks import Block
 
@@ -103,7 +104,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
         story = await experiments.story_of(session, exp)
         reviews = await governance.reviews_for(session, exp)
     links = experiments.links_of(exp)
-    link_text = " · ".join(f"<{url}|{kind}>" for kind, url in links.items()) or "no links"
+    link_text = " · ".join(f"<{escape(url)}|{kind}>" for kind, url in links.items()) or "no links"
     recent = ", ".join(
         f"{escape(r.metric)}={r.value:.4g}" + (f" ({escape(r.run_id)})" if r.run_id else "")
         for r in rows[-8:]
@@ -142,7 +143,13 @@ async def status(inv: Invocation, tokens: list[str]) -> Reply:
             reason=args.pairs.get("reason"),
         )
         review = (
-            await status_changed(session, config=inv.config, experiment=exp, actor=inv.user_id)
+            await status_changed(
+                session,
+                config=inv.config,
+                experiment=exp,
+                actor=inv.user_id,
+                now=inv.deps.ceremonies.clock.now(),
+            )
             if moved
             else None
         )
@@ -193,6 +200,7 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
             actor=inv.user_id,
             source="slack",
             experiment=exp,
+            now=inv.deps.ceremonies.clock.now(),
         )
         if created:
             await announce(session, config=inv.config, review=opened)
@@ -201,6 +209,23 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
         return message(text, [section(text)])
     text = f":scales: Opened governance review *{opened.key}* for *{exp.key}* ({purpose}); the approvers are asked in their channel."
     return message(f"Opened {opened.key}", [section(text)])
+
+
+def describe(payload: dict[str, Any]) -> str:
+    """The parts of an audit payload a reader needs on one line: what moved, which criterion, and why."""
+    parts = []
+    if payload.get("from") and payload.get("to"):
+        parts.append(f"{payload['from']} → {payload['to']}")
+    if payload.get("criterion"):
+        parts.append(str(payload["criterion"]))
+    if payload.get("sprint"):
+        parts.append(f"sprint {payload['sprint']}")
+    if payload.get("source") and payload.get("subject"):  # a review request says what it asks for
+        parts.append(f"{payload['purpose']}: {payload['subject']}")
+    for why in ("reason", "rationale"):
+        if payload.get(why):
+            parts.append(f"“{payload[why]}”")
+    return " · ".join(parts)
 
 
 async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
@@ -224,19 +249,10 @@ async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
         )
     lines = []
     for row in rows[-40:]:
-        payload = json.loads(row.payload)
-        detail = (
-            payload.get("reason")
-            or payload.get("rationale")
-            or payload.get("criterion")
-            or payload.get("to")
-            or ""
-        )
+        detail = escape(describe(json.loads(row.payload)))[:300]
         who = f"<@{row.actor}>" if row.actor[:1] in ("U", "W") else escape(row.actor)
-        lines.append(
-            f"`#{row.seq}` {row.at:%Y-%m-%d %H:%M} UTC · {who} · *{escape(row.action)}*"
-            + (f" — {escape(str(detail))[:200]}" if detail else "")
-        )
+        line = f"`#{row.seq}` {row.at:%Y-%m-%d %H:%M} UTC · {who} · *{escape(row.action)}*"
+        lines.append(line + (f" — {detail}" if detail else ""))
     blocks: list[Block] = [
         section(f"*Audit log · {key}* — {len(rows)} decision(s)"),
         section("\n".join(lines)[:2900]),

@@ -62,7 +62,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             who = inv(body, client)
             async with unit_of_work(deps.sessions) as session:
                 review = await governance.get_review(session, _value(body))
-            governance.check_can_decide(deps.config, review, who.user_id)  # refused here: no form opens
+                # Refused here, before any form opens: not an approver, the requester, already decided, closed.
+                await governance.check_can_decide(session, deps.config, review, who.user_id)
             who.open_modal(decision_modal(review.key, verdict, review.subject))
 
         return open_decision
