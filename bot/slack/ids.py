@@ -6,6 +6,7 @@ OPEN_DONE_MODAL = "open_done_modal"  # value: story key
 OPEN_STORY_EDIT = "open_story_edit"  # value: story key
 OPEN_STORY_ADD = "open_story_add"
 MARK_DONE = "mark_story_done"  # value: story key
+OPEN_PLAN_VIEW = "open_plan_view"  # value: team name
 STORY_LIST_PAGE = "story_list_page"  # value: JSON {"page": n, "filters": {...}}
 
 # Modals

@@ -58,3 +58,29 @@ async def test_a_decided_review_leaves_the_approvers_home(slack, db, config):
         slack.last_view(), {"rationale": {"type": "plain_text_input", "value": "Solid lift"}}, user=CAROL
     )
     assert "Reviews waiting" not in str(home_of(slack, CAROL))
+
+
+async def test_the_planning_view_opens_from_the_home_tab(slack, db, config):
+    await slack.command('sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-18')
+    await slack.command("story add Train the ranker --sprint current")
+    await slack.event({"type": "app_home_opened", "user": ALICE, "tab": "home"})
+    buttons = [
+        e
+        for b in home_of(slack, ALICE)["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "open_plan_view"
+    ]
+    assert [b["value"] for b in buttons] == ["recsys"]
+    await slack.click("open_plan_view", "recsys", from_home=True)
+    view = slack.last_view()
+    assert view["type"] == "modal" and "submit" not in view
+    text = str(view["blocks"])
+    assert "*Planning* *Sprint 1* (current)" in text and "*S-1* Train the ranker" in text
+
+
+async def test_the_planning_view_of_an_unknown_team_says_so(slack, db):
+    await slack.click("open_plan_view", "nosuchteam", from_home=True)
+    assert not slack.fake.of("views.open")
+    [dm] = slack.fake.of("chat.postMessage")
+    assert "no longer configured" in dm.args["text"]

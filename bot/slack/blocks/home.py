@@ -80,7 +80,8 @@ def home_view(
                 f"{overview.sprint.ends_on:%d %b %Y}{goal}\n"
                 f"{overview.done_count}/{total} stories done · {overview.points_done}/{overview.points_total} points"
                 f" · {overview.ready_count}/{total} Ready or done"
-            )
+            ),
         )
+        blocks.append(actions(button("Planning view", ids.OPEN_PLAN_VIEW, team)))
     blocks.append(context(f"Type `{command} help` anywhere for every command."))
     return View(type="home", blocks=blocks[:MAX_VIEW_BLOCKS]).to_dict()

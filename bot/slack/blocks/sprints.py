@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview
 from bot.slack.blocks import context, divider, mention, section
@@ -91,6 +94,13 @@ def _chunks(text: str, size: int = SECTION_CHARS) -> list[str]:
             current = ""
         current = f"{current}\n{line}" if current else line[:size]
     return [*out, current] if current else out
+
+
+def plan_modal(plan: Plan, command: str) -> dict[str, Any]:
+    """The readiness gate as a read-only form, for the App Home (where no message can be posted)."""
+    return View(
+        type="modal", title="Sprint planning", close="Close", blocks=plan_blocks(plan, command)
+    ).to_dict()
 
 
 def close_report(report: CloseReport) -> list[Block]:

@@ -9,11 +9,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import governance, standups
+from bot.services import governance, sprints, standups
 from bot.services.errors import Invalid
 from bot.slack import ids
 from bot.slack.blocks.ceremonies import standup_modal
 from bot.slack.blocks.governance import decision_modal
+from bot.slack.blocks.sprints import plan_modal
 from bot.slack.commands.ready import open_criteria_form
 from bot.slack.commands.story import finish, list_, open_story_form
 from bot.slack.context import Deps, Invocation
@@ -71,6 +72,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(ids.REVIEW_APPROVE)(decision_opener("approve"))
     app.action(ids.REVIEW_REQUEST_CHANGES)(decision_opener("request_changes"))
     app.action(ids.REVIEW_REJECT)(decision_opener("reject"))
+
+    @app.action(ids.OPEN_PLAN_VIEW)
+    async def open_plan(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        team = deps.config.team(_value(body))
+        if team is None:
+            raise Invalid("That team is no longer configured.")
+        async with unit_of_work(deps.sessions) as session:
+            result = await sprints.plan(session, config=deps.config, team=team)
+        inv(body, client).open_modal(plan_modal(result, deps.config.command))
 
     @app.action(ids.OPEN_STANDUP_MODAL)
     async def open_standup(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
