@@ -131,7 +131,8 @@ def body(text: str) -> str:
 async def measure(port: int, text: str, requests: int, rate: float) -> list[float]:
     payload = body(text)
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
         for _ in range(20):  # warm up (the first request also runs Bolt's auth.test)
             await client.post("/slack/events", content=payload, headers=signed_headers(payload))
 
