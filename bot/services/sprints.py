@@ -14,6 +14,7 @@ from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.readiness import Checklist
 from bot.services.stories import check_sprint_team
 from bot.store.models import Sprint, Story
+from bot.store.queries import lock_team
 from bot.store.types import utcnow
 
 MAX_NAME = 80
@@ -96,6 +97,7 @@ async def start_sprint(
         raise Invalid(f"A sprint can last at most {MAX_LENGTH_DAYS} days.", field="--to")
     if goal is not None and len(goal) > MAX_GOAL:
         raise Invalid(f"Keep the goal under {MAX_GOAL} characters.", field="--goal")
+    await lock_team(session, team.name)  # two concurrent starts must not both become current
     existing = (
         await session.exec(select(Sprint).where(Sprint.team == team.name, Sprint.name == name))
     ).first()
@@ -182,6 +184,7 @@ async def commit(
     """Add stories to the sprint being planned. Not-Ready stories need force with a reason (audited)."""
     if not keys:
         raise Invalid("Name at least one story to commit, e.g. `sprint commit S-4 S-7`.")
+    await lock_team(session, team.name)
     sprint = sprint or await planning_target(session, team)
     check_sprint_team(sprint, team)
     if sprint.state == "closed":
@@ -253,6 +256,7 @@ class CloseReport:
 
 async def close_sprint(session: AsyncSession, *, team: Team, actor: str) -> CloseReport:
     """Close the current sprint; unfinished stories move to the next sprint (or the backlog)."""
+    await lock_team(session, team.name)
     sprint = await current_sprint(session, team)
     if sprint is None:
         raise NotFound(f"Team {team.name} has no current sprint to close.")

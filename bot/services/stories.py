@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import select
+from sqlalchemy import func, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
@@ -295,8 +295,15 @@ async def complete_story(session: AsyncSession, *, config: AppConfig, story: Sto
     if not done.complete:
         raise NotDone(story, done)
     now = utcnow()
-    story.status, story.done_at, story.updated_at = "done", now, now
-    session.add(story)
+    # Compare-and-set: of two concurrent "done" clicks only one moves the story (and is audited).
+    moved = await session.exec(
+        update(Story)
+        .where(col(Story.id) == story.id, col(Story.status) == "open")
+        .values(status="done", done_at=now, updated_at=now)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"{story.key} is already done.")
+    await session.refresh(story)
     await audit.record(
         session,
         actor=actor,

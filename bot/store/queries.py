@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +20,14 @@ async def insert_ignore(session: AsyncSession, model: type[SQLModel], values: di
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(**values)
     result = await session.exec(stmt.on_conflict_do_nothing())
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def lock_team(session: AsyncSession, team: str) -> None:
+    """Serialise sprint changes of one team for the rest of the transaction. PostgreSQL takes an
+    advisory lock; SQLite needs none, its transactions take the write lock at BEGIN."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"team:{team}".encode()).digest()[:8], "big", signed=True)
+        await (await session.connection()).execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 async def next_number(session: AsyncSession, name: str) -> int:

@@ -1,0 +1,90 @@
+"""Two people doing the same thing at the same moment, each in their own transaction: the outcome a
+user sees is the same on SQLite and PostgreSQL (where transactions really interleave)."""
+
+import asyncio
+from datetime import date, timedelta
+
+from bot.services import sprints, stories
+from bot.services.errors import CadenceError
+from bot.store.models import Sprint, Story
+from tests.conftest import ALICE, BOB
+from tests.factories import answer_all, audit_rows, make_story, rows, tx
+
+
+async def _race(*calls):
+    async def one(call):
+        try:
+            async with tx(call.db) as session:
+                return await call.run(session)
+        except CadenceError as exc:
+            return exc
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
+class _Call:
+    def __init__(self, db, run):
+        self.db, self.run = db, run
+
+
+async def test_two_done_clicks_at_once_finish_the_story_once(db, config):
+    async with tx(db) as s:
+        story = await make_story(s, config)
+        await answer_all(s, config, story, "done")
+    key = story.key
+
+    async def done(session, actor):
+        found = await stories.get_story(session, key)
+        return await stories.complete_story(session, config=config, story=found, actor=actor)
+
+    results = await _race(*(_Call(db, lambda s, a=actor: done(s, a)) for actor in (ALICE, BOB) * 5))
+
+    assert sum(isinstance(r, Story) for r in results) == 1
+    assert all(isinstance(r, Story) or "already done" in r.message for r in results)
+    assert [e.action for e in await audit_rows(db)].count("story.done") == 1
+    assert [s.status for s in await rows(db, Story)] == ["done"]
+
+
+async def test_two_sprint_starts_at_once_make_one_current_sprint(db, config):
+    team = config.teams[0]
+
+    async def start(session, n):
+        return await sprints.start_sprint(
+            session,
+            team=team,
+            name=f"Sprint {n}",
+            starts_on=date(2027, 1, 4) + timedelta(days=14 * n),
+            ends_on=date(2027, 1, 15) + timedelta(days=14 * n),
+            actor=ALICE,
+        )
+
+    results = await _race(*(_Call(db, lambda s, n=n: start(s, n)) for n in range(4)))
+
+    states = sorted(s.state for s in await rows(db, Sprint))
+    assert states.count("active") == 1
+    # whichever start wins becomes current; a later-dated one may win, and then earlier ones are
+    # refused as starting before the current sprint: never two current sprints
+    refused = [r for r in results if isinstance(r, CadenceError)]
+    assert all("would start before the current sprint" in r.message for r in refused)
+    assert len(states) == 4 - len(refused)
+
+
+async def test_two_sprint_closes_at_once_close_one_sprint(db, config):
+    team = config.teams[0]
+    async with tx(db) as s:
+        await sprints.start_sprint(
+            s, team=team, name="S1", starts_on=date(2027, 1, 4), ends_on=date(2027, 1, 15), actor=ALICE
+        )
+        await sprints.start_sprint(
+            s, team=team, name="S2", starts_on=date(2027, 1, 18), ends_on=date(2027, 1, 29), actor=ALICE
+        )
+
+    results = await _race(
+        *(_Call(db, lambda s: sprints.close_sprint(s, team=team, actor=ALICE)) for _ in range(3))
+    )
+
+    closed = [r for r in results if not isinstance(r, CadenceError)]
+    # one close moves S1 → closed and S2 → current; the others close S2 in turn or find nothing
+    assert {s.name: s.state for s in await rows(db, Sprint)}["S1"] == "closed"
+    assert [e.action for e in await audit_rows(db)].count("sprint.close") == len(closed)
+    assert len({r.closed.name for r in closed}) == len(closed)  # never the same sprint closed twice
