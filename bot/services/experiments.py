@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -175,8 +176,19 @@ async def set_status(
     if reason is not None and len(reason) > MAX_TEXT:
         raise Invalid(f"Keep the reason to {MAX_TEXT} characters.", field="reason")
     previous = experiment.status
-    experiment.status, experiment.updated_at = status, utcnow()
-    session.add(experiment)
+    # Compare-and-set: a pipeline and MLflow reporting the same change at once move it (and audit it) once.
+    moved = await session.exec(
+        update(Experiment)
+        .where(col(Experiment.id) == experiment.id, col(Experiment.status) == previous)
+        .values(status=status, updated_at=utcnow())
+    )
+    await session.refresh(experiment)
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if experiment.status == status:
+            return False
+        raise Conflict(
+            f"{experiment.key} changed to {experiment.status} a moment ago; it cannot become {status}."
+        )
     await audit.record(
         session,
         actor=actor,

@@ -88,3 +88,23 @@ async def test_two_sprint_closes_at_once_close_one_sprint(db, config):
     assert {s.name: s.state for s in await rows(db, Sprint)}["S1"] == "closed"
     assert [e.action for e in await audit_rows(db)].count("sprint.close") == len(closed)
     assert len({r.closed.name for r in closed}) == len(closed)  # never the same sprint closed twice
+
+
+async def test_the_same_status_reported_twice_at_once_moves_the_experiment_once(db, config):
+    from bot.services import experiments
+    from bot.store.models import Experiment
+
+    async with tx(db) as s:
+        story = await make_story(s, config)
+        exp = await experiments.add_experiment(s, config=config, story=story, name="Ranker", actor=ALICE)
+    key = exp.key
+
+    async def report(session):
+        found = await experiments.get_experiment(session, key)
+        return await experiments.set_status(session, experiment=found, status="running", actor="api:pipeline")
+
+    results = await _race(*(_Call(db, report) for _ in range(6)))
+
+    assert results.count(True) == 1 and results.count(False) == 5
+    assert [e.action for e in await audit_rows(db)].count("experiment.status") == 1
+    assert [e.status for e in await rows(db, Experiment)] == ["running"]
