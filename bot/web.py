@@ -97,7 +97,7 @@ def create_web_app(
 
     install_api(web, settings=settings, config=config, sessions=sessions, clock=clock)
 
-    @web.post("/slack/events", include_in_schema=False)
+    @web.post("/slack/events", include_in_schema=False, max_body_size=SLACK_MAX_BODY)
     async def slack_events(request: Request) -> Response:
         return await slack_handler.handle(request)
 
@@ -131,4 +131,5 @@ def create_web_app(
     return web
 
 
+SLACK_MAX_BODY = 1024 * 1024  # Slack's largest payloads (a 100-block view's state) are far below this
 OUTBOX_STATES = ("pending", "sending", "sent", "dead")

@@ -36,3 +36,11 @@ async def test_metrics_count_the_outbox_by_state(slack, db):
     assert 'cadence_outbox_messages{state="pending"} 2' in text
     assert 'cadence_outbox_messages{state="dead"} 0' in text
     assert "cadence_outbox_sent_total 0" in text
+
+
+async def test_an_oversized_body_to_the_slack_endpoint_is_refused_before_anything_reads_it(slack, db):
+    from tests.slack_driver import signed_headers
+
+    body = "payload=" + "x" * (2 * 1024 * 1024)
+    response = await slack.http.post("/slack/events", content=body.encode(), headers=signed_headers(body))
+    assert response.status_code == 413

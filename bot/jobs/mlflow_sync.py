@@ -86,7 +86,9 @@ class MlflowSync:
             return None
         try:
             report = await self.sync_once()
-        except MlflowError as exc:
+        except Exception as exc:  # MLflow or a database blip: back off and log, never kill the scheduler
+            if not isinstance(exc, MlflowError):
+                log.exception("MLflow sync failed unexpectedly")
             self.failures += 1
             doublings = min(self.failures - 1, 16)  # enough to reach the cap; more would overflow timedelta
             wait = min(MAX_BACKOFF, timedelta(minutes=self.mlflow.poll_minutes) * 2**doublings)
@@ -132,7 +134,11 @@ class MlflowSync:
                     if r.run_id == run.run_id
                 }
                 # A diverged run logs NaN; keep the metrics that are numbers rather than refuse them all.
-                fresh = {k: v for k, v in run.metrics.items() if math.isfinite(v) and latest.get(k) != v}
+                fresh = {
+                    k: v
+                    for k, v in run.metrics.items()
+                    if math.isfinite(v) and experiments.is_metric_name(k) and latest.get(k) != v
+                }
                 if fresh:
                     await experiments.record_results(
                         session,
@@ -193,7 +199,7 @@ class MlflowSync:
     async def _apply_version(self, model: MlflowModel, version: ModelVersion, report: SyncReport) -> None:
         targets = [a for a in version.aliases if a in model.aliases]
         targets += [s for s in [version.stage] if s in model.stages]
-        proposed = version.tags.get(PROPOSE_TAG)
+        proposed = version.tags.get(PROPOSE_TAG, "")[:100]  # a tag anyone can set: keep it short
         if proposed and proposed not in targets:
             targets.append(proposed)
         for target in targets:

@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, or_, update
+from sqlalchemy import and_, func, not_, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -119,7 +119,18 @@ class OutboxWorker:
         async with unit_of_work(self.sessions) as session:
             # Only a channel's oldest unsent message may go, so take exactly those heads, however long
             # one channel's backlog is.
-            first_ids = select(func.min(OutboxMessage.id)).where(unsent).group_by(OutboxMessage.channel)
+            # A message scheduled for later (not_before, never tried) does not hold up the channel; one
+            # backing off after a failure does, so order holds for what has started to go out.
+            scheduled = and_(
+                OutboxMessage.state == "pending",
+                OutboxMessage.attempts == 0,
+                OutboxMessage.next_attempt_at > now,
+            )
+            first_ids = (
+                select(func.min(OutboxMessage.id))
+                .where(unsent, not_(scheduled))
+                .group_by(OutboxMessage.channel)
+            )
             heads = (
                 await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(first_ids)))
             ).all()

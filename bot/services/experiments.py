@@ -39,6 +39,10 @@ def parse_experiment_key(text: str) -> int:
     return int(match.group(1))
 
 
+def is_metric_name(name: str) -> bool:
+    return bool(_METRIC.match(name))
+
+
 def check_metric_name(name: str, *, field: str = "metric") -> str:
     if not _METRIC.match(name):
         raise Invalid(

@@ -20,6 +20,7 @@ from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
 
 PURPOSES = ("canary", "production")
+POLICY = "policy"  # the requester of reviews a team's review_on policy opens
 VERDICTS = ("approve", "request_changes", "reject")
 CLOSING = {"reject": "rejected", "request_changes": "changes_requested"}
 STATE_WORDS = {
@@ -58,6 +59,7 @@ async def request_review(
     subject: str | None = None,
     source_key: str | None = None,
     now: datetime | None = None,
+    audit_note: dict[str, str] | None = None,
 ) -> tuple[Review, bool]:
     """Open a review; (the review, True) — or (the open one, False) when the same request is pending."""
     if purpose not in PURPOSES:
@@ -111,6 +113,7 @@ async def request_review(
             "subject": review.subject,
             "source": source,
             "experiment": experiment.key if experiment else None,
+            **(audit_note or {}),
         },
         at=review.created_at,
     )
@@ -350,10 +353,11 @@ async def review_for_status(
         config=config,
         team=experiment.team,
         purpose=purpose,
-        actor=actor,
+        actor=POLICY,  # the team's policy asks; whoever moved the status is named in the audit row
         source="policy",
         experiment=experiment,
         source_key=f"policy:{experiment.key}:{experiment.status}:{purpose}",
         now=now,
+        audit_note={"triggered_by": actor, "status": experiment.status},
     )
     return review if created else None

@@ -15,6 +15,7 @@ from bot.cron import crontab_trigger
 
 _EPOCH_MONDAY = date(1970, 1, 5)
 _TICK = timedelta(microseconds=1)
+_HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,21 @@ class Occasion:
         return crontab_trigger(self.ceremony.cron, self.tz)
 
     def next_base(self, after: datetime) -> datetime | None:
-        """The first ceremony time strictly after `after` (UTC), ignoring every_weeks."""
-        fire = self.trigger.get_next_fire_time(None, after + _TICK)
-        return None if fire is None else fire.astimezone(UTC)
+        """The first ceremony time strictly after `after` (UTC), ignoring every_weeks. When clocks go
+        back, a wall-clock time happens twice; the ceremony happens at the first of the two only."""
+        query = after + _TICK
+        for _ in range(48):
+            fire = self.trigger.get_next_fire_time(None, query)
+            if fire is None:
+                return None
+            fire_utc = fire.astimezone(UTC)
+            if fire_utc <= after or fire.astimezone(self.tz).fold == 1:
+                # The repeated hour: either its second pass, or APScheduler answering with a time already
+                # behind us (it does, inside that hour). Step past the hour and ask again.
+                query = max(query, fire_utc) + _HOUR
+                continue
+            return fire_utc
+        return None
 
     def fire_times(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """(event time, ceremony time) for events in (start, end], in UTC, ignoring every_weeks."""

@@ -13,6 +13,7 @@ from bot.services import audit, readiness, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.readiness import Checklist
 from bot.services.stories import check_sprint_team
+from bot.services.teams import require_lead
 from bot.store.models import Sprint, Story
 from bot.store.queries import lock_team
 from bot.store.types import utcnow
@@ -36,6 +37,11 @@ async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
         select(Sprint).where(Sprint.team == team.name, Sprint.state != "closed").order_by(Sprint.starts_on)
     )
     return list(rows.all())
+
+
+async def open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
+    """The team's sprints that are not closed: the current one and any planned, in date order."""
+    return await _open_sprints(session, team)
 
 
 async def current_sprint(session: AsyncSession, team: Team) -> Sprint | None:
@@ -84,6 +90,7 @@ async def start_sprint(
     goal: str | None = None,
 ) -> Sprint:
     """Create a sprint: it becomes current if the team has none, otherwise it is queued as next."""
+    require_lead(team, actor, doing="start a sprint")
     name = " ".join(name.split())
     if not name:
         raise Invalid("The sprint needs a name.", field="name")
@@ -181,9 +188,11 @@ async def commit(
     sprint: Sprint | None = None,
     force_reason: str | None = None,
 ) -> CommitResult:
-    """Add stories to the sprint being planned. Not-Ready stories need force with a reason (audited)."""
+    """Add stories to the sprint being planned (or a named one). Only the team's leads may, and a
+    not-Ready story needs force with a reason, which is audited. Every way into a sprint comes here."""
     if not keys:
         raise Invalid("Name at least one story to commit, e.g. `sprint commit S-4 S-7`.")
+    require_lead(team, actor, doing="commit stories to a sprint")
     await lock_team(session, team.name)
     sprint = sprint or await planning_target(session, team)
     check_sprint_team(sprint, team)
@@ -209,7 +218,8 @@ async def commit(
         )
         raise Conflict(
             f"Not Ready: {detail}. Fill the criteria with `ready S-n`, or commit anyway with "
-            f'--force reason="why".'
+            f'--force reason="why".',
+            field="sprint",
         )
     if force_reason is not None and not force_reason.strip():
         raise Invalid(
@@ -256,6 +266,7 @@ class CloseReport:
 
 async def close_sprint(session: AsyncSession, *, team: Team, actor: str) -> CloseReport:
     """Close the current sprint; unfinished stories move to the next sprint (or the backlog)."""
+    require_lead(team, actor, doing="close a sprint")
     await lock_team(session, team.name)
     sprint = await current_sprint(session, team)
     if sprint is None:

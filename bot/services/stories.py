@@ -75,7 +75,9 @@ async def add_story(
     owner: str | None = None,
     points: int | None = None,
     sprint: Sprint | None = None,
+    force_reason: str | None = None,
 ) -> Story:
+    """Add a story to the backlog, or straight into a sprint through the readiness gate (see commit)."""
     title = clean_title(title)
     story_type = check_type(config, story_type or default_type(config))
     check_points(points)
@@ -90,14 +92,48 @@ async def add_story(
         title=title,
         owner=owner,
         points=points,
-        sprint_id=sprint.id if sprint else None,
         created_by=actor,
     )
     session.add(story)
     await session.flush()
+    if sprint is not None:
+        await _enter_sprint(
+            session,
+            config=config,
+            team=team,
+            story=story,
+            sprint=sprint,
+            actor=actor,
+            force_reason=force_reason,
+        )
     if owner and owner != actor:
         await _notify_owner(session, story, actor)
     return story
+
+
+async def _enter_sprint(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    story: Story,
+    sprint: Sprint,
+    actor: str,
+    force_reason: str | None,
+) -> None:
+    """A story enters a sprint only as `sprint commit` lets it: by a lead, Ready or forced with a reason."""
+    from bot.services import sprints  # sprints builds on stories; the gate is one rule, kept there
+
+    await sprints.commit(
+        session,
+        config=config,
+        team=team,
+        keys=[story.key],
+        actor=actor,
+        sprint=sprint,
+        force_reason=force_reason,
+    )
+    await session.refresh(story)
 
 
 async def get_story(session: AsyncSession, key: str) -> Story:
@@ -232,6 +268,7 @@ async def edit_story(
     clear_points: bool = False,
     sprint: Sprint | None = None,
     to_backlog: bool = False,
+    force_reason: str | None = None,
 ) -> Story:
     if story.status == "done":
         raise Conflict(f"{story.key} is done and can no longer be edited.")
@@ -244,17 +281,24 @@ async def edit_story(
         story.points = check_points(points)
     if owner is not None or clear_owner:
         story.owner = owner
-    if sprint is not None:
-        if sprint.team != story.team:
-            raise Conflict(f"Sprint {sprint.name} belongs to team {sprint.team}, not {story.team}.")
-        if sprint.state == "closed":
-            raise Conflict(f"Sprint {sprint.name} is closed.")
-        story.sprint_id = sprint.id
-    elif to_backlog:
+    if sprint is None and to_backlog:
         story.sprint_id = None
     story.updated_at = utcnow()
     session.add(story)
     await session.flush()
+    if sprint is not None and sprint.id != story.sprint_id:
+        team = config.team(story.team)
+        if team is None:
+            raise Conflict(f"{story.key} belongs to team {story.team}, which is no longer configured.")
+        await _enter_sprint(
+            session,
+            config=config,
+            team=team,
+            story=story,
+            sprint=sprint,
+            actor=actor,
+            force_reason=force_reason,
+        )
     if story.owner and story.owner != previous_owner and story.owner != actor:
         await _notify_owner(session, story, actor)
     return story

@@ -91,7 +91,7 @@ class AuditEvent(SQLModel, table=True):
     at: datetime = Field(sa_column=_when())
     actor: str = Field(max_length=64)
     action: str = Field(max_length=64)
-    subject: str = Field(max_length=64)
+    subject: str = Field(max_length=200)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, exactly as hashed
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)

@@ -29,6 +29,47 @@ def section(text: str, accessory: ButtonElement | None = None) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text[:3000]), accessory=accessory)
 
 
+SECTION_CHARS = 2900  # Slack allows 3000 characters in a section's text; keep a margin
+
+
+def _safe_cut(line: str, size: int) -> int:
+    """Where to cut an over-long line: at a space, never inside <…> (a mention or link) or &…; ."""
+    cut = line.rfind(" ", 0, size)
+    cut = cut if cut > size // 2 else size
+    for opener, closer in (("<", ">"), ("&", ";")):
+        start = line.rfind(opener, 0, cut)
+        if start != -1 and line.find(closer, start, cut) == -1:
+            cut = start
+    return max(cut, 1)
+
+
+def sections(text: str, *, most: int = 40) -> list[SectionBlock]:
+    """Long text as as many sections as it needs, split between lines (or at a safe point in a very
+    long line), so nothing is cut off silently; past `most` sections the rest is counted."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > SECTION_CHARS:
+            cut = _safe_cut(line, SECTION_CHARS)
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:].lstrip()
+        if current and len(current) + len(line) + 1 > SECTION_CHARS:
+            chunks.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    if len(chunks) > most:
+        chunks = [
+            *chunks[: most - 1],
+            f"…and {len(chunks) - most + 1} more part(s), too long for one message.",
+        ]
+    return [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks if c]
+
+
 def context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text[:3000])])
 

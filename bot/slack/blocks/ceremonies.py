@@ -11,7 +11,7 @@ from slack_sdk.models.views import View
 
 from bot.services.stories import StoryListing
 from bot.slack import ids
-from bot.slack.blocks import actions, button, context, render, section
+from bot.slack.blocks import actions, button, context, render, section, sections
 from bot.text import escape
 
 MAX_NUDGE_STORIES = 40
@@ -45,7 +45,7 @@ def nudge_dm(intro: str, items: list[StoryListing]) -> dict[str, Any]:
 
 
 def plain(text: str) -> dict[str, Any]:
-    return {"text": text, "blocks": render([section(text)])}
+    return {"text": text, "blocks": render(list(sections(text)))}
 
 
 def standup_modal(run_id: int, *, team: str, answer: dict[str, str] | None = None) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.services.readiness import KIND_NAMES, Checklist
 from bot.slack import ids
-from bot.slack.blocks import actions, button, context, mention, section
+from bot.slack.blocks import actions, button, context, mention, section, sections
 from bot.text import escape
 
 _OPEN = {"ready": ids.OPEN_READY_MODAL, "done": ids.OPEN_DONE_MODAL}
@@ -46,7 +46,7 @@ def checklist_blocks(checklist: Checklist, *, title: str, story_open: bool = Tru
         summary = f"*{checklist.story_key}* is missing {len(checklist.missing)} of {len(checklist.items)}: {missing}"
     blocks: list[Block] = [
         section(f"*{escape(title)}*\n{summary}"),
-        section(checklist_lines(checklist)),
+        *sections(checklist_lines(checklist)),
     ]
     if story_open:
         blocks.append(actions(button(f"Fill {name}", _OPEN[checklist.kind], checklist.story_key, "primary")))

@@ -13,7 +13,7 @@ from bot.services.experiments import Evaluation
 from bot.services.governance import STATE_WORDS, Evidence
 from bot.services.readiness import Checklist
 from bot.slack import ids
-from bot.slack.blocks import actions, button, context, divider, mention, render, section
+from bot.slack.blocks import actions, button, context, divider, mention, render, section, sections
 from bot.text import escape
 
 VERDICT_WORDS = {"approve": "approved", "request_changes": "requested changes", "reject": "rejected"}
@@ -100,7 +100,7 @@ def review_closed(ev: Evidence) -> dict[str, Any]:
     blocks = [
         *_summary(ev),
         divider(),
-        section(
+        *sections(
             f"{icon.get(review.state, '')} *{review.key} {STATE_WORDS[review.state]}*\n" + "\n".join(lines)
         ),
     ]

@@ -44,7 +44,7 @@ def story_modal(
     type_options = [Option(value=t, text=t) for t in story_types]
     current_type = story.type if story else default_type
     sprint_options = [Option(value=BACKLOG, text="Backlog")] + [
-        Option(value=str(s.id), text=f"{s.name} ({'current' if s.state == 'active' else 'next'})"[:75])
+        Option(value=str(s.id), text=f"{s.name} ({'current' if s.state == 'active' else 'planned'})"[:75])
         for s in sprints
     ]
     current_sprint = next(

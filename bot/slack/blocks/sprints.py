@@ -8,12 +8,11 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview
-from bot.slack.blocks import context, divider, mention, section
+from bot.slack.blocks import SECTION_CHARS, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import readiness_badge
 from bot.store.models import Sprint, Story
 from bot.text import escape
 
-SECTION_CHARS = 2900  # Slack allows 3000 characters in a section's text
 MAX_GROUP_BLOCKS = 8  # sections per group of the planning view, so the message stays under 50 blocks
 
 
@@ -86,16 +85,6 @@ def plan_blocks(plan: Plan, command: str) -> list[Block]:
     ]  # at most 3 + 3 * (2 + MAX_GROUP_BLOCKS) + 1 blocks, well under the 50 Slack allows
 
 
-def _chunks(text: str, size: int = SECTION_CHARS) -> list[str]:
-    out, current = [], ""
-    for line in text.split("\n"):
-        if current and len(current) + len(line) + 1 > size:
-            out.append(current)
-            current = ""
-        current = f"{current}\n{line}" if current else line[:size]
-    return [*out, current] if current else out
-
-
 def plan_modal(plan: Plan, command: str) -> dict[str, Any]:
     """The readiness gate as a read-only form, for the App Home (where no message can be posted)."""
     return View(
@@ -117,7 +106,7 @@ def close_report(report: CloseReport) -> list[Block]:
         lines.append("Nothing carried over.")
     if report.next_sprint:
         lines.append(f"{escape(report.next_sprint.name)} is now the current sprint.")
-    return [section(c) for c in _chunks("\n".join(lines))]
+    return list(sections("\n".join(lines)))
 
 
 def story_keys(stories: list[Story]) -> str:

@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import Block
 from bot.services.readiness import Checklist
 from bot.services.stories import StoryListing, StoryPage
 from bot.slack import ids
-from bot.slack.blocks import actions, button, context, divider, mention, section
+from bot.slack.blocks import actions, button, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import checklist_lines, readiness_badge
 from bot.store.models import Story
 from bot.text import escape
@@ -63,8 +63,8 @@ def story_card(story: Story, *, sprint_name: str | None, ready: Checklist, done:
         section(f"*{story.key}* {escape(story.title)}"),
         context(" · ".join(facts)),
         divider(),
-        section(f"*Definition of Ready* — {readiness_badge(ready)}\n" + checklist_lines(ready)),
-        section(f"*Definition of Done* — {done.answered}/{len(done.items)}\n" + checklist_lines(done)),
+        *sections(f"*Definition of Ready* — {readiness_badge(ready)}\n" + checklist_lines(ready)),
+        *sections(f"*Definition of Done* — {done.answered}/{len(done.items)}\n" + checklist_lines(done)),
     ]
     if story.status != "done":
         blocks.append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from bot.services import sprints
 from bot.services.errors import Invalid
-from bot.services.teams import require_lead
 from bot.slack.blocks import message, section
 from bot.slack.blocks.sprints import close_report, plan_blocks, sprint_glance, sprint_heading, story_keys
 from bot.slack.commands import Reply
@@ -26,7 +25,6 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
     starts_on = sprints.parse_date(args.option("--from") or "", option="--from")
     ends_on = sprints.parse_date(args.option("--to") or "", option="--to")
     team = inv.team()
-    require_lead(team, inv.user_id, doing="start a sprint")
     async with unit_of_work(inv.deps.sessions) as session:
         sprint = await sprints.start_sprint(
             session,
@@ -75,7 +73,6 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
     if args.flag("--force") and "reason" not in args.pairs:
         raise Invalid('--force needs a reason, e.g. --force reason="agreed with the PO".', field="reason")
     team = inv.team()
-    require_lead(team, inv.user_id, doing="commit stories to a sprint")
     async with unit_of_work(inv.deps.sessions) as session:
         sprint = None
         if args.option("--sprint"):
@@ -104,7 +101,6 @@ async def close(inv: Invocation, tokens: list[str]) -> Reply:
             f"Unexpected {tokens[0]!r}; `sprint close` closes the current sprint and takes no arguments."
         )
     team = inv.team()
-    require_lead(team, inv.user_id, doing="close a sprint")
     async with unit_of_work(inv.deps.sessions) as session:
         report = await sprints.close_sprint(session, team=team, actor=inv.user_id)
     reply = message(f"Sprint {escape(report.closed.name)} closed", close_report(report))

@@ -10,7 +10,7 @@ from bot.slack.blocks.modals import story_modal
 from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_list
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
-from bot.slack.parsing import parse_args, parse_int, parse_user
+from bot.slack.parsing import parse_args, parse_int, parse_user, unescape
 from bot.store.db import unit_of_work
 from bot.text import escape
 
@@ -22,17 +22,28 @@ def _one_key(tokens: list[str], usage_hint: str) -> str:
     return args.positionals[0]
 
 
+def split_force(tokens: list[str]) -> tuple[list[str], str | None]:
+    """Take `--force reason="…"` out of a command that also has free text (a title may contain `=`)."""
+    if "--force" not in tokens:
+        return tokens, None
+    rest = [t for t in tokens if t != "--force"]
+    reasons = [t for t in rest if t.startswith("reason=")]
+    if not reasons:
+        raise Invalid('--force needs a reason, e.g. --force reason="agreed with the PO".', field="reason")
+    reason = unescape(reasons[0].removeprefix("reason="))
+    if not reason.strip():
+        raise Invalid('--force needs a reason, e.g. --force reason="agreed with the PO".', field="reason")
+    return [t for t in rest if t is not reasons[0]], reason
+
+
 async def open_story_form(inv: Invocation, story_key: str | None = None) -> None:
     async with unit_of_work(inv.deps.sessions) as session:
-        team = inv.team()
         story = await stories.get_story(session, story_key) if story_key else None
         if story is not None and story.status == "done":
             raise Conflict(f"{story.key} is done and can no longer be edited.")
-        open_sprints = [
-            s
-            for s in (await sprints.current_sprint(session, team), await sprints.next_sprint(session, team))
-            if s
-        ]
+        # A story's form offers its own team's sprints (not the team of the channel it is edited from).
+        team = (inv.config.team(story.team) if story else None) or inv.team()
+        open_sprints = await sprints.open_sprints(session, team)
     inv.open_modal(
         story_modal(
             story_types=inv.config.story_types,
@@ -50,7 +61,10 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
     if not tokens:
         await open_story_form(inv)
         return None
+    tokens, force_reason = split_force(tokens)
     args = parse_args(tokens, options=("--type", "--owner", "--points", "--sprint"))
+    if force_reason is not None and not args.option("--sprint"):
+        raise Invalid("--force only matters with --sprint: it lets a not-Ready story into the sprint.")
     owner = parse_user(args.option("--owner") or "") if args.option("--owner") else None
     points = (
         parse_int(args.option("--points") or "", option="--points") if "--points" in args.options else None
@@ -70,6 +84,7 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
             owner=owner,
             points=points,
             sprint=sprint,
+            force_reason=force_reason,
         )
         ready = await readiness.checklist(session, story, "ready", inv.config)
     where = f"sprint {escape(sprint.name)}" if sprint else "the backlog"

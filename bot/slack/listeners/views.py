@@ -61,11 +61,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         async with unit_of_work(deps.sessions) as session:
             sprint = None
             if sprint_choice != BACKLOG:
-                open_sprints = [
-                    await sprints.current_sprint(session, team),
-                    await sprints.next_sprint(session, team),
-                ]
-                sprint = next((s for s in open_sprints if s and str(s.id) == sprint_choice), None)
+                sprint = next(
+                    (s for s in await sprints.open_sprints(session, team) if str(s.id) == sprint_choice), None
+                )
                 if sprint is None:
                     raise Invalid("That sprint is no longer open; pick another.", field=ids.FIELD_SPRINT)
             if meta.get("story"):
