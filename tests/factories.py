@@ -23,6 +23,7 @@ from tests.conftest import ALICE
 E = TypeVar("E", bound=BaseException)
 
 SPRINT_START = date(2026, 1, 5)
+PLANNED = "planned in setup"  # the force reason of setup that puts a not-Ready story into a sprint
 
 
 def tx(db: AsyncEngine) -> AbstractAsyncContextManager[AsyncSession]:
@@ -67,6 +68,29 @@ async def make_story(
     return await stories.add_story(
         session, config=config, team=team(config, team_name), title=title, actor=actor, **overrides
     )
+
+
+async def put_in_sprint(
+    session: AsyncSession, config: AppConfig, story: Story, sprint: Sprint, *, reason: str | None = PLANNED
+) -> Story:
+    """Put `story` into `sprint` through the readiness gate as its team's lead would: forced with
+    `reason` (which audits a not-Ready story), or with reason=None only if the story is Ready. For setup
+    where who created the story matters (owner DMs) but the gate is not under test."""
+    found = team(config, story.team)
+    lead = found.leads[0] if found.leads else story.created_by
+    await sprints.commit(
+        session, config=config, team=found, keys=[story.key], actor=lead, sprint=sprint, force_reason=reason
+    )
+    await session.refresh(story)
+    return story
+
+
+async def make_planned_story(
+    session: AsyncSession, config: AppConfig, sprint: Sprint, *, reason: str | None = PLANNED, **kw: Any
+) -> Story:
+    """make_story(**kw) into the backlog, then into `sprint` as its team's lead (see put_in_sprint)."""
+    story = await make_story(session, config, **kw)
+    return await put_in_sprint(session, config, story, sprint, reason=reason)
 
 
 async def make_sprint(

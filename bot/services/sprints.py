@@ -192,7 +192,7 @@ async def commit(
     not-Ready story needs force with a reason, which is audited. Every way into a sprint comes here."""
     if not keys:
         raise Invalid("Name at least one story to commit, e.g. `sprint commit S-4 S-7`.")
-    require_lead(team, actor, doing="commit stories to a sprint")
+    require_lead(team, actor, doing="commit stories to a sprint", field="sprint")
     await lock_team(session, team.name)
     sprint = sprint or await planning_target(session, team)
     check_sprint_team(sprint, team)

@@ -20,7 +20,7 @@ def resolve_team(config: AppConfig, *, channel_id: str | None, user_id: str) -> 
     raise Invalid(f"I can't tell which team this is for ({names}). Run the command in your team's channel.")
 
 
-def require_lead(team: Team, user_id: str, *, doing: str) -> None:
+def require_lead(team: Team, user_id: str, *, doing: str, field: str | None = None) -> None:
     """Sprint decisions belong to the team's leads when the team names any."""
     if team.leads and user_id not in team.leads:
-        raise Forbidden(f"Only the leads of team {team.name} can {doing}.")
+        raise Forbidden(f"Only the leads of team {team.name} can {doing}.", field=field)

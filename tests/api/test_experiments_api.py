@@ -279,8 +279,10 @@ async def test_a_review_on_policy_opens_a_review_and_queues_the_request(db, sett
     queued = await outbox_rows(db)
     assert len(queued) == 1
     assert queued[0].channel == "C0456GOV" and queued[0].dedupe_key == "review:R-1:request"
-    actions = [(r.action, r.actor) for r in await audit_rows(db)]
-    assert ("review.request", "api:pipeline") in actions
+    requests = [r for r in await audit_rows(db) if r.action == "review.request"]
+    assert [(r.actor, json.loads(r.payload)["triggered_by"]) for r in requests] == [
+        ("policy", "api:pipeline")
+    ]
 
 
 # --- authentication ------------------------------------------------------------------------------

@@ -23,7 +23,15 @@ from bot.slack import ids
 from bot.store.db import create_engine, is_sqlite, session_factory
 from bot.store.models import CeremonyRun, Member, OutboxMessage
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
-from tests.factories import answer_all, make_sprint, make_story, outbox_rows, tx
+from tests.factories import (
+    answer_all,
+    make_planned_story,
+    make_sprint,
+    make_story,
+    outbox_rows,
+    put_in_sprint,
+    tx,
+)
 
 
 def utc(*args: int) -> datetime:
@@ -137,7 +145,7 @@ async def test_two_weeks_of_two_teams_fire_exactly_the_expected_runs(db, make_jo
         for name in ("recsys", "platform"):
             await make_sprint(s, config, team_name=name, name="Sprint 1", starts_on=MON, days=13)
         sprint = (await s.exec(select(stories.Sprint).where(stories.Sprint.team == "recsys"))).one()
-        await make_story(s, config, title="Rank better", owner=BOB, actor=BOB, sprint=sprint)
+        await make_planned_story(s, config, sprint, title="Rank better", owner=BOB, actor=BOB)
         await standups.set_standup_dm(s, user_id=DAVE, enabled=True)
 
     start, end = utc(2026, 12, 7, 6, 0), utc(2026, 12, 21, 6, 0)
@@ -376,8 +384,8 @@ async def test_two_processes_claim_each_occurrence_once(db, make_jobs, clock, fa
     )
     async with tx(db) as s:
         sprint = await make_sprint(s, config, starts_on=MON)
-        await make_story(s, config, owner=BOB, actor=BOB, sprint=sprint)
-        await make_story(s, config, owner=DAVE, actor=DAVE, sprint=sprint)
+        await make_planned_story(s, config, sprint, owner=BOB, actor=BOB)
+        await make_planned_story(s, config, sprint, owner=DAVE, actor=DAVE)
     await opt_in(db, ALICE, BOB)
 
     first = make_jobs(config)
@@ -637,17 +645,19 @@ NUDGES = '      planning: {cron: "0 10 * * mon", every_weeks: 2, nudge_hours_bef
 
 async def planning_setup(db: AsyncEngine, config: Any) -> None:
     """Sprint 1 is current (from 23 Nov); Sprint 2 (from 7 Dec) is being planned.
-    S-1, S-2 BOB's, S-3 DAVE's, S-5 nobody's are not Ready; S-4 (ALICE's) is; S-6 is in Sprint 1."""
+    S-1, S-2 BOB's, S-3 DAVE's, S-5 nobody's are not Ready; S-4 (ALICE's) is; S-6 is in Sprint 1.
+    Each owner adds their own story (no DM); ALICE, the lead, plans them in, forcing the not-Ready."""
     async with tx(db) as s:
         current = await make_sprint(s, config, name="Sprint 1", starts_on=date(2026, 11, 23), days=13)
         planned = await make_sprint(s, config, name="Sprint 2", starts_on=MON, days=13)
-        await make_story(s, config, title="Rank <better>", owner=BOB, actor=BOB, sprint=planned)
-        await make_story(s, config, title="Features", owner=BOB, actor=BOB, sprint=planned)
-        await make_story(s, config, title="Drift", owner=DAVE, actor=DAVE, sprint=planned)
-        s4 = await make_story(s, config, title="Ready one", owner=ALICE, actor=ALICE, sprint=planned)
+        await make_planned_story(s, config, planned, title="Rank <better>", owner=BOB, actor=BOB)
+        await make_planned_story(s, config, planned, title="Features", owner=BOB, actor=BOB)
+        await make_planned_story(s, config, planned, title="Drift", owner=DAVE, actor=DAVE)
+        s4 = await make_story(s, config, title="Ready one", owner=ALICE, actor=ALICE)
         await answer_all(s, config, s4, "ready")
-        await make_story(s, config, title="Nobody's", sprint=planned)
-        await make_story(s, config, title="Old", owner=DAVE, actor=DAVE, sprint=current)
+        await put_in_sprint(s, config, s4, planned, reason=None)
+        await make_planned_story(s, config, planned, title="Nobody's")
+        await make_planned_story(s, config, current, title="Old", owner=DAVE, actor=DAVE)
 
 
 async def make_ready(db: AsyncEngine, config: Any, *keys: str) -> None:

@@ -29,7 +29,7 @@ from bot.store.db import session_factory, unit_of_work
 from bot.store.models import CeremonyRun, OutboxMessage
 from tests.clock import FakeClock
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
-from tests.factories import answer_all, make_sprint, make_story, outbox_rows, tx
+from tests.factories import answer_all, make_planned_story, make_sprint, make_story, outbox_rows, tx
 from tests.fake_slack import Call, FakeSlack
 from tests.slack.helpers import app_driver
 from tests.slack_driver import SlackDriver
@@ -376,14 +376,15 @@ async def world(
         s1 = await make_sprint(s, config, name="S1", starts_on=date(2026, 11, 30), days=11)
         s2 = await make_sprint(s, config, name="S2", starts_on=date(2026, 12, 14), days=11)
         assert (s1.state, s2.state) == ("active", "planned")
-        await make_story(s, config, title="Ranker baseline", owner=BOB, points=3, sprint=s1)  # S-1
-        await make_story(s, config, title="Event logging", story_type="eng", owner=ALICE, sprint=s1)  # S-2
-        ready = await make_story(s, config, title="Feature store v2", story_type="eng", owner=BOB, sprint=s2)
+        # Alice, the lead, plans the stories in, forcing the not-Ready ones past the gate.
+        await make_planned_story(s, config, s1, title="Ranker baseline", owner=BOB, points=3)  # S-1
+        await make_planned_story(s, config, s1, title="Event logging", story_type="eng", owner=ALICE)  # S-2
+        ready = await make_planned_story(s, config, s2, title="Feature store v2", story_type="eng", owner=BOB)
         await answer_all(s, config, ready, "ready")  # S-3: Ready
-        await make_story(s, config, title="Retrain ranker", owner=BOB, points=5, sprint=s2)  # S-4
-        await make_story(s, config, title="Drift dashboard", story_type="eng", owner=DAVE, sprint=s2)  # S-5
-        await make_story(s, config, title="Candidate generation", owner=ALICE, sprint=s2)  # S-6
-        await make_story(s, config, title="Label audit", story_type="eng", sprint=s2)  # S-7: nobody's
+        await make_planned_story(s, config, s2, title="Retrain ranker", owner=BOB, points=5)  # S-4
+        await make_planned_story(s, config, s2, title="Drift dashboard", story_type="eng", owner=DAVE)  # S-5
+        await make_planned_story(s, config, s2, title="Candidate generation", owner=ALICE)  # S-6
+        await make_planned_story(s, config, s2, title="Label audit", story_type="eng")  # S-7: nobody's
         await make_story(s, config, team_name="platform", title="Upgrade k8s", story_type="eng", owner=FRANK)
         await away.set_away(s, user_id=DAVE, starts_on=DAVE_AWAY[0], ends_on=DAVE_AWAY[1], today=START.date())
         await standups.set_standup_dm(s, user_id=BOB, enabled=True)

@@ -571,4 +571,4 @@ async def test_review_for_status_follows_the_team_policy(db, config, two):
         "policy",
         "policy:E-1:succeeded:production",
     )
-    assert opened.requested_by == "api:pipeline"
+    assert opened.requested_by == "policy"  # the policy asks; the pipeline is named in the audit row

@@ -8,9 +8,10 @@ from datetime import date, timedelta
 import pytest
 
 from bot.services import audit, readiness, sprints, stories
-from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.conftest import ALICE, BOB, FRANK
 from tests.factories import (
+    PLANNED,
     SPRINT_START,
     answer_all,
     audit_rows,
@@ -234,9 +235,10 @@ async def test_plan_lists_committed_and_backlog_candidates_with_readiness(db, co
     async with tx(db) as s:
         current = await make_sprint(s, config, name="Sprint 1")
         nxt = await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
-        in_current = await make_story(s, config, title="in current", sprint=current)
-        committed = await make_story(s, config, title="committed", sprint=nxt, story_type="eng", points=3)
+        in_current = await make_story(s, config, title="in current", sprint=current, force_reason=PLANNED)
+        committed = await make_story(s, config, title="committed", story_type="eng", points=3)
         await answer_all(s, config, committed, "ready")
+        await _commit(s, config, [committed.key], sprint=nxt)
         ready = await make_story(s, config, title="ready", story_type="eng", points=5)
         await answer_all(s, config, ready, "ready")
         await make_story(s, config, title="not ready", owner=BOB)
@@ -416,8 +418,9 @@ async def test_commit_refuses_a_done_story(db, config):
 async def test_commit_refuses_a_story_already_in_the_sprint(db, config):
     async with tx(db) as s:
         sprint = await make_sprint(s, config, name="Sprint 1")
-        await answer_all(s, config, await make_story(s, config, story_type="eng", sprint=sprint), "ready")
-        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        for _ in range(2):
+            await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        await _commit(s, config, ["S-1"], sprint=sprint)
     before = await snapshot(db)
     error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-2", "S-1"]))
     assert error.message == "S-1 is already in sprint Sprint 1."
@@ -473,9 +476,9 @@ async def test_close_carries_unfinished_stories_to_the_next_sprint(db, config):
     async with tx(db) as s:
         current = await make_sprint(s, config, name="Sprint 1")
         await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
-        done1 = await make_story(s, config, story_type="eng", points=3, sprint=current)
-        await make_story(s, config, story_type="eng", points=5, sprint=current)
-        done2 = await make_story(s, config, story_type="eng", points=2, sprint=current)
+        done1 = await make_story(s, config, story_type="eng", points=3, sprint=current, force_reason=PLANNED)
+        await make_story(s, config, story_type="eng", points=5, sprint=current, force_reason=PLANNED)
+        done2 = await make_story(s, config, story_type="eng", points=2, sprint=current, force_reason=PLANNED)
         await make_story(s, config, story_type="eng", points=8)  # backlog: untouched
         await _finish(s, config, done1)
         await _finish(s, config, done2)
@@ -507,7 +510,9 @@ async def test_close_carries_unfinished_stories_to_the_next_sprint(db, config):
 async def test_close_without_a_next_sprint_returns_unfinished_to_the_backlog(db, config):
     async with tx(db) as s:
         current = await make_sprint(s, config, name="Sprint 1")
-        await make_story(s, config, points=5, sprint=current)
+        story = await make_story(s, config, points=5)
+        await answer_all(s, config, story, "ready")
+        await _commit(s, config, [story.key], sprint=current)
     async with tx(db) as s:
         report = await sprints.close_sprint(s, team=team(config), actor=ALICE)
     assert report.next_sprint is None
@@ -536,12 +541,58 @@ async def test_close_only_touches_the_teams_own_sprint(db, config):
     assert (await _resolve(db, config, "current", "platform")).name == "P1"
 
 
+# --- only leads decide (the rule is in the services, whichever way it is asked) ----------------
+
+
+async def test_starting_closing_and_committing_by_someone_not_a_lead_is_forbidden(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    before = await snapshot(db)
+
+    async def start(s):
+        await sprints.start_sprint(
+            s,
+            team=team(config),
+            name="Sprint 2",
+            starts_on=D + timedelta(days=14),
+            ends_on=D + timedelta(days=27),
+            actor=BOB,
+        )
+
+    async def commit(s):
+        await sprints.commit(s, config=config, team=team(config), keys=["S-1"], actor=BOB)
+
+    async def close(s):
+        await sprints.close_sprint(s, team=team(config), actor=BOB)
+
+    messages = [(await refused(db, Forbidden, call)).message for call in (start, commit, close)]
+    assert messages == [
+        "Only the leads of team recsys can start a sprint.",
+        "Only the leads of team recsys can commit stories to a sprint.",
+        "Only the leads of team recsys can close a sprint.",
+    ]
+    assert await snapshot(db) == before
+
+
+async def test_in_a_team_without_leads_anyone_may_start_commit_and_close(db, config):
+    platform = team(config, "platform")
+    async with tx(db) as s:
+        await make_sprint(s, config, name="P1", team_name="platform", actor=BOB)
+        story = await make_story(s, config, team_name="platform", actor=FRANK, story_type="eng")
+        await answer_all(s, config, story, "ready")
+        result = await sprints.commit(s, config=config, team=platform, keys=[story.key], actor=FRANK)
+        report = await sprints.close_sprint(s, team=platform, actor=FRANK)
+    assert [st.key for st in result.added] == ["S-1"]
+    assert report.closed.name == "P1"
+
+
 async def test_overview_counts_points_and_readiness(db, config):
     async with tx(db) as s:
         sprint = await make_sprint(s, config, name="Sprint 1")
-        a = await make_story(s, config, story_type="eng", points=3, sprint=sprint)
-        b = await make_story(s, config, story_type="eng", points=5, sprint=sprint)
-        await make_story(s, config, story_type="eng", points=8, sprint=sprint)
+        a = await make_story(s, config, story_type="eng", points=3, sprint=sprint, force_reason=PLANNED)
+        b = await make_story(s, config, story_type="eng", points=5, sprint=sprint, force_reason=PLANNED)
+        await make_story(s, config, story_type="eng", points=8, sprint=sprint, force_reason=PLANNED)
         await _finish(s, config, a)
         await answer_all(s, config, b, "ready")
         view = await sprints.overview(s, config=config, team=team(config), sprint=sprint)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from bot.services import readiness, sprints, stories
-from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.conftest import ALICE, BOB, DAVE, FRANK
 from tests.factories import (
+    PLANNED,
     answer_all,
     audit_rows,
     get,
@@ -29,7 +31,14 @@ async def test_add_story_stores_what_was_given(db, config):
     async with tx(db) as s:
         sprint = await make_sprint(s, config)
         story = await make_story(
-            s, config, title="Train ranker", story_type="eng", owner=ALICE, points=5, sprint=sprint
+            s,
+            config,
+            title="Train ranker",
+            story_type="eng",
+            owner=ALICE,
+            points=5,
+            sprint=sprint,
+            force_reason=PLANNED,
         )
         sprint_id = sprint.id
     assert story.key == "S-1"
@@ -143,6 +152,142 @@ async def test_adding_to_a_closed_sprint_is_refused(db, config):
     assert await snapshot(db) == before
 
 
+# --- into a sprint: the readiness gate of sprint commit ----------------------------------------
+
+
+async def test_adding_a_not_ready_story_into_a_sprint_is_refused_and_nothing_stored(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: make_story(s, config, story_type="eng", sprint=sprint))
+    assert error.message.startswith("Not Ready: S-1 lacks Acceptance criteria, Dependencies.")
+    assert '--force reason="why"' in error.message
+    assert error.field == "sprint"
+    assert await snapshot(db) == before
+    async with tx(db) as s:
+        assert (await make_story(s, config)).key == "S-1"  # the refused add used up no number
+
+
+async def test_adding_into_a_sprint_by_someone_not_a_lead_is_forbidden(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+    before = await snapshot(db)
+    error = await refused(
+        db, Forbidden, lambda s: make_story(s, config, actor=BOB, sprint=sprint, force_reason=PLANNED)
+    )
+    assert error.message == "Only the leads of team recsys can commit stories to a sprint."
+    assert await snapshot(db) == before
+
+
+async def test_a_forced_add_into_a_sprint_is_stored_and_audited(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, name="Sprint 1")
+        story = await make_story(s, config, story_type="eng", sprint=sprint, force_reason="  hotfix ")
+        sprint_id = sprint.id
+    assert story.sprint_id == sprint_id
+    async with tx(db) as s:
+        assert (await get(s, "S-1")).sprint_id == sprint_id
+    (row,) = await audit_rows(db)
+    assert (row.action, row.subject, row.actor) == ("sprint.force_commit", "S-1", ALICE)
+    assert json.loads(row.payload) == {
+        "sprint": "Sprint 1",
+        "team": "recsys",
+        "reason": "hotfix",
+        "missing": ["acceptance_criteria", "dependencies"],
+    }
+
+
+async def test_a_forced_add_needs_a_real_reason(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+    before = await snapshot(db)
+    error = await refused(db, Invalid, lambda s: make_story(s, config, sprint=sprint, force_reason="  "))
+    assert "--force needs a reason" in error.message
+    assert await snapshot(db) == before
+
+
+async def test_in_a_team_without_leads_anyone_may_add_into_a_sprint(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, team_name="platform", name="P1", actor=FRANK)
+        story = await make_story(
+            s, config, team_name="platform", actor=FRANK, sprint=sprint, force_reason="ops"
+        )
+    assert story.sprint_id == sprint.id
+    assert [(r.action, r.actor) for r in await audit_rows(db)] == [("sprint.force_commit", FRANK)]
+
+
+async def test_editing_a_not_ready_story_into_a_sprint_is_refused_and_changes_nothing(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await make_story(s, config, title="keep me")
+    before = await snapshot(db)
+
+    async def call(s):
+        await stories.edit_story(
+            s, config=config, story=await get(s, "S-1"), actor=ALICE, title="renamed", sprint=sprint
+        )
+
+    error = await refused(db, Conflict, call)
+    assert error.message.startswith("Not Ready: S-1 lacks")
+    assert error.field == "sprint"
+    assert await snapshot(db) == before
+
+
+async def test_editing_a_ready_story_into_a_sprint_needs_no_force_and_audits_nothing(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=ALICE, sprint=sprint)
+    async with tx(db) as s:
+        assert (await get(s, "S-1")).sprint_id == sprint.id
+    assert await audit_rows(db) == []
+
+
+async def test_editing_into_a_sprint_by_someone_not_a_lead_is_forbidden(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    before = await snapshot(db)
+
+    async def call(s):
+        await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=BOB, sprint=sprint)
+
+    error = await refused(db, Forbidden, call)
+    assert error.message == "Only the leads of team recsys can commit stories to a sprint."
+    assert await snapshot(db) == before
+
+
+async def test_editing_a_story_that_stays_in_its_sprint_does_not_pass_the_gate_again(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await make_story(s, config, sprint=sprint, force_reason=PLANNED)
+    audited = await audit_rows(db)
+    async with tx(db) as s:
+        await stories.edit_story(
+            s, config=config, story=await get(s, "S-1"), actor=BOB, title="renamed", sprint=sprint
+        )
+    async with tx(db) as s:
+        stored = await get(s, "S-1")
+    assert (stored.title, stored.sprint_id) == ("renamed", sprint.id)
+    assert [r.seq for r in await audit_rows(db)] == [r.seq for r in audited]
+
+
+async def test_moving_a_story_to_another_sprint_passes_the_gate(db, config):
+    async with tx(db) as s:
+        first = await make_sprint(s, config, name="Sprint 1")
+        second = await make_sprint(s, config, name="Sprint 2", starts_on=first.ends_on + timedelta(days=1))
+        await make_story(s, config, sprint=first, force_reason=PLANNED)
+    before = await snapshot(db)
+
+    async def call(s):
+        await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=ALICE, sprint=second)
+
+    error = await refused(db, Conflict, call)
+    assert error.message.startswith("Not Ready: S-1 lacks")
+    assert await snapshot(db) == before
+
+
 # --- numbering ---------------------------------------------------------------------------------
 
 
@@ -215,8 +360,9 @@ async def _listing_world(db, config):
     """S-1 Bob, in Sprint 1, Ready · S-2 Dave, backlog · S-3 Bob, backlog, done · S-4 platform."""
     async with tx(db) as s:
         sprint = await make_sprint(s, config, name="Sprint 1")
-        s1 = await make_story(s, config, title="one", owner=BOB, sprint=sprint, story_type="eng")
+        s1 = await make_story(s, config, title="one", owner=BOB, story_type="eng")
         await answer_all(s, config, s1, "ready")
+        await stories.edit_story(s, config=config, story=s1, actor=ALICE, sprint=sprint)
         await make_story(s, config, title="two", owner=DAVE)
         s3 = await make_story(s, config, title="three", owner=BOB, story_type="eng")
         await answer_all(s, config, s3, "done")
@@ -328,7 +474,14 @@ async def test_edit_moves_between_sprint_and_backlog(db, config):
         sprint = await make_sprint(s, config)
         await make_story(s, config)
     async with tx(db) as s:
-        await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=ALICE, sprint=sprint)
+        await stories.edit_story(
+            s,
+            config=config,
+            story=await get(s, "S-1"),
+            actor=ALICE,
+            sprint=sprint,
+            force_reason=PLANNED,
+        )
     async with tx(db) as s:
         story = await get(s, "S-1")
         assert story.sprint_id == sprint.id

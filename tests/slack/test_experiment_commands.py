@@ -495,7 +495,7 @@ async def test_policy_opens_a_review_when_the_experiment_succeeds(own_app, db, m
         assert (review.purpose, review.source, review.requested_by, review.state) == (
             "production",
             "policy",
-            DAVE,
+            "policy",  # the team's policy asks; Dave, who moved the status, is named in the audit row
             "pending",
         )
         assert review.source_key == "policy:E-1:succeeded:production"
@@ -512,7 +512,9 @@ async def test_policy_opens_a_review_when_the_experiment_succeeds(own_app, db, m
 
         await deliver(make_worker(), clock)
         [request] = posted(slack, GOV)
-        assert "*R-1* · production · E-1 Two-tower ranker\nRequested by <@U03DAVE>" in shown(request)
+        assert "*R-1* · production · E-1 Two-tower ranker\nRequested by the team's review policy" in shown(
+            request
+        )
         assert [b["value"] for b in buttons(request)] == ["R-1", "R-1", "R-1"]
 
 

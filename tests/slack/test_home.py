@@ -50,9 +50,13 @@ async def open_home(slack, user: str = ALICE, **kwargs: Any) -> dict[str, Any]:
 
 async def test_home_shows_my_open_stories_with_gaps_and_fill_buttons(slack, db):
     await slack.command(SPRINT_CMD)
-    await new_story(slack, "Train the ranker --owner <@U01ALICE|alice> --sprint current --points 5")
+    await new_story(
+        slack, "Train the ranker --owner <@U01ALICE|alice> --sprint current --points 5 --force reason=planned"
+    )
     await new_story(slack, "Backfill features --owner <@U01ALICE|alice>")
-    await new_story(slack, "Bob's story --owner <@U02BOB|bob> --sprint current --points 3")
+    await new_story(
+        slack, "Bob's story --owner <@U02BOB|bob> --sprint current --points 3 --force reason=planned"
+    )
     await new_story(slack, "Nobody's story")
     await slack.command('ready S-1 data_available=v7 data_contract=n/a reason="internal"')
     slack.fake.reset()
@@ -168,7 +172,9 @@ async def test_opening_the_messages_tab_publishes_nothing(slack, db):
 async def test_home_with_many_stories_stays_within_slacks_limits(slack, db):
     await slack.command(SPRINT_CMD)
     for n in range(1, 36):
-        await new_story(slack, f"Story {n} --owner <@U01ALICE|alice> --sprint current --points 1")
+        await new_story(
+            slack, f"Story {n} --owner <@U01ALICE|alice> --sprint current --points 1 --force reason=planned"
+        )
 
     view = await open_home(slack)
 

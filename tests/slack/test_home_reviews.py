@@ -62,7 +62,7 @@ async def test_a_decided_review_leaves_the_approvers_home(slack, db, config):
 
 async def test_the_planning_view_opens_from_the_home_tab(slack, db, config):
     await slack.command('sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-18')
-    await slack.command("story add Train the ranker --sprint current")
+    await slack.command('story add Train the ranker --sprint current --force reason="planned"')
     await slack.event({"type": "app_home_opened", "user": ALICE, "tab": "home"})
     buttons = [
         e

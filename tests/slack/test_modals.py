@@ -9,7 +9,7 @@ import pytest
 
 from bot.slack import ids
 from bot.store.models import AuditEvent, CriterionValue, OutboxMessage, Sprint, Story
-from tests.conftest import ALICE, BOB, DAVE
+from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM
 from tests.factories import rows, stored_story
 from tests.slack.helpers import replies
 
@@ -106,9 +106,8 @@ async def test_story_form_submission_stores_the_story_and_confirms(slack, db):
     assert "/response/cmd" in meta["response_url"]
     assert (meta["channel"], meta["team"]) == ("C0123RECSYS", "recsys")
 
-    response = await slack.submit(
-        view, story_values(title="Train ranker v2", owner=BOB, points="3", sprint=str(sprint.id))
-    )
+    # A new story is never Ready, so it goes to the backlog (into a sprint it would need force: see below).
+    response = await slack.submit(view, story_values(title="Train ranker v2", owner=BOB, points="3"))
 
     assert response.status_code == 200
     assert response.text == ""  # an empty ack closes the modal
@@ -118,7 +117,7 @@ async def test_story_form_submission_stores_the_story_and_confirms(slack, db):
         "ml",
         BOB,
         3,
-        sprint.id,
+        None,
     )
     assert (stored.team, stored.created_by, stored.status) == ("recsys", ALICE, "open")
     [confirmation] = replies(slack)
@@ -185,7 +184,10 @@ async def test_invalid_story_form_does_not_use_up_a_story_number(slack, db):
 async def test_story_edit_opens_a_prefilled_form(slack, db):
     await slack.command(SPRINT_CMD)
     [sprint] = await rows(db, Sprint)
-    await new_story(slack, "Train ranker --type eng --owner <@U02BOB|bob> --points 5 --sprint current")
+    await new_story(
+        slack,
+        'Train ranker --type eng --owner <@U02BOB|bob> --points 5 --sprint current --force reason="planned"',
+    )
 
     response = await slack.command("story edit S-1")
 
@@ -203,7 +205,9 @@ async def test_story_edit_opens_a_prefilled_form(slack, db):
 
 async def test_story_edit_form_submission_changes_the_fields(slack, db):
     await slack.command(SPRINT_CMD)
-    await new_story(slack, "Train ranker --owner <@U02BOB|bob> --points 5 --sprint current")
+    await new_story(
+        slack, 'Train ranker --owner <@U02BOB|bob> --points 5 --sprint current --force reason="planned"'
+    )
     await slack.command("story edit S-1")
 
     response = await slack.submit(
@@ -245,6 +249,120 @@ async def test_story_edit_form_clearing_the_owner_unassigns_the_story(slack, db)
     await slack.submit(slack.last_view(), story_values(title="Train ranker", owner=None))
 
     assert (await stored_story(db, 1)).owner is None
+
+
+# ── the story form: into a sprint only through the readiness gate ────────────────────────────
+
+
+async def test_story_form_choosing_a_sprint_for_a_not_ready_story_is_refused_on_the_sprint_field(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await slack.command("story add")
+    view = slack.last_view()
+
+    response = await slack.submit(view, story_values(title="Train ranker", owner=BOB, sprint=str(sprint.id)))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == ["sprint"]
+    assert body["errors"]["sprint"].startswith("Not Ready: S-1 lacks Data availability")
+    assert await rows(db, Story) == []
+    assert await rows(db, AuditEvent) == [] and await rows(db, OutboxMessage) == []
+    assert replies(slack) == []
+    # the refusal used up no number: the same form to the backlog adds S-1
+    assert (await slack.submit(view, story_values(title="Train ranker"))).text == ""
+    assert [s.key for s in await rows(db, Story)] == ["S-1"]
+
+
+async def test_story_edit_form_choosing_a_sprint_for_a_not_ready_story_changes_nothing(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await new_story(slack, "Train ranker --points 5")
+    before = await stored_story(db, 1)
+    await slack.command("story edit S-1")
+
+    response = await slack.submit(
+        slack.last_view(), story_values(title="Renamed", points="8", sprint=str(sprint.id))
+    )
+
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"]) == ["sprint"]
+    assert body["errors"]["sprint"].startswith("Not Ready: S-1 lacks")
+    assert await stored_story(db, 1) == before  # not even the title
+    assert await rows(db, AuditEvent) == []
+
+
+async def test_story_edit_form_puts_a_ready_story_into_the_chosen_sprint(slack, db):
+    await slack.command(SPRINT_CMD)
+    await slack.command('sprint start "Sprint 2" --from 2026-12-21 --to 2027-01-01')
+    sprint2 = next(s for s in await rows(db, Sprint) if s.name == "Sprint 2")
+    await new_story(slack, "Fix login --type eng")
+    await slack.command("ready S-1 acceptance_criteria=tests dependencies=none")
+    await slack.command("story edit S-1")
+    view = slack.last_view()
+    assert [o["text"]["text"] for o in block(view, "sprint")["element"]["options"]] == [
+        "Backlog",
+        "Sprint 1 (current)",
+        "Sprint 2 (planned)",
+    ]
+
+    response = await slack.submit(
+        view, story_values(title="Fix login", story_type="eng", sprint=str(sprint2.id))
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    assert (await stored_story(db, 1)).sprint_id == sprint2.id
+    assert await rows(db, AuditEvent) == []  # Ready: nothing forced
+
+
+async def test_story_form_choosing_a_sprint_by_a_non_lead_is_refused(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await new_story(slack, "Fix login --type eng")
+    await slack.command("ready S-1 acceptance_criteria=tests dependencies=none")
+    before = await stored_story(db, 1)
+    await slack.command("story edit S-1", user=BOB)
+
+    response = await slack.submit(
+        slack.last_view(), story_values(title="Fix login", story_type="eng", sprint=str(sprint.id)), user=BOB
+    )
+
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert list(body["errors"].values()) == ["Only the leads of team recsys can commit stories to a sprint."]
+    assert await stored_story(db, 1) == before
+
+
+async def test_story_edited_from_another_teams_channel_offers_its_own_teams_sprints(slack, db):
+    await slack.command(SPRINT_CMD)
+    await slack.command('sprint start "P1" --from 2026-12-07 --to 2026-12-18', user=FRANK, channel=PLATFORM)
+    recsys_sprint = next(s for s in await rows(db, Sprint) if s.team == "recsys")
+    await new_story(slack, 'Train ranker --points 5 --sprint current --force reason="planned"')
+    audited = await rows(db, AuditEvent)
+
+    await slack.command("story edit S-1", channel=PLATFORM)
+    view = slack.last_view()
+    sprint_field = block(view, "sprint")["element"]
+    assert [o["text"]["text"] for o in sprint_field["options"]] == ["Backlog", "Sprint 1 (current)"]
+    assert sprint_field["initial_option"]["value"] == str(recsys_sprint.id)
+    assert json.loads(view["private_metadata"])["team"] == "recsys"
+
+    # saved with the sprint left as it was: the story keeps its sprint, and the gate is not passed again
+    response = await slack.submit(
+        view, story_values(title="Train ranker v2", points="8", sprint=str(recsys_sprint.id))
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    stored = await stored_story(db, 1)
+    assert (stored.team, stored.title, stored.points, stored.sprint_id) == (
+        "recsys",
+        "Train ranker v2",
+        8,
+        recsys_sprint.id,
+    )
+    assert [e.seq for e in await rows(db, AuditEvent)] == [e.seq for e in audited]
 
 
 # ── the checklist form: Definition of Ready ──────────────────────────────────────────────────

@@ -118,7 +118,12 @@ async def test_sprints_belong_to_the_team_of_the_channel(slack, db):
 
     current = await ok(slack, "sprint current", user=FRANK, channel=PLATFORM)
     assert current["text"] == "Sprint Sprint 1"
-    await ok(slack, "story add Migrate dashboards --sprint current", user=FRANK, channel=PLATFORM)
+    await ok(
+        slack,
+        'story add Migrate dashboards --sprint current --force reason="planned"',
+        user=FRANK,
+        channel=PLATFORM,
+    )
     stored = (await rows(db, Story))[0]
     platform_sprint = next(s for s in await rows(db, Sprint) if s.team == "platform")
     assert (stored.team, stored.sprint_id) == ("platform", platform_sprint.id)
@@ -141,8 +146,8 @@ async def test_sprints_belong_to_the_team_of_the_channel(slack, db):
 
 async def test_sprint_current_at_a_glance(slack, db):
     await ok(slack, f'sprint start {SPRINT_1} --goal "Ship ranker v2"')
-    await ok(slack, "story add Fix login --type eng --points 3 --sprint current")
-    await ok(slack, "story add Train ranker --points 5 --sprint current")
+    await ok(slack, 'story add Fix login --type eng --points 3 --sprint current --force reason="planned"')
+    await ok(slack, 'story add Train ranker --points 5 --sprint current --force reason="planned"')
     await ok(slack, "story add Backlog item --points 8")
     await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
     await ok(slack, "story done S-1")
@@ -169,8 +174,9 @@ async def planning(slack: SlackDriver) -> None:
     await ok(slack, "ready S-1 acceptance_criteria=tests dependencies=none")
     await ok(slack, "story add Train ranker --owner <@U03DAVE|dave> --points 5")
     await ok(slack, "ready S-2 data_available=clicks@v3 eval_criteria=ndcg")
-    await ok(slack, "story add Cache warmup --type eng --points 2 --sprint current")
+    await ok(slack, "story add Cache warmup --type eng --points 2")
     await ok(slack, "ready S-3 acceptance_criteria=p95 dependencies=none")
+    await ok(slack, "sprint commit S-3")  # Ready: no forced commit in the audit log
     await ok(slack, "story add Fix typo --type eng")
 
 
@@ -313,9 +319,9 @@ async def sprint_under_way(slack: SlackDriver) -> None:
     """Sprint 1 current (S-1 3 pt done, S-2 5 pt and S-3 open), Sprint 2 next, S-4 in the backlog."""
     await ok(slack, f"sprint start {SPRINT_1}")
     await ok(slack, f"sprint start {SPRINT_2}")
-    await ok(slack, "story add Fix login --type eng --points 3 --sprint current")
-    await ok(slack, "story add Train ranker --points 5 --sprint current")
-    await ok(slack, "story add Cache warmup --type eng --sprint current")
+    await ok(slack, 'story add Fix login --type eng --points 3 --sprint current --force reason="planned"')
+    await ok(slack, 'story add Train ranker --points 5 --sprint current --force reason="planned"')
+    await ok(slack, 'story add Cache warmup --type eng --sprint current --force reason="planned"')
     await ok(slack, "story add Someday")
     await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
     await ok(slack, "story done S-1")
@@ -357,7 +363,7 @@ async def test_sprint_close_without_a_next_sprint_returns_stories_to_the_backlog
 
 async def test_sprint_close_with_everything_done(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
-    await ok(slack, "story add Fix login --type eng --points 2 --sprint current")
+    await ok(slack, 'story add Fix login --type eng --points 2 --sprint current --force reason="planned"')
     await ok(slack, "dod S-1 code_review=https://git/pr/1 tests=unit")
     await ok(slack, "story done S-1")
     text = shown(await ok(slack, "sprint close"))
@@ -391,7 +397,7 @@ LEAK = "bug: the sprint name goes unescaped into the message's fallback text (co
         pytest.param("story list --sprint current"),
         pytest.param("sprint close"),
         "story list",
-        "story add Foo --sprint current",
+        "story add Foo --sprint current --force reason=planned",
         "sprint commit S-1 --force reason=x",
         "story show S-1",
     ],
@@ -399,7 +405,7 @@ LEAK = "bug: the sprint name goes unescaped into the message's fallback text (co
 async def test_sprint_names_never_become_control_sequences(slack, db, command):
     await ok(slack, "story add Foo")
     await ok(slack, f"sprint start {NAME} --from 2026-01-05 --to 2026-01-16")
-    await ok(slack, "story add Bar --sprint current")
+    await ok(slack, "story add Bar --sprint current --force reason=planned")
     assert "<!channel> & co" in await sprints(db)
     body = await ok(slack, command)
     for text in strings(body):

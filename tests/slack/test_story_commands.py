@@ -14,7 +14,7 @@ from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
 from tests import slack_driver
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
 from tests.factories import rows, stored_story
-from tests.slack.helpers import buttons, ok, shown, strings
+from tests.slack.helpers import buttons, ok, refused, shown, strings
 from tests.slack_driver import SlackDriver
 
 SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
@@ -37,7 +37,9 @@ def listed_keys(body: dict[str, Any]) -> list[str]:
 async def test_story_add_with_every_option(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
     body = await ok(
-        slack, 'story add "Train ranker v2" --type ml --owner <@U02BOB|bob> --points 5 --sprint current'
+        slack,
+        'story add "Train ranker v2" --type ml --owner <@U02BOB|bob> --points 5 --sprint current '
+        '--force reason="planned"',
     )
 
     assert body["response_type"] == "ephemeral"
@@ -63,6 +65,10 @@ async def test_story_add_with_every_option(slack, db):
         5,
     )
     assert stored.sprint_id == sprint.id and stored.status == "open" and stored.created_by == ALICE
+    # not Ready, so into the sprint only by force, which is audited
+    [forced] = await rows(db, AuditEvent)
+    assert (forced.actor, forced.action, forced.subject) == (ALICE, "sprint.force_commit", "S-1")
+    assert json.loads(forced.payload)["reason"] == "planned"
 
     # the new owner is told by DM, through the outbox (not directly)
     [dm] = await rows(db, OutboxMessage)
@@ -98,11 +104,115 @@ async def test_story_add_eng_story_gets_the_eng_checklist(slack, db):
 async def test_story_add_to_next_and_named_sprints(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
     await ok(slack, f"sprint start {SPRINT_2}")
-    assert (await ok(slack, "story add A --sprint next"))["text"] == "Added S-1 to sprint Sprint 2."
-    assert (await ok(slack, 'story add B --sprint "Sprint 1"'))["text"] == "Added S-2 to sprint Sprint 1."
+    added = await ok(slack, 'story add A --sprint next --force reason="planned"')
+    assert added["text"] == "Added S-1 to sprint Sprint 2."
+    added = await ok(slack, 'story add B --sprint "Sprint 1" --force reason="planned"')
+    assert added["text"] == "Added S-2 to sprint Sprint 1."
     sprints = {s.name: s.id for s in await rows(db, Sprint)}
     assert (await stored_story(db, 1)).sprint_id == sprints["Sprint 2"]
     assert (await stored_story(db, 2)).sprint_id == sprints["Sprint 1"]
+
+
+# --- story add into a sprint: the readiness gate of sprint commit ---------------------------------
+
+
+async def test_story_add_of_a_not_ready_story_into_a_sprint_is_refused(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    text = await refused(
+        slack,
+        db,
+        "story add Train ranker --sprint current",
+        "Not Ready: S-1 lacks Data availability, Feature stability",
+        'commit anyway with --force reason="why"',
+        usage=False,  # a refused decision, not malformed input
+    )
+    assert text.startswith(":warning: Not Ready: ")
+    assert await rows(db, Story) == [] and await rows(db, AuditEvent) == []
+    # the refused add used up no story number
+    assert (await ok(slack, "story add Train ranker"))["text"] == "Added S-1 to the backlog."
+
+
+async def test_story_add_into_a_sprint_with_force_is_added_and_audited(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    body = await ok(slack, 'story add Train ranker --sprint current --force reason="hotfix"')
+    assert body["text"] == "Added S-1 to sprint Sprint 1."
+    assert ":white_check_mark: Added *S-1* Train ranker to sprint Sprint 1." in shown(body)
+    [sprint] = await rows(db, Sprint)
+    stored = await stored_story(db, 1)
+    assert (stored.title, stored.sprint_id) == ("Train ranker", sprint.id)
+    [event] = await rows(db, AuditEvent)
+    assert (event.actor, event.action, event.subject) == (ALICE, "sprint.force_commit", "S-1")
+    assert json.loads(event.payload) == {
+        "sprint": "Sprint 1",
+        "team": "recsys",
+        "reason": "hotfix",
+        "missing": [
+            "data_available",
+            "feature_stability",
+            "reproducible_env",
+            "eval_criteria",
+            "data_contract",
+            "validation_dataset",
+        ],
+    }
+
+
+async def test_story_add_into_a_sprint_by_a_non_lead_is_forbidden(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    for command in (
+        "story add Train ranker --sprint current",
+        'story add Train ranker --sprint current --force reason="hotfix"',
+    ):
+        text = await refused(
+            slack,
+            db,
+            command,
+            "Only the leads of team recsys can commit stories to a sprint",
+            usage=False,
+            user=BOB,
+        )
+        assert text == ":warning: Only the leads of team recsys can commit stories to a sprint."
+    assert await rows(db, Story) == [] and await rows(db, AuditEvent) == []
+    # the backlog is open to everyone, and the refusals used up no number
+    assert (await ok(slack, "story add Train ranker", user=BOB))["text"] == "Added S-1 to the backlog."
+
+
+async def test_story_add_force_needs_a_sprint_and_a_reason(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await refused(
+        slack,
+        db,
+        'story add Train ranker --force reason="hotfix"',
+        "--force only matters with --sprint",
+        usage="story add",
+    )
+    await refused(
+        slack,
+        db,
+        "story add Train ranker --sprint current --force",
+        "--force needs a reason",
+        usage="story add",
+    )
+    await refused(
+        slack,
+        db,
+        'story add Train ranker --sprint current --force reason="  "',
+        "--force needs a reason",
+        usage="story add",
+    )
+    assert await rows(db, Story) == []
+
+
+async def test_story_add_title_with_an_equals_sign_is_kept_whole(slack, db):
+    await ok(slack, f"sprint start {SPRINT_1}")
+    body = await ok(slack, "story add Fix a=b parsing")
+    assert body["text"] == "Added S-1 to the backlog."
+    assert (await stored_story(db, 1)).title == "Fix a=b parsing"
+    forced = await ok(slack, 'story add Fix a=b parsing --sprint current --force reason="hotfix"')
+    assert forced["text"] == "Added S-2 to sprint Sprint 1."
+    assert (await stored_story(db, 2)).title == "Fix a=b parsing"
+    [event] = await rows(db, AuditEvent)
+    assert (event.subject, json.loads(event.payload)["reason"]) == ("S-2", "hotfix")
 
 
 async def test_story_numbers_count_up(slack, db):
@@ -164,12 +274,16 @@ async def test_story_add_without_arguments_opens_the_story_form(slack, db, monke
 async def test_story_add_form_offers_the_open_sprints(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
     await ok(slack, f"sprint start {SPRINT_2}")
+    await ok(slack, 'sprint start "Sprint 3" --from 2026-02-02 --to 2026-02-13')
+    await ok(slack, 'sprint start "Old" --from 2025-12-01 --to 2025-12-12', channel=PLATFORM, user=FRANK)
     await slack.command("story add")
     sprint_field = slack.last_view()["blocks"][4]["element"]
+    # every open sprint of the channel's team, in date order; no other team's
     assert [o["text"]["text"] for o in sprint_field["options"]] == [
         "Backlog",
         "Sprint 1 (current)",
-        "Sprint 2 (next)",
+        "Sprint 2 (planned)",
+        "Sprint 3 (planned)",
     ]
     assert sprint_field["initial_option"]["value"] == "backlog"
 
@@ -241,12 +355,15 @@ async def test_story_list_when_there_are_none(slack, db):
 
 @pytest.fixture
 async def four_stories(slack: SlackDriver) -> None:
-    """S-1 Alice's Ready eng story (backlog), S-2 Bob's ml story in Sprint 1, S-3 unowned ml (backlog),
-    S-4 Alice's done eng story."""
+    """S-1 Alice's Ready eng story (backlog), S-2 Bob's ml story forced into Sprint 1, S-3 unowned ml
+    (backlog), S-4 Alice's done eng story."""
     await ok(slack, f"sprint start {SPRINT_1}")
     await ok(slack, "story add Ready one --type eng --owner <@U01ALICE|alice> --points 2")
     await ok(slack, "ready S-1 acceptance_criteria=tests dependencies=none")
-    await ok(slack, "story add Bob's model --owner <@U02BOB|bob> --points 5 --sprint current")
+    await ok(
+        slack,
+        "story add Bob's model --owner <@U02BOB|bob> --points 5 --sprint current --force reason=planned",
+    )
     await ok(slack, "story add Nobody's")
     await ok(slack, "story add Finished --type eng --owner <@U01ALICE|alice> --points 1")
     await ok(slack, "dod S-4 code_review=https://git/pr/4 tests=unit")
@@ -287,7 +404,10 @@ async def test_story_list_lines_show_type_owner_points_sprint_and_readiness(slac
 
 async def test_story_show_card(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
-    await ok(slack, "story add Train ranker --owner <@U02BOB|bob> --points 5 --sprint current")
+    await ok(
+        slack,
+        'story add Train ranker --owner <@U02BOB|bob> --points 5 --sprint current --force reason="planned"',
+    )
     await ok(slack, "ready S-1 data_available=s3://recsys/clicks@v3")
     await ok(slack, 'ready S-1 data_contract=n/a reason="internal data"')
 
@@ -336,7 +456,11 @@ async def test_story_show_of_a_done_story_has_no_buttons(slack, db):
 
 async def test_story_edit_opens_a_prefilled_form(slack, db, monkeypatch):
     await ok(slack, f"sprint start {SPRINT_1}")
-    await ok(slack, "story add Fix login --type eng --owner <@U02BOB|bob> --points 3 --sprint current")
+    await ok(
+        slack,
+        "story add Fix login --type eng --owner <@U02BOB|bob> --points 3 --sprint current "
+        "--force reason=planned",
+    )
     [sprint] = await rows(db, Sprint)
     before = await stored_story(db, 1)
 

@@ -10,7 +10,7 @@ from slack_sdk.models.blocks import Block, InputBlock, PlainTextInputElement
 from slack_sdk.models.views import View
 
 from bot.services.experiments import Evaluation
-from bot.services.governance import STATE_WORDS, Evidence
+from bot.services.governance import POLICY, STATE_WORDS, Evidence
 from bot.services.readiness import Checklist
 from bot.slack import ids
 from bot.slack.blocks import actions, button, context, divider, mention, render, section, sections
@@ -50,9 +50,15 @@ def _evidence_lines(ready: Checklist | None, done: Checklist | None) -> str:
     return "\n".join(lines)
 
 
+def _requester(actor: str) -> str:
+    if actor == POLICY:
+        return "the team's review policy"
+    return mention(actor) if actor[:1] in ("U", "W") else escape(actor)
+
+
 def _summary(ev: Evidence) -> list[Block]:
     review, exp = ev.review, ev.experiment
-    head = f"*{review.key}* · {review.purpose} · {escape(review.subject)}\nRequested by {mention(review.requested_by) if review.requested_by.startswith(('U', 'W')) else escape(review.requested_by)}"
+    head = f"*{review.key}* · {review.purpose} · {escape(review.subject)}\nRequested by {_requester(review.requested_by)}"
     blocks: list[Block] = [section(head)]
     if exp is not None:
         story = f" · story *{ev.story.key}* {escape(ev.story.title)}" if ev.story else ""

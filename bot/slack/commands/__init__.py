@@ -30,7 +30,8 @@ def _table() -> list[Subcommand]:
         Subcommand(("help",), "help", "List every command", help_cmd.show_help),
         Subcommand(
             ("story", "add"),
-            "story add <title> [--type ml|eng] [--owner @user] [--points N] [--sprint current|next|NAME]",
+            "story add <title> [--type ml|eng] [--owner @user] [--points N] "
+            '[--sprint current|next|NAME [--force reason="…"]]',
             "Add a story (no arguments opens a form)",
             story.add,
         ),
