@@ -18,7 +18,6 @@ from bot.text import escape
 
 VERDICT_WORDS = {"approve": "approved", "request_changes": "requested changes", "reject": "rejected"}
 VERDICT_TITLES = {"approve": "Approve", "request_changes": "Request changes", "reject": "Reject"}
-EVIDENCE_KEYS = ("data_lineage", "model_evaluation", "rollback_plan", "monitoring")
 
 
 def _number(value: float | None) -> str:
@@ -43,10 +42,9 @@ def _evidence_lines(ready: Checklist | None, done: Checklist | None) -> str:
     if ready is None or done is None:
         return "_No story linked._"
     lines = [f"Ready: {ready.answered}/{len(ready.items)} · Done: {done.answered}/{len(done.items)}"]
-    for item in done.items:
-        if item.criterion.key in EVIDENCE_KEYS or not done.items:
-            value = f"n/a — {item.na_reason}" if item.waived else (item.value or "_missing_")
-            lines.append(f"*{escape(item.criterion.label)}:* {escape(value)[:300]}")
+    for item in done.items:  # the Definition of Done of the story's type is the evidence
+        value = escape(f"n/a — {item.na_reason}" if item.waived else (item.value or ""))[:300] or "_missing_"
+        lines.append(f"*{escape(item.criterion.label)}:* {value}")
     return "\n".join(lines)
 
 
@@ -68,7 +66,7 @@ def _summary(ev: Evidence) -> list[Block]:
             )
         )
         blocks.append(section(evaluation_line(ev.evaluation)))
-    blocks.append(section(_evidence_lines(ev.ready, ev.done)))
+    blocks += sections(_evidence_lines(ev.ready, ev.done))
     approvals = [d for d in ev.decisions if d.verdict == "approve"]
     if approvals and review.state == "pending":
         who = ", ".join(mention(d.approver) for d in approvals)
