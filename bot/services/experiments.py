@@ -16,7 +16,7 @@ from bot.config import AppConfig
 from bot.services import audit
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.store.models import Experiment, ExperimentResult, Story
-from bot.store.queries import next_number
+from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
 
 STATUSES = ("proposed", "running", "succeeded", "failed", "abandoned")
@@ -222,36 +222,27 @@ async def record_results(
         check_metric_name(k, field=f"metrics.{k}"): check_number(v, field=f"metrics.{k}")
         for k, v in metrics.items()
     }
-    existing = {
-        r.metric: r
-        for r in (
-            await session.exec(
-                select(ExperimentResult).where(
-                    ExperimentResult.experiment_id == experiment.id,
-                    col(ExperimentResult.metric).in_(list(checked)),
-                    ExperimentResult.run_id == run_id,
-                )
-            )
-        ).all()
-    }
     now = utcnow()
-    rows = []
+    this_run = (col(ExperimentResult.experiment_id) == experiment.id, col(ExperimentResult.run_id) == run_id)
     for metric, value in checked.items():
-        row = existing.get(metric) or ExperimentResult(
-            experiment_id=experiment.id,
-            metric=metric,
-            value=value,
-            run_id=run_id,
-            source=source,
-            recorded_by=actor,  # type: ignore[arg-type]
-        )
-        row.value, row.source, row.recorded_by, row.recorded_at = value, source, actor, now
-        session.add(row)
-        rows.append(row)
+        # Insert, or replace the value that is there: a pipeline retrying a report never fails on it.
+        fields = {"value": value, "source": source, "recorded_by": actor, "recorded_at": now}
+        keys = {"experiment_id": experiment.id, "metric": metric, "run_id": run_id}
+        if not await insert_ignore(session, ExperimentResult, {**keys, **fields}):
+            await session.exec(
+                update(ExperimentResult)
+                .where(*this_run, col(ExperimentResult.metric) == metric)
+                .values(**fields)
+            )
     experiment.updated_at = now
     session.add(experiment)
     await session.flush()
-    return rows
+    rows = await session.exec(
+        select(ExperimentResult)
+        .where(*this_run, col(ExperimentResult.metric).in_(list(checked)))
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.all())
 
 
 async def results(session: AsyncSession, experiment: Experiment) -> list[ExperimentResult]:
@@ -259,6 +250,7 @@ async def results(session: AsyncSession, experiment: Experiment) -> list[Experim
         select(ExperimentResult)
         .where(ExperimentResult.experiment_id == experiment.id)
         .order_by(col(ExperimentResult.recorded_at), col(ExperimentResult.id))
+        .execution_options(populate_existing=True)
     )
     return list(rows.all())
 

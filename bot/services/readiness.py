@@ -6,13 +6,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import select
+from sqlalchemy import delete, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Criterion
 from bot.services import audit
 from bot.services.errors import Conflict, Invalid
 from bot.store.models import CriterionValue, Story
+from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
 
 KINDS = ("ready", "done")
@@ -163,25 +165,24 @@ async def record_answers(
                 f"The reason for {key} is too long; keep it to {MAX_ANSWER} characters at most.", field=key
             )
 
-    existing = {
-        r.key: r
-        for r in (
-            await session.exec(
-                select(CriterionValue).where(CriterionValue.story_id == story.id, CriterionValue.kind == kind)
-            )
-        )
-    }
     now = utcnow()
-    for key in clear:
-        if key in existing:
-            await session.delete(existing.pop(key))
+    this_story = (col(CriterionValue.story_id) == story.id, col(CriterionValue.kind) == kind)
+    if clear:
+        await session.exec(
+            delete(CriterionValue).where(*this_story, col(CriterionValue.key).in_(list(clear)))
+        )
     for key, (value, reason) in {
         **{k: (v.strip(), None) for k, v in answers.items()},
         **{k: (None, r.strip()) for k, r in waivers.items()},
     }.items():
-        row = existing.get(key) or CriterionValue(story_id=story.id, kind=kind, key=key, set_by=actor)  # type: ignore[arg-type]
-        row.value, row.na_reason, row.set_by, row.set_at = value, reason, actor, now
-        session.add(row)
+        # Insert, or update the answer that is there: two people answering at once both succeed.
+        fields = {"value": value, "na_reason": reason, "set_by": actor, "set_at": now}
+        if not await insert_ignore(
+            session, CriterionValue, {"story_id": story.id, "kind": kind, "key": key, **fields}
+        ):
+            await session.exec(
+                update(CriterionValue).where(*this_story, col(CriterionValue.key) == key).values(**fields)
+            )
         if reason is not None:
             await audit.record(
                 session,

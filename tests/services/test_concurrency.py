@@ -108,3 +108,53 @@ async def test_the_same_status_reported_twice_at_once_moves_the_experiment_once(
     assert results.count(True) == 1 and results.count(False) == 5
     assert [e.action for e in await audit_rows(db)].count("experiment.status") == 1
     assert [e.status for e in await rows(db, Experiment)] == ["running"]
+
+
+async def test_the_same_metric_reported_at_once_is_stored_once(db, config):
+    from bot.services import experiments
+    from bot.store.models import ExperimentResult
+
+    async with tx(db) as s:
+        story = await make_story(s, config)
+        exp = await experiments.add_experiment(s, config=config, story=story, name="Ranker", actor=ALICE)
+    key = exp.key
+
+    async def report(session, value):
+        found = await experiments.get_experiment(session, key)
+        return await experiments.record_results(
+            session,
+            experiment=found,
+            metrics={"auc": value},
+            actor="api:pipeline",
+            source="api",
+            run_id="run-1",
+        )
+
+    results = await _race(*(_Call(db, lambda s, v=v: report(s, v)) for v in (0.81, 0.82, 0.83, 0.84)))
+
+    assert not any(isinstance(r, Exception) for r in results)
+    stored = await rows(db, ExperimentResult)
+    assert len(stored) == 1 and stored[0].value in (0.81, 0.82, 0.83, 0.84)
+
+
+async def test_two_people_answering_the_same_criterion_at_once_both_succeed(db, config):
+    from bot.services import readiness
+    from bot.store.models import CriterionValue
+
+    async with tx(db) as s:
+        story = await make_story(s, config)
+    key = story.key
+
+    async def answer(session, who, text):
+        found = await stories.get_story(session, key)
+        return await readiness.record_answers(
+            session, story=found, kind="ready", config=config, actor=who, answers={"data_available": text}
+        )
+
+    results = await _race(
+        _Call(db, lambda s: answer(s, ALICE, "clicks v3")), _Call(db, lambda s: answer(s, BOB, "clicks v4"))
+    )
+
+    assert not any(isinstance(r, Exception) for r in results)
+    [row] = await rows(db, CriterionValue)
+    assert (row.set_by, row.value) in ((ALICE, "clicks v3"), (BOB, "clicks v4"))
