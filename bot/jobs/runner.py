@@ -15,9 +15,14 @@ from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.services.schedule import Occasion, grace, occasions
+from bot.store.db import unit_of_work
+from bot.store.slack_events import forget_before
 
 log = logging.getLogger(__name__)
-SWEEP = timedelta(minutes=5)  # also look for due work this often, in case a wake-up was missed
+SWEEP = timedelta(minutes=5)
+EVENT_MEMORY = timedelta(
+    days=2
+)  # how long handled Events API ids are kept for deduplication  # also look for due work this often, in case a wake-up was missed
 
 
 class OccasionTrigger(BaseTrigger):
@@ -92,8 +97,11 @@ class Runner:
     async def _tick(self, team: str | None = None) -> None:
         try:
             await self.jobs.run_due(team=team)
-            if team is None and self.governance is not None:
-                await self.governance.remind_overdue()
+            if team is None:
+                if self.governance is not None:
+                    await self.governance.remind_overdue()
+                async with unit_of_work(self.jobs.sessions) as session:
+                    await forget_before(session, self.jobs.clock.now() - EVENT_MEMORY)
         except Exception:  # a failed round is retried by the next wake-up; never kill the scheduler
             log.exception("running due ceremonies failed")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import select
+from sqlalchemy import update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services.errors import Invalid, NotFound
 from bot.store.models import CeremonyRun, Member, StandupAnswer
+from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
 
 MAX_FIELD = 2000
@@ -48,18 +50,26 @@ async def answer(
             raise Invalid(f"Keep {name} to {MAX_FIELD} characters.", field=name)
     if len(links) > 500:
         raise Invalid("Keep the linked items to 500 characters.", field="links")
-    existing = await answer_of(session, run=run, user_id=user_id)
-    row = existing or StandupAnswer(run_id=run.id, user_id=user_id)  # type: ignore[arg-type]
-    row.yesterday, row.today, row.blockers, row.links = (
-        fields["yesterday"],
-        fields["today"],
-        fields["blockers"],
-        links,
+    now = utcnow()
+    values = {**fields, "links": links, "updated_at": now}
+    # Insert, or replace the earlier answer: a double submit of the form never fails on the unique key.
+    first = await insert_ignore(
+        session, StandupAnswer, {"run_id": run.id, "user_id": user_id, "submitted_at": now, **values}
     )
-    row.updated_at = utcnow()
-    session.add(row)
-    await session.flush()
-    return row, existing is None
+    if not first:
+        await session.exec(
+            update(StandupAnswer)
+            .where(col(StandupAnswer.run_id) == run.id, col(StandupAnswer.user_id) == user_id)
+            .values(**values)
+        )
+    row = (
+        await session.exec(
+            select(StandupAnswer)
+            .where(StandupAnswer.run_id == run.id, StandupAnswer.user_id == user_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return row, first
 
 
 @dataclass(frozen=True)
