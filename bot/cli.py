@@ -101,11 +101,8 @@ def cmd_clock(args: argparse.Namespace) -> int:
     import signal
 
     from bot.clock import SystemClock
-    from bot.integrations.slack_directory import SlackDirectory
-    from bot.jobs.ceremonies import CeremonyJobs
     from bot.jobs.outbox_worker import delivery_client
-    from bot.jobs.runner import build_runner
-    from bot.jobs.templates import Renderer
+    from bot.jobs.runner import build_clock
     from bot.store.db import session_factory
     from bot.store.migrate import upgrade
 
@@ -123,19 +120,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
         await upgrade(engine)
         sessions, clock = session_factory(engine), SystemClock()
         client = delivery_client(settings.slack_bot_token, settings.slack_api_url)
-        jobs = CeremonyJobs(
-            config=config,
-            sessions=sessions,
-            clock=clock,
-            renderer=Renderer(config.templates_dir),
-            directory=SlackDirectory(client, sessions, clock),
-        )
-        runner = build_runner(
-            jobs=jobs,
-            token=settings.slack_bot_token,
-            api_url=settings.slack_api_url,
-            mlflow_token=settings.mlflow_token or None,
-        )
+        runner = build_clock(config=config, settings=settings, sessions=sessions, clock=clock, slack=client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

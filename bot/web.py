@@ -16,11 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.api.routes import install as install_api
 from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
-from bot.integrations.slack_directory import SlackDirectory
 from bot.jobs import outbox_worker
-from bot.jobs.ceremonies import CeremonyJobs
-from bot.jobs.runner import build_runner
-from bot.jobs.templates import Renderer
+from bot.jobs.runner import build_clock
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
@@ -43,22 +40,10 @@ def create_web_app(
     sessions = session_factory(engine)
     clock = clock or SystemClock()
     bolt_client = client or web_client(settings)
-    ceremonies = CeremonyJobs(
-        config=config,
-        sessions=sessions,
-        clock=clock,
-        renderer=Renderer(config.templates_dir),
-        directory=SlackDirectory(bolt_client, sessions, clock),
-    )
-    deps = Deps(config=config, sessions=sessions, followups=Followups(), ceremonies=ceremonies)
+    runner = build_clock(config=config, settings=settings, sessions=sessions, clock=clock, slack=bolt_client)
+    deps = Deps(config=config, sessions=sessions, followups=Followups(), ceremonies=runner.jobs)
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
-    runner = build_runner(
-        jobs=ceremonies,
-        token=settings.slack_bot_token,
-        api_url=settings.slack_api_url,
-        mlflow_token=settings.mlflow_token or None,
-    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

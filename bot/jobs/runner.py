@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.clock import Clock
+from bot.config import AppConfig, Settings
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
@@ -120,23 +125,42 @@ class Runner:
             await self._worker_task
 
 
-def build_runner(*, jobs: CeremonyJobs, token: str, api_url: str, mlflow_token: str | None = None) -> Runner:
+def build_clock(
+    *,
+    config: AppConfig,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    slack: AsyncWebClient,
+) -> Runner:
+    """Everything the clock runs, wired from configuration: `cadence clock` and `cadence serve` share it.
+    `slack` is the client the directory reads time zones with; delivery gets its own client."""
     from bot.integrations.mlflow import MlflowClient
+    from bot.integrations.slack_directory import SlackDirectory
     from bot.jobs.outbox_worker import delivery_client
+    from bot.jobs.templates import Renderer
 
-    config = jobs.config
+    jobs = CeremonyJobs(
+        config=config,
+        sessions=sessions,
+        clock=clock,
+        renderer=Renderer(config.templates_dir),
+        directory=SlackDirectory(slack, sessions, clock),
+    )
     worker = OutboxWorker(
-        jobs.sessions, delivery_client(token, api_url), clock=jobs.clock, settings=config.outbox
+        sessions,
+        delivery_client(settings.slack_bot_token, settings.slack_api_url),
+        clock=clock,
+        settings=config.outbox,
     )
     sync = None
     if config.mlflow is not None:
         client = MlflowClient(
-            config.mlflow.tracking_uri, token=mlflow_token, timeout=config.mlflow.timeout_seconds
+            config.mlflow.tracking_uri,
+            token=settings.mlflow_token or None,
+            timeout=config.mlflow.timeout_seconds,
         )
-        sync = MlflowSync(config=config, sessions=jobs.sessions, client=client, clock=jobs.clock)
+        sync = MlflowSync(config=config, sessions=sessions, client=client, clock=clock)
     return Runner(
-        jobs,
-        worker,
-        governance=GovernanceJobs(config=config, sessions=jobs.sessions, clock=jobs.clock),
-        mlflow=sync,
+        jobs, worker, governance=GovernanceJobs(config=config, sessions=sessions, clock=clock), mlflow=sync
     )

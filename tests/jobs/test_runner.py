@@ -11,7 +11,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import parse_config
 from bot.jobs.outbox_worker import OutboxWorker
-from bot.jobs.runner import SWEEP, OccasionTrigger, Runner, build_runner
+from bot.jobs.runner import SWEEP, OccasionTrigger, Runner, build_clock
 from bot.services.schedule import occasions
 from tests.conftest import ALICE, PLATFORM, RECSYS
 from tests.factories import outbox_rows
@@ -203,11 +203,17 @@ async def test_a_tick_runs_only_its_team(db, make_jobs, clock, fake_slack):
     assert [r.channel for r in await outbox_rows(db)] == [PLATFORM]
 
 
-def test_build_runner_wires_the_worker(make_jobs, fake_slack):
+def test_build_clock_wires_the_worker(db, clock, settings, fake_slack):
+    from bot.slack.app import web_client
+    from bot.store.db import session_factory
+
     config = parse_config(CONFIG + "outbox: {max_attempts: 3}\n")
-    jobs = make_jobs(config)
-    runner = build_runner(jobs=jobs, token="xoxb-test", api_url=fake_slack.api_url)
-    assert runner.jobs is jobs
+    sessions = session_factory(db)
+    runner = build_clock(
+        config=config, settings=settings, sessions=sessions, clock=clock, slack=web_client(settings)
+    )
+    jobs = runner.jobs
+    assert jobs.config is config and jobs.clock is clock and jobs.sessions is sessions
     assert isinstance(runner.worker, OutboxWorker)
     assert runner.worker.settings.max_attempts == 3
     assert runner.worker.clock is jobs.clock
