@@ -19,8 +19,9 @@ from bot.clock import Clock
 from bot.config import AppConfig, Team
 from bot.integrations.slack_directory import SlackDirectory
 from bot.jobs.templates import Renderer
-from bot.services import away, nudges, sprints, standups
+from bot.services import away, nudges, readiness, sprints, standups
 from bot.services.nudges import ReadinessRound
+from bot.services.readiness import Checklist
 from bot.services.schedule import Occasion, grace, local_dm_time, occasions, on_week
 from bot.services.stories import StoryFilter, page_of_stories
 from bot.slack.blocks import ceremonies as messages
@@ -278,6 +279,18 @@ class CeremonyJobs:
             away=sorted(o for o in rr.by_owner if o in away),
         )
         return messages.plain(text)
+
+    async def record_answers(
+        self, session: AsyncSession, *, story: Story, kind: str, **answers: Any
+    ) -> Checklist:
+        """Record checklist answers (readiness.record_answers) and, for the Definition of Ready, keep
+        the sprint's readiness summary in the team channel up to date: one call for every surface."""
+        checklist = await readiness.record_answers(
+            session, story=story, kind=kind, config=self.config, **answers
+        )
+        if kind == "ready":
+            await self.refresh_readiness_summary(session, story)
+        return checklist
 
     async def refresh_readiness_summary(self, session: AsyncSession, story: Story) -> bool:
         """After criteria change, edit the latest readiness summary of the story's sprint in place."""

@@ -53,17 +53,9 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
         story = await stories.get_story(session, key)
         if args.pairs:
             answers, waivers = split_answers(args.pairs)
-            checklist = await readiness.record_answers(
-                session,
-                story=story,
-                kind=kind,
-                config=inv.config,
-                actor=inv.user_id,
-                answers=answers,
-                waivers=waivers,
+            checklist = await inv.deps.ceremonies.record_answers(
+                session, story=story, kind=kind, actor=inv.user_id, answers=answers, waivers=waivers
             )
-            if kind == "ready":
-                await inv.deps.ceremonies.refresh_readiness_summary(session, story)
             recorded = len(answers) + len(waivers)
             head = (
                 f":pencil: Recorded {recorded} {'answer' if recorded == 1 else 'answers'} for *{story.key}*."

@@ -168,18 +168,15 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     answers[key] = text
             checklist = None
             if answers or waivers or clear:
-                checklist = await readiness.record_answers(
+                checklist = await deps.ceremonies.record_answers(
                     session,
                     story=story,
                     kind=kind,
-                    config=deps.config,
                     actor=who.user_id,
                     answers=answers,
                     waivers=waivers,
                     clear=clear,
                 )
-                if kind == "ready":
-                    await deps.ceremonies.refresh_readiness_summary(session, story)
         await ack()
         if checklist is not None:
             state = "complete" if checklist.complete else f"{checklist.answered}/{len(checklist.items)}"
