@@ -87,7 +87,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def _templates_or_exit(config: AppConfig) -> None:
-    from bot.jobs.templates import Renderer
+    from bot.notify.templates import Renderer
 
     problems = Renderer(config.templates_dir).check()
     if problems:

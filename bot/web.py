@@ -41,7 +41,9 @@ def create_web_app(
     clock = clock or SystemClock()
     bolt_client = client or web_client(settings)
     runner = build_clock(config=config, settings=settings, sessions=sessions, clock=clock, slack=bolt_client)
-    deps = Deps(config=config, sessions=sessions, followups=Followups(), ceremonies=runner.jobs)
+    deps = Deps(
+        config=config, sessions=sessions, followups=Followups(), notifier=runner.notifier, clock=clock
+    )
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
 
@@ -80,7 +82,7 @@ def create_web_app(
     web.state.bolt = bolt
     web.state.runner = runner
 
-    install_api(web, settings=settings, config=config, sessions=sessions, clock=clock)
+    install_api(web, settings=settings, config=config, notifier=runner.notifier, clock=clock)
 
     @web.post("/slack/events", include_in_schema=False, max_body_size=SLACK_MAX_BODY)
     async def slack_events(request: Request) -> Response:

@@ -18,7 +18,8 @@ from bot.config import AppConfig, OutboxConfig, Settings, parse_config
 from bot.integrations.slack_directory import SlackDirectory
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import OutboxWorker, delivery_client
-from bot.jobs.templates import Renderer
+from bot.notify import Notifier
+from bot.notify.templates import Renderer
 from bot.slack.app import web_client
 from bot.store.db import create_engine, session_factory
 from bot.store.migrate import upgrade
@@ -131,7 +132,7 @@ def make_jobs(
             config=config,
             sessions=sessions,
             clock=clock,
-            renderer=Renderer(config.templates_dir),
+            notifier=Notifier(config, sessions, Renderer(config.templates_dir), clock),
             directory=SlackDirectory(client, sessions, clock),
         )
 

@@ -14,11 +14,14 @@ from sqlmodel import SQLModel
 from sqlmodel import select as select_model
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import AppConfig, Team
+from bot.clock import SystemClock
+from bot.config import AppConfig, Team, parse_config
+from bot.notify import Notifier
+from bot.notify.templates import Renderer
 from bot.services import readiness, sprints, stories
-from bot.store.db import session_factory, unit_of_work
+from bot.store.db import session_factory
 from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
-from tests.conftest import ALICE
+from tests.conftest import ALICE, TEST_CONFIG
 
 E = TypeVar("E", bound=BaseException)
 
@@ -26,9 +29,11 @@ SPRINT_START = date(2026, 1, 5)
 PLANNED = "planned in setup"  # the force reason of setup that puts a not-Ready story into a sprint
 
 
-def tx(db: AsyncEngine) -> AbstractAsyncContextManager[AsyncSession]:
-    """One committed transaction (rolled back if the block raises)."""
-    return unit_of_work(session_factory(db))
+def tx(db: AsyncEngine, config: AppConfig | None = None) -> AbstractAsyncContextManager[AsyncSession]:
+    """One committed transaction (rolled back if the block raises), run as the bot runs every change:
+    the messages its events cause are queued in it (addressed by `config`, the test config if None)."""
+    config = config or parse_config(TEST_CONFIG)
+    return Notifier(config, session_factory(db), Renderer(config.templates_dir), SystemClock()).transaction()
 
 
 async def refused(db: AsyncEngine, error: type[E], call: Callable[[AsyncSession], Awaitable[Any]]) -> E:

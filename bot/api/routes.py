@@ -5,17 +5,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.api.auth import BearerAuth, parse_tokens
 from bot.api.schemas import EvaluationOut, ExperimentIn, ExperimentOut, MetricsIn, ReviewOut, StatusIn
 from bot.clock import Clock
 from bot.config import AppConfig, Settings
-from bot.jobs.governance import status_changed
+from bot.notify import Notifier
 from bot.services import experiments, governance, stories
 from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
-from bot.store.db import unit_of_work
 from bot.store.models import Experiment
 
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$")]
@@ -62,9 +60,7 @@ async def _out(session: AsyncSession, exp: Experiment) -> ExperimentOut:
     )
 
 
-def build_router(
-    *, settings: Settings, config: AppConfig, sessions: async_sessionmaker[AsyncSession], clock: Clock
-) -> APIRouter:
+def build_router(*, settings: Settings, config: AppConfig, notifier: Notifier, clock: Clock) -> APIRouter:
     caller = BearerAuth(parse_tokens(settings.api_tokens))
     router = APIRouter(prefix="/api/v1", tags=["experiments"], max_body_size=config.api_max_body_bytes)
     Caller = Annotated[str, Depends(caller)]
@@ -82,7 +78,7 @@ def build_router(
     )
     async def upsert_experiment(external_id: ExternalId, body: ExperimentIn, who: Caller) -> JSONResponse:
         """Create the experiment (201) or update it (200), linked to a story; `status` moves it along."""
-        async with unit_of_work(sessions) as session:
+        async with notifier.transaction() as session:
             story = await stories.get_story(session, body.story)
             exp = await experiments.find_external(session, external_id)
             created = exp is None
@@ -111,16 +107,16 @@ def build_router(
                     )
                 reported = body.model_dump(exclude_unset=True, exclude={"story", "status", "links"})
                 experiments.update_fields(exp, reported, links=links)
-            if body.status is not None and await experiments.set_status(
-                session, experiment=exp, status=body.status, actor=who
-            ):
-                await status_changed(session, config=config, experiment=exp, actor=who, now=clock.now())
+            if body.status is not None:
+                await governance.report_status(
+                    session, config=config, experiment=exp, status=body.status, actor=who, now=clock.now()
+                )
             out = await _out(session, exp)
         return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
     @router.get("/experiments/{external_id}", response_model=ExperimentOut, responses={401: {}, 404: {}})
     async def get_experiment(external_id: ExternalId, who: Caller) -> ExperimentOut:
-        async with unit_of_work(sessions) as session:
+        async with notifier.transaction() as session:
             return await _out(session, await _existing(session, external_id))
 
     @router.post(
@@ -130,12 +126,17 @@ def build_router(
     )
     async def report_status(external_id: ExternalId, body: StatusIn, who: Caller) -> ExperimentOut:
         """Move the experiment along proposed → running → succeeded | failed | abandoned."""
-        async with unit_of_work(sessions) as session:
+        async with notifier.transaction() as session:
             exp = await _existing(session, external_id)
-            if await experiments.set_status(
-                session, experiment=exp, status=body.status, actor=who, reason=body.reason
-            ):
-                await status_changed(session, config=config, experiment=exp, actor=who, now=clock.now())
+            await governance.report_status(
+                session,
+                config=config,
+                experiment=exp,
+                status=body.status,
+                actor=who,
+                reason=body.reason,
+                now=clock.now(),
+            )
             return await _out(session, exp)
 
     @router.post(
@@ -145,7 +146,7 @@ def build_router(
     )
     async def report_metrics(external_id: ExternalId, body: MetricsIn, who: Caller) -> ExperimentOut:
         """Record metric values from a run; the same run and metric again replaces the value."""
-        async with unit_of_work(sessions) as session:
+        async with notifier.transaction() as session:
             exp = await _existing(session, external_id)
             await experiments.record_results(
                 session, experiment=exp, metrics=body.metrics, actor=who, source="api", run_id=body.run_id
@@ -160,10 +161,10 @@ def install(
     *,
     settings: Settings,
     config: AppConfig,
-    sessions: async_sessionmaker[AsyncSession],
+    notifier: Notifier,
     clock: Clock,
 ) -> None:
-    app.include_router(build_router(settings=settings, config=config, sessions=sessions, clock=clock))
+    app.include_router(build_router(settings=settings, config=config, notifier=notifier, clock=clock))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

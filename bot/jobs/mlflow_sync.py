@@ -13,16 +13,14 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig, MlflowModel
 from bot.integrations.mlflow import MlflowClient, MlflowError, ModelVersion, Run
-from bot.jobs.governance import announce, status_changed
+from bot.notify import Notifier
 from bot.services import experiments, governance, stories
 from bot.services.errors import CadenceError
-from bot.store.db import unit_of_work
 from bot.store.models import Experiment
 
 log = logging.getLogger(__name__)
@@ -66,14 +64,14 @@ class MlflowSync:
         self,
         *,
         config: AppConfig,
-        sessions: async_sessionmaker[AsyncSession],
+        notifier: Notifier,
         client: MlflowClient,
         clock: Clock,
     ) -> None:
         assert config.mlflow is not None
         self.config = config
         self.mlflow = config.mlflow
-        self.sessions = sessions
+        self.notifier = notifier
         self.client = client
         self.clock = clock
         self.failures = 0
@@ -120,7 +118,7 @@ class MlflowSync:
 
     async def _apply_run(self, run: Run, report: SyncReport) -> None:
         try:
-            async with unit_of_work(self.sessions) as session:
+            async with self.notifier.transaction() as session:
                 exp = await self._experiment_for(session, run)
                 if exp is None:
                     return
@@ -151,15 +149,14 @@ class MlflowSync:
                     changed = True
                 status = _status_for(run, exp)
                 if status and status != exp.status and status in experiments.NEXT.get(exp.status, ()):
-                    await experiments.set_status(
+                    _, review = await governance.report_status(
                         session,
+                        config=self.config,
                         experiment=exp,
                         status=status,
                         actor=ACTOR,
                         reason=f"MLflow run {run.run_id} {run.status}",
-                    )
-                    review = await status_changed(
-                        session, config=self.config, experiment=exp, actor=ACTOR, now=self.clock.now()
+                        now=self.clock.now(),
                     )
                     if review is not None:
                         report.reviews_opened.append(review.key)
@@ -205,7 +202,7 @@ class MlflowSync:
         for target in targets:
             key = f"mlflow:{model.name}:{target}:v{version.version}"
             try:
-                async with unit_of_work(self.sessions) as session:
+                async with self.notifier.transaction() as session:
                     exp = await experiments.find_by_run(session, version.run_id) if version.run_id else None
                     review, created = await governance.request_review(
                         session,
@@ -220,7 +217,6 @@ class MlflowSync:
                         now=self.clock.now(),
                     )
                     if created:
-                        await announce(session, config=self.config, review=review)
                         report.reviews_opened.append(review.key)
             except CadenceError as exc:
                 report.skipped.append(f"{key}: {exc.message}")

@@ -19,15 +19,15 @@ from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
 from bot.jobs.outbox_worker import OutboxWorker
+from bot.notify import Notifier
+from bot.notify.templates import Renderer
 from bot.services.schedule import Occasion, grace, occasions
 from bot.store.db import unit_of_work
 from bot.store.slack_events import forget_before
 
 log = logging.getLogger(__name__)
-SWEEP = timedelta(minutes=5)
-EVENT_MEMORY = timedelta(
-    days=2
-)  # how long handled Events API ids are kept for deduplication  # also look for due work this often, in case a wake-up was missed
+SWEEP = timedelta(minutes=5)  # also look for due work this often, in case a wake-up was missed
+EVENT_MEMORY = timedelta(days=2)  # how long handled Events API ids are kept for deduplication
 
 
 class OccasionTrigger(BaseTrigger):
@@ -61,6 +61,7 @@ class Runner:
         self.worker = worker
         self.governance = governance
         self.mlflow = mlflow
+        self.notifier = jobs.notifier
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None
@@ -138,13 +139,15 @@ def build_clock(
     from bot.integrations.mlflow import MlflowClient
     from bot.integrations.slack_directory import SlackDirectory
     from bot.jobs.outbox_worker import delivery_client
-    from bot.jobs.templates import Renderer
 
+    notifier = Notifier(
+        config=config, sessions=sessions, renderer=Renderer(config.templates_dir), clock=clock
+    )
     jobs = CeremonyJobs(
         config=config,
         sessions=sessions,
         clock=clock,
-        renderer=Renderer(config.templates_dir),
+        notifier=notifier,
         directory=SlackDirectory(slack, sessions, clock),
     )
     worker = OutboxWorker(
@@ -160,7 +163,7 @@ def build_clock(
             token=settings.mlflow_token or None,
             timeout=config.mlflow.timeout_seconds,
         )
-        sync = MlflowSync(config=config, sessions=sessions, client=client, clock=clock)
+        sync = MlflowSync(config=config, notifier=notifier, client=client, clock=clock)
     return Runner(
-        jobs, worker, governance=GovernanceJobs(config=config, sessions=sessions, clock=clock), mlflow=sync
+        jobs, worker, governance=GovernanceJobs(config=config, notifier=notifier, clock=clock), mlflow=sync
     )

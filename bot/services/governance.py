@@ -11,7 +11,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Governance, Team
-from bot.services import audit, experiments, readiness
+from bot.services import audit, events, experiments, readiness
 from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
 from bot.services.experiments import Evaluation
 from bot.services.readiness import Checklist
@@ -117,6 +117,7 @@ async def request_review(
         },
         at=review.created_at,
     )
+    events.record(session, events.ReviewRequested(review.id))  # type: ignore[arg-type]
     return review, True
 
 
@@ -243,6 +244,7 @@ async def decide(
         at=now,
     )
     await session.flush()
+    events.record(session, events.ReviewDecided(review.id, approver, closed_now))  # type: ignore[arg-type]
     return Decision(review, decision, approvals, closed_now)
 
 
@@ -330,7 +332,10 @@ async def mark_reminded(session: AsyncSession, review: Review, now: datetime) ->
         .where(col(Review.id) == review.id, col(Review.reminded_at).is_(None), col(Review.state) == "pending")
         .values(reminded_at=now)
     )
-    return moved.rowcount == 1  # type: ignore[attr-defined]
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    events.record(session, events.ReviewOverdue(review.id))  # type: ignore[arg-type]
+    return True
 
 
 async def review_for_status(
@@ -361,3 +366,23 @@ async def review_for_status(
         audit_note={"triggered_by": actor, "status": experiment.status},
     )
     return review if created else None
+
+
+async def report_status(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    experiment: Experiment,
+    status: str,
+    actor: str,
+    reason: str | None = None,
+    now: datetime | None = None,
+) -> tuple[bool, Review | None]:
+    """Move an experiment's status (from Slack, the API or MLflow alike) and open the review the
+    team's policy asks for at that status: (whether it moved, the review it opened, if any)."""
+    moved = await experiments.set_status(
+        session, experiment=experiment, status=status, actor=actor, reason=reason
+    )
+    if not moved:
+        return False, None
+    return True, await review_for_status(session, config=config, experiment=experiment, actor=actor, now=now)

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Criterion
-from bot.services import audit
+from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
 from bot.store.models import CriterionValue, Story
 from bot.store.queries import insert_ignore
@@ -125,6 +125,57 @@ def _check_keys(story: Story, kind: str, config: AppConfig, keys: Iterable[str])
             )
 
 
+@dataclass(frozen=True)
+class Entry:
+    """What a form holds for one criterion: an answer, a waiver (n/a and its reason), or nothing."""
+
+    value: str | None = None
+    na_reason: str | None = None  # "" when n/a was written without a reason
+
+
+async def apply_form(
+    session: AsyncSession,
+    *,
+    story: Story,
+    kind: str,
+    config: AppConfig,
+    actor: str,
+    entries: dict[str, Entry],
+) -> Checklist | None:
+    """Record a checklist form as the person left it: a blank clears an answer or waiver, n/a needs a
+    reason, and criteria left as they were are not touched. None when nothing changed."""
+    current = {i.criterion.key: i for i in (await checklist(session, story, kind, config)).items}
+    answers: dict[str, str] = {}
+    waivers: dict[str, str] = {}
+    clear: list[str] = []
+    for key, entry in entries.items():
+        was = current.get(key)
+        if was is None:
+            continue  # a criterion removed from the configuration since the form opened
+        if entry.na_reason is not None:
+            if not entry.na_reason:
+                raise Invalid('Say why it does not apply: "n/a: <reason>".', field=key)
+            if entry.na_reason != was.na_reason:
+                waivers[key] = entry.na_reason
+        elif entry.value:
+            if entry.value != was.value:
+                answers[key] = entry.value
+        elif was.value is not None or was.waived:
+            clear.append(key)
+    if not (answers or waivers or clear):
+        return None
+    return await record_answers(
+        session,
+        story=story,
+        kind=kind,
+        config=config,
+        actor=actor,
+        answers=answers,
+        waivers=waivers,
+        clear=clear,
+    )
+
+
 async def record_answers(
     session: AsyncSession,
     *,
@@ -195,4 +246,5 @@ async def record_answers(
     story.updated_at = now
     session.add(story)
     await session.flush()
+    events.record(session, events.ReadinessChanged(story.id, kind, actor))  # type: ignore[arg-type]
     return await checklist(session, story, kind, config)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import audit, readiness, stories
+from bot.services import audit, planning, stories
 from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist
-from bot.services.stories import check_sprint_team
 from bot.services.teams import require_lead
 from bot.store.models import Sprint, Story
 from bot.store.queries import lock_team
@@ -21,6 +21,7 @@ from bot.store.types import utcnow
 MAX_NAME = 80
 MAX_GOAL = 500
 MAX_LENGTH_DAYS = 42
+WORKING_DAYS = (0, 1, 2, 3, 4)
 
 
 def parse_date(text: str, *, option: str) -> date:
@@ -170,14 +171,6 @@ async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: 
     )
 
 
-@dataclass(frozen=True)
-class CommitResult:
-    sprint: Sprint
-    added: list[Story]
-    forced: list[Story] = field(default_factory=list)
-    moved_from: dict[str, str] = field(default_factory=dict)  # story key -> the sprint it left
-
-
 async def commit(
     session: AsyncSession,
     *,
@@ -188,68 +181,28 @@ async def commit(
     sprint: Sprint | None = None,
     force_reason: str | None = None,
 ) -> CommitResult:
-    """Add stories to the sprint being planned (or a named one). Only the team's leads may, and a
-    not-Ready story needs force with a reason, which is audited. Every way into a sprint comes here."""
+    """Add stories to the sprint being planned (or a named one), through the readiness gate
+    (`planning.admit`): only the team's leads may, and a not-Ready story needs force with a reason."""
     if not keys:
         raise Invalid("Name at least one story to commit, e.g. `sprint commit S-4 S-7`.")
-    require_lead(team, actor, doing="commit stories to a sprint", field="sprint")
+    planning.require_planner(team, actor)
     await lock_team(session, team.name)
     sprint = sprint or await planning_target(session, team)
-    check_sprint_team(sprint, team)
-    if sprint.state == "closed":
-        raise Conflict(f"Sprint {sprint.name} is closed.")
-    picked: list[Story] = []
+    planning.check_open_sprint(sprint, team)
+    picked = []
     for key in keys:
         story = await stories.get_story(session, key)
-        if story.team != team.name:
-            raise Conflict(f"{story.key} belongs to team {story.team}, not {team.name}.")
-        if story.status == "done":
-            raise Conflict(f"{story.key} is already done.")
-        if story.sprint_id == sprint.id:
-            raise Conflict(f"{story.key} is already in sprint {sprint.name}.")
-        if story not in picked:
-            picked.append(story)
-    checks = await readiness.checklists(session, picked, "ready", config)
-    not_ready = [s for s in picked if not checks[s.id].complete]  # type: ignore[index]
-    if not_ready and force_reason is None:
-        detail = "; ".join(
-            f"{s.key} lacks {', '.join(c.label for c in checks[s.id].missing)}"
-            for s in not_ready  # type: ignore[index]
-        )
-        raise Conflict(
-            f"Not Ready: {detail}. Fill the criteria with `ready S-n`, or commit anyway with "
-            f'--force reason="why".',
-            field="sprint",
-        )
-    if force_reason is not None and not force_reason.strip():
-        raise Invalid(
-            '--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason"
-        )
-    now = utcnow()
-    left = {s.sprint_id for s in picked if s.sprint_id is not None}
-    names = {
-        row.id: row.name for row in (await session.exec(select(Sprint).where(col(Sprint.id).in_(left)))).all()
-    }
-    moved_from = {s.key: names[s.sprint_id] for s in picked if s.sprint_id in names}
-    for story in picked:
-        story.sprint_id, story.updated_at = sprint.id, now
-        session.add(story)
-    for story in not_ready:
-        await audit.record(
-            session,
-            actor=actor,
-            action="sprint.force_commit",
-            subject=story.key,
-            payload={
-                "sprint": sprint.name,
-                "team": team.name,
-                "reason": (force_reason or "").strip(),
-                "missing": [c.key for c in checks[story.id].missing],  # type: ignore[index]
-            },
-            at=now,
-        )
-    await session.flush()
-    return CommitResult(sprint, picked, not_ready, moved_from)
+        planning.check_candidate(story, team, sprint)
+        picked.append(story)
+    return await planning.admit(
+        session,
+        config=config,
+        team=team,
+        sprint=sprint,
+        picked=picked,
+        actor=actor,
+        force_reason=force_reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -327,3 +280,22 @@ class SprintOverview:
 async def overview(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint) -> SprintOverview:
     listed = await stories.list_stories(session, config=config, team=team, sprint=sprint, include_done=True)
     return SprintOverview(sprint, listed)
+
+
+def working_days_left(sprint: Sprint, today: date) -> int:
+    """Monday-to-Friday days from `today` to the sprint's last day, both counted."""
+    days = (sprint.ends_on - today).days + 1
+    return sum(1 for n in range(max(days, 0)) if (today + timedelta(days=n)).weekday() in WORKING_DAYS)
+
+
+async def anchor(session: AsyncSession, team: Team) -> date | None:
+    """The start of the current sprint, else of the latest one: every-N-weeks ceremonies follow it."""
+    current = await current_sprint(session, team)
+    if current is not None:
+        return current.starts_on
+    latest = (
+        await session.exec(
+            select(Sprint).where(Sprint.team == team.name).order_by(col(Sprint.starts_on).desc())
+        )
+    ).first()
+    return latest.starts_on if latest else None

@@ -8,6 +8,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services import events
 from bot.services.errors import Invalid, NotFound
 from bot.store.models import CeremonyRun, Member, StandupAnswer
 from bot.store.queries import insert_ignore
@@ -69,6 +70,7 @@ async def answer(
             .execution_options(populate_existing=True)
         )
     ).one()
+    events.record(session, events.StandupAnswered(run.id, user_id, first, now))  # type: ignore[arg-type]
     return row, first
 
 

@@ -11,14 +11,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import audit, readiness
+from bot.services import audit, events, planning, readiness
 from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
 from bot.store.models import Sprint, Story
-from bot.store.outbox import enqueue
 from bot.store.queries import next_number
 from bot.store.types import utcnow
-from bot.text import escape
 
 MAX_TITLE = 200
 MAX_POINTS = 100
@@ -53,11 +52,6 @@ def check_points(points: int | None) -> int | None:
     if points is not None and not 0 <= points <= MAX_POINTS:
         raise Invalid(f"Points must be a whole number from 0 to {MAX_POINTS}.", field="points")
     return points
-
-
-def check_sprint_team(sprint: Sprint, team: Team) -> None:
-    if sprint.team != team.name:
-        raise Conflict(f"Sprint {sprint.name} belongs to team {sprint.team}, not {team.name}.")
 
 
 def default_type(config: AppConfig) -> str:
@@ -122,15 +116,13 @@ async def _enter_sprint(
     force_reason: str | None,
 ) -> None:
     """A story enters a sprint only as `sprint commit` lets it: by a lead, Ready or forced with a reason."""
-    from bot.services import sprints  # sprints builds on stories; the gate is one rule, kept there
-
-    await sprints.commit(
+    await planning.admit(
         session,
         config=config,
         team=team,
-        keys=[story.key],
-        actor=actor,
         sprint=sprint,
+        picked=[story],
+        actor=actor,
         force_reason=force_reason,
     )
     await session.refresh(story)
@@ -313,15 +305,9 @@ async def assign_story(
 
 
 async def _notify_owner(session: AsyncSession, story: Story, actor: str) -> None:
-    """Tell a new owner about their story: sent by the outbox, once per assignment."""
-    await enqueue(
-        session,
-        dedupe_key=f"assign:{story.key}:{story.owner}:{story.updated_at.isoformat()}",
-        channel=story.owner or "",
-        payload={
-            "text": f"<@{actor}> assigned you {story.key}: {escape(story.title)}",
-        },
-    )
+    """A new owner, other than the person who assigned it, is to hear about their story."""
+    if story.id is not None and story.owner:
+        events.record(session, events.StoryAssigned(story.id, story.owner, actor, story.updated_at))
 
 
 class NotDone(Conflict):

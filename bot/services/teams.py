@@ -24,3 +24,8 @@ def require_lead(team: Team, user_id: str, *, doing: str, field: str | None = No
     """Sprint decisions belong to the team's leads when the team names any."""
     if team.leads and user_id not in team.leads:
         raise Forbidden(f"Only the leads of team {team.name} can {doing}.", field=field)
+
+
+def people(team: Team) -> list[str]:
+    """Everyone of the team, members then leads, each once (those expected at its standup)."""
+    return list(dict.fromkeys([*team.members, *team.leads]))

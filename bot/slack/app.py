@@ -16,9 +16,8 @@ from bot.config import Settings
 from bot.services.errors import CadenceError, Invalid, NotFound
 from bot.slack import ids
 from bot.slack.blocks import error_message
-from bot.slack.context import Deps, Invocation
+from bot.slack.context import DEPS, Deps, Invocation
 from bot.slack.listeners import register
-from bot.store.db import unit_of_work
 from bot.store.slack_events import claim_event
 
 log = logging.getLogger(__name__)
@@ -73,9 +72,10 @@ async def _after_verification(
 ) -> Any:
     """Runs after Bolt verified the signature: marks the request trusted, then drops repeated events."""
     context[VERIFIED] = True
+    context[DEPS] = deps
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if event_id:
-        async with unit_of_work(deps.sessions) as session:
+        async with deps.transaction() as session:
             first = await claim_event(session, str(event_id))
         if not first:
             log.info("event %s already handled; ignoring the retry", event_id)
@@ -106,5 +106,5 @@ def create_app(*, settings: Settings, deps: Deps, client: AsyncWebClient | None 
         return await _after_verification(deps, body, context, next)
 
     app.error(make_error_handler(deps))
-    register(app, deps)
+    register(app, deps.config.command)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +13,9 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.clock import Clock
 from bot.config import AppConfig, Team
-from bot.jobs.ceremonies import CeremonyJobs
+from bot.notify import Notifier
 from bot.services.teams import resolve_team
 from bot.slack.followups import Followups
 
@@ -22,7 +25,22 @@ class Deps:
     config: AppConfig
     sessions: async_sessionmaker[AsyncSession]
     followups: Followups
-    ceremonies: CeremonyJobs
+    notifier: Notifier  # every transaction that changes something runs through it (see transaction)
+    clock: Clock
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """One unit of work; the messages its changes cause are queued before it commits."""
+        return self.notifier.transaction()
+
+
+DEPS = "cadence_deps"  # the Bolt context key under which every listener finds the Deps
+
+
+def deps_of(context: Mapping[str, Any]) -> Deps:
+    """The dependencies a listener runs with, put in the Bolt context by the app's middleware."""
+    deps = context[DEPS]
+    assert isinstance(deps, Deps)
+    return deps
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,11 @@ class Invocation:
             self.deps.followups.spawn(
                 self.client.chat_postMessage(channel=self.user_id, **args), what="dm reply"
             )
+
+    @classmethod
+    def of(cls, context: Mapping[str, Any], client: AsyncWebClient, body: dict[str, Any]) -> Invocation:
+        """Who is asking, from a listener's Bolt arguments."""
+        return cls.from_body(deps_of(context), client, body)
 
     @classmethod
     def from_body(cls, deps: Deps, client: AsyncWebClient, body: dict[str, Any]) -> Invocation:

@@ -7,7 +7,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import governance, sprints, stories
 from bot.slack.blocks.home import home_view
 from bot.slack.context import Deps
-from bot.store.db import unit_of_work
 
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
@@ -15,7 +14,7 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
     teams = [t for t in config.teams if t.includes(user_id)] or (
         config.teams if len(config.teams) == 1 else []
     )
-    async with unit_of_work(deps.sessions) as session:
+    async with deps.transaction() as session:
         reviews = await governance.awaiting(session, config=config, user=user_id)
         mine = []
         for team in config.teams:

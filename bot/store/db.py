@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PENDING_EVENTS = "cadence.events"  # session.info key of the domain events a transaction recorded
 
 
 def async_url(url: str) -> str:
@@ -72,6 +73,12 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the block ends normally, rolled back on any exception."""
+    """One transaction: committed when the block ends normally, rolled back on any exception.
+    A transaction that recorded domain events must be run by the notifier (`Notifier.transaction`),
+    which turns them into messages first; here they would be lost, so it refuses to commit."""
     async with sessions() as session, session.begin():
         yield session
+        if session.info.get(PENDING_EVENTS):
+            names = ", ".join(sorted({type(e).__name__ for e in session.info[PENDING_EVENTS]}))
+            session.info.pop(PENDING_EVENTS)
+            raise RuntimeError(f"unpublished events ({names}): run this through Notifier.transaction()")

@@ -15,9 +15,8 @@ from sqlalchemy import text
 from bot.api import auth
 from bot.config import AppConfig, Settings, parse_config
 from bot.services import stories
-from bot.store.db import session_factory, unit_of_work
 from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM, RECSYS
-from tests.factories import audit_rows, outbox_rows
+from tests.factories import audit_rows, outbox_rows, tx
 
 TOKENS = ("pipeline=secret-1", "secret-2")
 GOOD = {"Authorization": "Bearer secret-1"}
@@ -62,7 +61,7 @@ def body(**overrides: Any) -> dict[str, Any]:
 async def add_stories(db, config: AppConfig, n: int = 1) -> None:
     team = config.team("recsys")
     assert team is not None
-    async with unit_of_work(session_factory(db)) as s:
+    async with tx(db) as s:
         for i in range(n):
             await stories.add_story(s, config=config, team=team, title=f"Ranker {i + 1}", actor=ALICE)
 
@@ -639,7 +638,7 @@ async def test_404_for_an_unknown_external_id(api, db, method, path, payload):
 
 
 async def test_a_done_story_refuses_a_new_experiment(api, db):
-    async with unit_of_work(session_factory(db)) as s:
+    async with tx(db) as s:
         story = await stories.get_story(s, "S-2")
         story.status = "done"
         s.add(story)

@@ -17,6 +17,8 @@ from sqlmodel import col
 from bot.config import AppConfig
 from bot.integrations.mlflow import MlflowClient
 from bot.jobs.mlflow_sync import MAX_BACKOFF, MlflowSync, SyncReport
+from bot.notify import Notifier
+from bot.notify.templates import Renderer
 from bot.services import experiments, governance
 from bot.store.db import session_factory
 from bot.store.models import Experiment, ExperimentResult, Review
@@ -49,7 +51,9 @@ async def make_sync(db, clock) -> AsyncIterator[Callable[..., MlflowSync]]:
         assert config.mlflow is not None
         client = MlflowClient(config.mlflow.tracking_uri, timeout=30, transport=transport)
         clients.append(client)
-        return MlflowSync(config=config, sessions=session_factory(db), client=client, clock=clock)
+        sessions = session_factory(db)
+        notifier = Notifier(config, sessions, Renderer(config.templates_dir), clock)
+        return MlflowSync(config=config, notifier=notifier, client=client, clock=clock)
 
     yield build
     for client in clients:

@@ -17,7 +17,9 @@ from bot.config import parse_config
 from bot.integrations.slack_directory import SlackDirectory
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import delivery_client
-from bot.jobs.templates import Renderer
+from bot.notify import Notifier
+from bot.notify.ceremonies import refresh_readiness_summary
+from bot.notify.templates import Renderer
 from bot.services import away, standups, stories
 from bot.slack import ids
 from bot.store.db import create_engine, is_sqlite, session_factory
@@ -397,7 +399,7 @@ async def test_two_processes_claim_each_occurrence_once(db, make_jobs, clock, fa
             config=config,
             sessions=sessions,
             clock=clock,
-            renderer=Renderer(),
+            notifier=Notifier(config, sessions, Renderer(), clock),
             directory=SlackDirectory(delivery_client("xoxb-test", fake_slack.api_url), sessions, clock),
             instance="clock-b",
         )
@@ -784,7 +786,7 @@ async def test_refresh_edits_the_summary_in_place(db, make_jobs, clock, fake_sla
     clock.set(ROUND_1 + timedelta(hours=1))
     await make_ready(db, config, "S-3")
     async with tx(db) as s:
-        assert await jobs.refresh_readiness_summary(s, await stories.get_story(s, "S-3")) is True
+        assert await refresh_readiness_summary(jobs.notifier, s, await stories.get_story(s, "S-3")) is True
     updates = [r for r in await outbox_rows(db) if r.method == "chat.update"]
     assert len(updates) == 1
     (update,) = updates
@@ -797,7 +799,7 @@ async def test_refresh_edits_the_summary_in_place(db, make_jobs, clock, fake_sla
     clock.set(ROUND_1 + timedelta(hours=2))
     await make_ready(db, config, "S-1")
     async with tx(db) as s:
-        assert await jobs.refresh_readiness_summary(s, await stories.get_story(s, "S-1")) is True
+        assert await refresh_readiness_summary(jobs.notifier, s, await stories.get_story(s, "S-1")) is True
     updates = [r for r in await outbox_rows(db) if r.method == "chat.update"]
     assert [r.id for r in updates] == [update.id]
     assert "3 of 5 stories Ready" in body(updates[0])["text"]
@@ -820,7 +822,7 @@ async def test_refresh_edits_the_summary_in_place(db, make_jobs, clock, fake_sla
     # once the edit is out, a further change queues a new one
     await make_ready(db, config, "S-2")
     async with tx(db) as s:
-        assert await jobs.refresh_readiness_summary(s, await stories.get_story(s, "S-2")) is True
+        assert await refresh_readiness_summary(jobs.notifier, s, await stories.get_story(s, "S-2")) is True
     updates = [r for r in await outbox_rows(db) if r.method == "chat.update"]
     assert len(updates) == 2
     assert updates[1].state == "pending" and updates[1].update_of == summary_id
@@ -837,7 +839,7 @@ async def test_refresh_uses_the_latest_round(db, make_jobs, clock, fake_slack):
     clock.set(ROUND_2 + timedelta(minutes=60))
     await make_ready(db, config, "S-3")
     async with tx(db) as s:
-        assert await jobs.refresh_readiness_summary(s, await stories.get_story(s, "S-3")) is True
+        assert await refresh_readiness_summary(jobs.notifier, s, await stories.get_story(s, "S-3")) is True
     (update,) = [r for r in await outbox_rows(db) if r.method == "chat.update"]
     assert update.update_of == run2.message_id
     assert "(planning soon)" in body(update)["text"]
@@ -850,8 +852,10 @@ async def test_refresh_without_a_summary_does_nothing(db, make_jobs, clock, fake
     jobs = make_jobs(config)
     async with tx(db) as s:
         backlog = await make_story(s, config, title="Backlog", owner=BOB, actor=BOB)
-        assert await jobs.refresh_readiness_summary(s, backlog) is False  # no sprint
-        assert await jobs.refresh_readiness_summary(s, await stories.get_story(s, "S-1")) is False  # no round
+        assert await refresh_readiness_summary(jobs.notifier, s, backlog) is False  # no sprint
+        assert (
+            await refresh_readiness_summary(jobs.notifier, s, await stories.get_story(s, "S-1")) is False
+        )  # no round
     assert [r for r in await outbox_rows(db) if r.method == "chat.update"] == []
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from bot.config import parse_config
 from bot.services.schedule import occasions
 from bot.store import outbox
-from bot.store.db import session_factory, unit_of_work
+from tests.factories import tx
 
 
 def _fires(cron: str, start: datetime, end: datetime) -> list[str]:
@@ -38,7 +38,7 @@ def test_the_skipped_hour_in_spring_does_not_run_twice_or_vanish_the_next_day():
 
 async def test_a_scheduled_dm_does_not_hold_up_later_messages(db, clock, fake_slack, make_worker):
     fake_slack.reset()
-    async with unit_of_work(session_factory(db)) as session:
+    async with tx(db) as session:
         await outbox.enqueue(
             session,
             dedupe_key="standup-dm",
@@ -62,7 +62,7 @@ async def test_a_scheduled_dm_does_not_hold_up_later_messages(db, clock, fake_sl
 
 async def test_a_message_backing_off_still_holds_its_channel_in_order(db, clock, fake_slack, make_worker):
     fake_slack.reset()
-    async with unit_of_work(session_factory(db)) as session:
+    async with tx(db) as session:
         await outbox.enqueue(session, dedupe_key="first", channel="C0001", payload={"text": "first"})
         await outbox.enqueue(session, dedupe_key="second", channel="C0001", payload={"text": "second"})
     fake_slack.fail("chat.postMessage", 500)

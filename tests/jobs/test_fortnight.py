@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.config import AppConfig, parse_config
-from bot.jobs.ceremonies import CeremonyJobs, post_standup_answer
+from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.services import away, standups
 from bot.services.schedule import occasions
@@ -238,7 +238,7 @@ Hook = Callable[["World", CeremonyJobs], Awaitable[None]]
 
 async def bob_answers_tuesday(world: World, jobs: CeremonyJobs) -> None:
     """Bob posts his update (what the standup form's submission does) a quarter after the prompt."""
-    async with unit_of_work(jobs.sessions) as s:
+    async with jobs.notifier.transaction() as s:
         run = (
             await s.exec(
                 select(CeremonyRun).where(
@@ -246,10 +246,9 @@ async def bob_answers_tuesday(world: World, jobs: CeremonyJobs) -> None:
                 )
             )
         ).one()
-        answer, first = await standups.answer(
+        await standups.answer(
             s, run=run, user_id=BOB, yesterday="Loader", today="Ranker", blockers="GPU quota"
         )
-        await post_standup_answer(jobs, s, run=run, answer=answer, first=first)
 
 
 async def bob_fills_s4(world: World, jobs: CeremonyJobs) -> None:

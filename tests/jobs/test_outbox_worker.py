@@ -18,7 +18,7 @@ from sqlmodel import select
 from bot.config import OutboxConfig
 from bot.jobs import outbox_worker
 from bot.jobs.outbox_worker import OutboxWorker, counts, list_messages, purge_dead, retry_message
-from bot.store.db import session_factory, unit_of_work
+from bot.store.db import session_factory
 from bot.store.models import CeremonyRun, OutboxMessage
 from bot.store.outbox import enqueue, find
 from tests.conftest import BOB, PLATFORM, RECSYS
@@ -44,7 +44,7 @@ async def put(db, clock, key: str, channel: str = RECSYS, text: str | None = Non
     """Queue one message (due now on the test clock unless not_before says otherwise); its id."""
     kwargs.setdefault("not_before", clock.now())
     payload = kwargs.pop("payload", None) or {"text": text or key}
-    async with unit_of_work(session_factory(db)) as s:
+    async with tx(db) as s:
         assert await enqueue(s, dedupe_key=key, channel=channel, payload=payload, **kwargs)
         row = await find(s, key)
         assert row is not None and row.id is not None

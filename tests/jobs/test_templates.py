@@ -11,7 +11,7 @@ from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
 from bot.config import parse_config
-from bot.jobs.templates import BUILTIN_DIR, SAMPLES, Renderer
+from bot.notify.templates import BUILTIN_DIR, SAMPLES, Renderer
 from tests.factories import outbox_rows
 
 

@@ -4,7 +4,6 @@ import json
 from datetime import date
 
 from bot.config import parse_config
-from bot.jobs.governance import status_changed
 from bot.services import audit, experiments, governance, sprints
 from bot.store.models import AuditEvent, Review
 from tests.conftest import ALICE, CAROL, RECSYS
@@ -24,8 +23,9 @@ async def test_an_approver_can_move_an_experiment_that_the_policy_then_sends_for
     async with tx(db) as s:
         story = await make_story(s, config)
         exp = await experiments.add_experiment(s, config=config, story=story, name="Ranker", actor=CAROL)
-        await experiments.set_status(s, experiment=exp, status="succeeded", actor=CAROL)
-        review = await status_changed(s, config=config, experiment=exp, actor=CAROL)
+        _, review = await governance.report_status(
+            s, config=config, experiment=exp, status="succeeded", actor=CAROL
+        )
     assert review is not None and review.requested_by == "policy"
     request = [e for e in await rows(db, AuditEvent) if e.action == "review.request"]
     assert [(e.actor, json.loads(e.payload)["triggered_by"]) for e in request] == [("policy", CAROL)]

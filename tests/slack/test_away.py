@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.config import parse_config
-from bot.store.db import session_factory, unit_of_work
 from bot.store.models import Away, Member
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
-from tests.factories import snapshot
+from tests.factories import snapshot, tx
 from tests.slack import helpers
 from tests.slack.helpers import app_driver, shown
 from tests.slack_driver import SlackDriver
@@ -39,13 +38,13 @@ async def refused(slack: SlackDriver, db: AsyncEngine, command: str, **who: str)
 
 
 async def periods(db: AsyncEngine, user: str = ALICE) -> list[tuple[date, date]]:
-    async with unit_of_work(session_factory(db)) as s:
+    async with tx(db) as s:
         rows = await s.exec(select(Away).where(Away.user_id == user).order_by(col(Away.starts_on)))
         return [(r.starts_on, r.ends_on) for r in rows.all()]
 
 
 async def member(db: AsyncEngine, user: str = ALICE) -> Member | None:
-    async with unit_of_work(session_factory(db)) as s:
+    async with tx(db) as s:
         return await s.get(Member, user)
 
 

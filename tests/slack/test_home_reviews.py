@@ -1,12 +1,12 @@
 """Approvers find the reviews waiting for them on their App Home, with the decision buttons."""
 
 from bot.services import experiments, governance, stories
-from bot.store.db import session_factory, unit_of_work
 from tests.conftest import ALICE, CAROL
+from tests.factories import tx
 
 
 async def open_review(db, config) -> str:
-    async with unit_of_work(session_factory(db)) as session:
+    async with tx(db) as session:
         story = await stories.add_story(
             session, config=config, team=config.teams[0], title="Ranker", actor=ALICE
         )

@@ -1,7 +1,7 @@
 """Long text is split across sections, never cut off: the end of a long standup summary or a
 decided review with long rationales still reaches people."""
 
-from bot.jobs.templates import Renderer
+from bot.notify.templates import Renderer
 from bot.slack.blocks import SECTION_CHARS, sections
 from bot.slack.blocks.ceremonies import plain
 

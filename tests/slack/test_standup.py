@@ -13,15 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from bot.config import parse_config
-from bot.jobs.ceremonies import CeremonyJobs, post_standup_answer
+from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import OutboxWorker
+from bot.notify import Notifier
 from bot.services import standups
 from bot.slack import ids
-from bot.store.db import session_factory, unit_of_work
 from bot.store.models import CeremonyRun, OutboxMessage, StandupAnswer
 from tests.clock import FakeClock
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
-from tests.factories import outbox_rows
+from tests.factories import outbox_rows, tx
 from tests.fake_slack import Call, FakeSlack
 from tests.slack.helpers import app_driver
 from tests.slack_driver import SlackDriver
@@ -47,7 +47,7 @@ SUMMARY_AT = datetime(2026, 12, 7, 10, 30, tzinfo=UTC)  # 11:30 in Berlin: the s
 MISSING_HANDLER = (
     "bug: no listener handles the standup modal's submission (callback_id 'standup_modal'): "
     "bot/slack/listeners/views.py registers only story_modal and criteria_modal, and "
-    "bot.jobs.ceremonies.post_standup_answer is never called"
+    "no standup answer reaches the thread"
 )
 
 
@@ -68,7 +68,11 @@ async def standup(
 
 
 def jobs_of(slack: SlackDriver) -> CeremonyJobs:
-    return slack.app.state.deps.ceremonies
+    return slack.app.state.runner.jobs
+
+
+def notifier_of(slack: SlackDriver) -> Notifier:
+    return slack.app.state.deps.notifier
 
 
 async def deliver(worker: OutboxWorker, clock: FakeClock, rounds: int = 20) -> None:
@@ -107,7 +111,7 @@ async def run_standup(slack: SlackDriver, clock: FakeClock, worker: OutboxWorker
     [prompt] = [c for c in posted(slack.fake) if c.args["channel"] == RECSYS]
     run_id = run_id_in(prompt)
     assert run_id == made[0].id
-    async with unit_of_work(jobs_of(slack).sessions) as s:
+    async with jobs_of(slack).notifier.transaction() as s:
         run = await s.get(CeremonyRun, run_id)
         message = await s.get(OutboxMessage, run.message_id)
     assert message.state == "sent" and message.slack_ts
@@ -148,17 +152,13 @@ async def answer_directly(
     slack: SlackDriver, run_id: int, user: str, *, today: str, yesterday: str = "", blockers: str = ""
 ) -> None:
     """Record an answer the way the modal's submission is meant to: the service, then the thread reply."""
-    jobs = jobs_of(slack)
-    async with unit_of_work(jobs.sessions) as s:
+    async with notifier_of(slack).transaction() as s:
         run = await standups.get_run(s, run_id)
-        answer, first = await standups.answer(
-            s, run=run, user_id=user, yesterday=yesterday, today=today, blockers=blockers
-        )
-        await post_standup_answer(jobs, s, run=run, answer=answer, first=first)
+        await standups.answer(s, run=run, user_id=user, yesterday=yesterday, today=today, blockers=blockers)
 
 
 async def answers(db: AsyncEngine) -> list[StandupAnswer]:
-    async with unit_of_work(session_factory(db)) as s:
+    async with tx(db) as s:
         return list((await s.exec(select(StandupAnswer).order_by(col(StandupAnswer.id)))).all())
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from bot.jobs.governance import announce, status_changed
 from bot.services import audit, experiments, governance, stories
 from bot.services.errors import Invalid
 from bot.slack.blocks import context, message, section
@@ -15,7 +14,6 @@ from bot.slack.blocks.governance import evaluation_line
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_user
-from bot.store.db import unit_of_work
 from bot.store.models import Experiment
 from bot.text import escape
 
@@ -48,7 +46,7 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
     target = _float(args.option("--target") or "", "--target") if "--target" in args.options else None
     owner = parse_user(args.option("--owner") or "") if args.option("--owner") else None
     links = {k: args.option(f"--{k}") or "" for k in ("mlflow", "dashboard") if args.option(f"--{k}")}
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, args.positionals[0])
         exp = await experiments.add_experiment(
             session,
@@ -72,7 +70,7 @@ async def list_(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens, options=("--story", "--status"))
     if args.positionals:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; exp list takes only options.")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         team = inv.team()
         story = (
             await stories.get_story(session, args.option("--story") or "") if args.option("--story") else None
@@ -98,7 +96,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
     if len(args.positionals) != 1:
         raise Invalid("Name one experiment, e.g. `exp show E-3`.")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
         rows = await experiments.results(session, exp)
         story = await experiments.story_of(session, exp)
@@ -133,25 +131,16 @@ async def status(inv: Invocation, tokens: list[str]) -> Reply:
     unknown = sorted(set(args.pairs) - {"reason"})
     if unknown:
         raise Invalid(f'Unexpected {unknown[0]}=…; only reason="…" goes with a status.')
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
-        moved = await experiments.set_status(
+        moved, review = await governance.report_status(
             session,
+            config=inv.config,
             experiment=exp,
             status=args.positionals[1].lower(),
             actor=inv.user_id,
             reason=args.pairs.get("reason"),
-        )
-        review = (
-            await status_changed(
-                session,
-                config=inv.config,
-                experiment=exp,
-                actor=inv.user_id,
-                now=inv.deps.ceremonies.clock.now(),
-            )
-            if moved
-            else None
+            now=inv.deps.clock.now(),
         )
     text = (
         f":arrows_counterclockwise: *{exp.key}* is now {exp.status}."
@@ -170,7 +159,7 @@ async def result(inv: Invocation, tokens: list[str]) -> Reply:
     pairs = dict(args.pairs)
     run_id = pairs.pop("run", "")
     metrics = {name: _float(value, name) for name, value in pairs.items()}
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
         await experiments.record_results(
             session, experiment=exp, metrics=metrics, actor=inv.user_id, source="slack", run_id=run_id
@@ -190,7 +179,7 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
     if len(args.positionals) != 1:
         raise Invalid("Name one experiment, e.g. `exp review E-3 --for production`.")
     purpose = (args.option("--for") or "production").lower()
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
         opened, created = await governance.request_review(
             session,
@@ -200,10 +189,8 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
             actor=inv.user_id,
             source="slack",
             experiment=exp,
-            now=inv.deps.ceremonies.clock.now(),
+            now=inv.deps.clock.now(),
         )
-        if created:
-            await announce(session, config=inv.config, review=opened)
     if not created:
         text = f"*{opened.key}* for {exp.key} ({opened.purpose}) is already waiting for a decision."
         return message(text, [section(text)])
@@ -233,7 +220,7 @@ async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
     if len(args.positionals) != 1:
         raise Invalid("Name one item, e.g. `audit S-4`, `audit E-2` or `audit R-1`.")
     raw = args.positionals[0].strip().upper()
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         if raw.startswith("S"):
             key = (await stories.get_story(session, raw)).key
         elif raw.startswith("E"):

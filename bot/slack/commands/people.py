@@ -12,7 +12,6 @@ from bot.slack.blocks import message, section
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args
-from bot.store.db import unit_of_work
 
 
 def _today(inv: Invocation) -> datetime:
@@ -21,14 +20,14 @@ def _today(inv: Invocation) -> datetime:
         zone = inv.config.team_timezone(inv.team())
     except Invalid:
         zone = ZoneInfo(inv.config.timezone)
-    return inv.deps.ceremonies.clock.now().astimezone(zone)
+    return inv.deps.clock.now().astimezone(zone)
 
 
 async def away(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
     today = _today(inv).date()
     if not args.positionals:
-        async with unit_of_work(inv.deps.sessions) as session:
+        async with inv.deps.transaction() as session:
             periods = await away_service.periods(session, inv.user_id, today)
         if not periods:
             return message(
@@ -40,7 +39,7 @@ async def away(inv: Invocation, tokens: list[str]) -> Reply:
     if len(args.positionals) > 1:
         raise Invalid("Write the dates as one range, e.g. `away 2026-12-21..2027-01-01`.")
     starts_on, ends_on = away_service.parse_range(args.positionals[0])
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         await away_service.set_away(
             session, user_id=inv.user_id, starts_on=starts_on, ends_on=ends_on, today=today
         )
@@ -54,7 +53,7 @@ async def away(inv: Invocation, tokens: list[str]) -> Reply:
 async def back(inv: Invocation, tokens: list[str]) -> Reply:
     if tokens:
         raise Invalid(f"Unexpected {tokens[0]!r}; `back` takes no arguments.")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         changed = await away_service.come_back(session, user_id=inv.user_id, today=_today(inv).date())
     text = ":wave: Welcome back! Reminders and nudges reach you again." if changed else "You were not away."
     return message(text, [section(text)])
@@ -64,7 +63,7 @@ async def standup_dm(inv: Invocation, tokens: list[str]) -> Reply:
     choice = " ".join(tokens).strip().lower()
     if choice not in ("on", "off"):
         raise Invalid("Say `standup dm on` to get the standup prompt as a DM too, or `standup dm off`.")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         await standups.set_standup_dm(session, user_id=inv.user_id, enabled=choice == "on")
     text = (
         ":incoming_envelope: You will get the standup prompt as a DM as well."

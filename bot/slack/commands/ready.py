@@ -11,7 +11,6 @@ from bot.slack.blocks.modals import criteria_modal
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_waiver
-from bot.store.db import unit_of_work
 
 
 def split_answers(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -49,12 +48,18 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
     if len(args.positionals) > 1:
         raise Invalid(f"Unexpected {args.positionals[1]!r}: write criteria as key=value.")
     key = args.positionals[0]
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, key)
         if args.pairs:
             answers, waivers = split_answers(args.pairs)
-            checklist = await inv.deps.ceremonies.record_answers(
-                session, story=story, kind=kind, actor=inv.user_id, answers=answers, waivers=waivers
+            checklist = await readiness.record_answers(
+                session,
+                story=story,
+                kind=kind,
+                config=inv.config,
+                actor=inv.user_id,
+                answers=answers,
+                waivers=waivers,
             )
             recorded = len(answers) + len(waivers)
             head = (
@@ -77,7 +82,7 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
 
 
 async def open_criteria_form(inv: Invocation, story_key: str, kind: str) -> None:
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, story_key)
         if story.status == "done":
             raise Invalid(f"{story.key} is already done; its checklists are closed.")

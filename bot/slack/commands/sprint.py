@@ -9,7 +9,6 @@ from bot.slack.blocks.sprints import close_report, plan_blocks, sprint_glance, s
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args
-from bot.store.db import unit_of_work
 from bot.text import escape
 
 
@@ -25,7 +24,7 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
     starts_on = sprints.parse_date(args.option("--from") or "", option="--from")
     ends_on = sprints.parse_date(args.option("--to") or "", option="--to")
     team = inv.team()
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         sprint = await sprints.start_sprint(
             session,
             team=team,
@@ -45,7 +44,7 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
 async def current(inv: Invocation, tokens: list[str]) -> Reply:
     if tokens:
         raise Invalid(f"Unexpected {tokens[0]!r}; `sprint current` takes no arguments.")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         team = inv.team()
         sprint = await sprints.resolve_sprint(session, team=team, ref="current")
         view = await sprints.overview(session, config=inv.config, team=team, sprint=sprint)
@@ -54,7 +53,7 @@ async def current(inv: Invocation, tokens: list[str]) -> Reply:
 
 async def plan(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         team = inv.team()
         sprint = None
         if args.positionals:
@@ -73,7 +72,7 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
     if args.flag("--force") and "reason" not in args.pairs:
         raise Invalid('--force needs a reason, e.g. --force reason="agreed with the PO".', field="reason")
     team = inv.team()
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         sprint = None
         if args.option("--sprint"):
             sprint = await sprints.resolve_sprint(session, team=team, ref=args.option("--sprint") or "")
@@ -101,7 +100,7 @@ async def close(inv: Invocation, tokens: list[str]) -> Reply:
             f"Unexpected {tokens[0]!r}; `sprint close` closes the current sprint and takes no arguments."
         )
     team = inv.team()
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         report = await sprints.close_sprint(session, team=team, actor=inv.user_id)
     reply = message(f"Sprint {escape(report.closed.name)} closed", close_report(report))
     reply["response_type"] = "in_channel"

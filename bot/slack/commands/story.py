@@ -11,7 +11,6 @@ from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_list
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_int, parse_user, unescape
-from bot.store.db import unit_of_work
 from bot.text import escape
 
 
@@ -37,7 +36,7 @@ def split_force(tokens: list[str]) -> tuple[list[str], str | None]:
 
 
 async def open_story_form(inv: Invocation, story_key: str | None = None) -> None:
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, story_key) if story_key else None
         if story is not None and story.status == "done":
             raise Conflict(f"{story.key} is done and can no longer be edited.")
@@ -69,7 +68,7 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
     points = (
         parse_int(args.option("--points") or "", option="--points") if "--points" in args.options else None
     )
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         team = inv.team()
         sprint = None
         if args.option("--sprint"):
@@ -101,7 +100,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
     args = parse_args(tokens, options=("--sprint",), flags=("--mine", "--not-ready", "--all"))
     if args.positionals:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; story list takes only options.")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         team = inv.team()
         ref = args.option("--sprint")
         sprint = None
@@ -130,7 +129,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
 
 async def show(inv: Invocation, tokens: list[str]) -> Reply:
     key = _one_key(tokens, "story show S-12")
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, key)
         ready = await readiness.checklist(session, story, "ready", inv.config)
         done = await readiness.checklist(session, story, "done", inv.config)
@@ -152,7 +151,7 @@ async def assign(inv: Invocation, tokens: list[str]) -> Reply:
     if len(args.positionals) != 2:
         raise Invalid("Name a story and a person, e.g. `story assign S-12 @alice`.")
     owner = parse_user(args.positionals[1])
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, args.positionals[0])
         await stories.assign_story(session, config=inv.config, story=story, owner=owner, actor=inv.user_id)
     return message(
@@ -168,7 +167,7 @@ async def done(inv: Invocation, tokens: list[str]) -> Reply:
 
 async def finish(inv: Invocation, key: str) -> Reply:
     """Shared by `story done` and the Mark done button: refuses with the missing Definition of Done."""
-    async with unit_of_work(inv.deps.sessions) as session:
+    async with inv.deps.transaction() as session:
         story = await stories.get_story(session, key)
         try:
             await stories.complete_story(session, config=inv.config, story=story, actor=inv.user_id)

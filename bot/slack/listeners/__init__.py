@@ -1,15 +1,15 @@
-"""Registers every listener on the Bolt app, one module per surface."""
+"""Registers every listener on the Bolt app, one module per surface. Listeners are module-level
+callbacks; each finds its dependencies in the Bolt context (`deps_of(context)`)."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.context import Deps
 from bot.slack.listeners import actions, commands, events, views
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
-    commands.register(app, deps)
-    actions.register(app, deps)
-    views.register(app, deps)
-    events.register(app, deps)
+def register(app: AsyncApp, command: str) -> None:
+    commands.register(app, command)
+    actions.register(app)
+    views.register(app)
+    events.register(app)

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services import governance, sprints, standups
@@ -17,100 +17,129 @@ from bot.slack.blocks.governance import decision_modal
 from bot.slack.blocks.sprints import plan_modal
 from bot.slack.commands.ready import open_criteria_form
 from bot.slack.commands.story import finish, list_, open_story_form
-from bot.slack.context import Deps, Invocation
-from bot.store.db import unit_of_work
+from bot.slack.context import Invocation
 
 
 def _value(body: dict[str, Any]) -> str:
     return str(body["actions"][0].get("value") or "")
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
-    def inv(body: dict[str, Any], client: AsyncWebClient) -> Invocation:
-        return Invocation.from_body(deps, client, body)
+async def open_ready(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await open_criteria_form(Invocation.of(context, client, body), _value(body), "ready")
 
-    @app.action(ids.OPEN_READY_MODAL)
-    async def open_ready(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        await open_criteria_form(inv(body, client), _value(body), "ready")
 
-    @app.action(ids.OPEN_DONE_MODAL)
-    async def open_done(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        await open_criteria_form(inv(body, client), _value(body), "done")
+async def open_done(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await open_criteria_form(Invocation.of(context, client, body), _value(body), "done")
 
-    @app.action(ids.OPEN_STORY_EDIT)
-    async def open_edit(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        await open_story_form(inv(body, client), _value(body))
 
-    @app.action(ids.OPEN_STORY_ADD)
-    async def open_add(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        await open_story_form(inv(body, client))
+async def open_edit(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await open_story_form(Invocation.of(context, client, body), _value(body))
 
-    @app.action(ids.MARK_DONE)
-    async def mark_done(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        who = inv(body, client)
-        reply = await finish(who, _value(body))
-        if reply:
-            who.reply_later(reply)
 
-    def decision_opener(verdict: str):  # type: ignore[no-untyped-def]
-        async def open_decision(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-            await ack()
-            who = inv(body, client)
-            async with unit_of_work(deps.sessions) as session:
-                review = await governance.get_review(session, _value(body))
-                # Refused here, before any form opens: not an approver, the requester, already decided, closed.
-                await governance.check_can_decide(session, deps.config, review, who.user_id)
-            who.open_modal(decision_modal(review.key, verdict, review.subject))
+async def open_add(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    await open_story_form(Invocation.of(context, client, body))
 
-        return open_decision
 
-    app.action(ids.REVIEW_APPROVE)(decision_opener("approve"))
-    app.action(ids.REVIEW_REQUEST_CHANGES)(decision_opener("request_changes"))
-    app.action(ids.REVIEW_REJECT)(decision_opener("reject"))
+async def mark_done(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    reply = await finish(who, _value(body))
+    if reply:
+        who.reply_later(reply)
 
-    @app.action(ids.OPEN_PLAN_VIEW)
-    async def open_plan(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        team = deps.config.team(_value(body))
-        if team is None:
-            raise Invalid("That team is no longer configured.")
-        async with unit_of_work(deps.sessions) as session:
-            result = await sprints.plan(session, config=deps.config, team=team)
-        inv(body, client).open_modal(plan_modal(result, deps.config.command))
 
-    @app.action(ids.OPEN_STANDUP_MODAL)
-    async def open_standup(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        who = inv(body, client)
-        if not _value(body).isdigit():
-            raise Invalid("That standup button is out of date.")
-        async with unit_of_work(deps.sessions) as session:
-            run = await standups.get_run(session, int(_value(body)))
-            mine = await standups.answer_of(session, run=run, user_id=who.user_id)
-        previous = None
-        if mine is not None:
-            previous = {
-                "yesterday": mine.yesterday,
-                "today": mine.today,
-                "blockers": mine.blockers,
-                "links": mine.links,
-            }
-        who.open_modal(standup_modal(run.id or 0, team=run.team, answer=previous))
+async def open_decision(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """Approve, Request changes or Reject: the decision form, for someone who may decide."""
+    await ack()
+    who = Invocation.of(context, client, body)
+    verdict = VERDICT_OF[body["actions"][0]["action_id"]]
+    async with who.deps.transaction() as session:
+        review = await governance.get_review(session, _value(body))
+        # Refused here, before any form opens: not an approver, the requester, already decided, closed.
+        await governance.check_can_decide(session, who.config, review, who.user_id)
+    who.open_modal(decision_modal(review.key, verdict, review.subject))
 
-    @app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))
-    async def page(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        try:
-            value = json.loads(_value(body))
-            tokens, number = list(value["filters"]["tokens"]), int(value["page"])
-        except (ValueError, KeyError, TypeError):
-            raise Invalid("That page button is out of date; run the list command again.") from None
-        who = inv(body, client)
-        reply = await list_(who, tokens, page=number)
-        if reply:
-            who.reply_later(reply, replace_original=True)
+
+VERDICT_OF = {
+    ids.REVIEW_APPROVE: "approve",
+    ids.REVIEW_REQUEST_CHANGES: "request_changes",
+    ids.REVIEW_REJECT: "reject",
+}
+
+
+async def open_plan(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    team = who.config.team(_value(body))
+    if team is None:
+        raise Invalid("That team is no longer configured.")
+    async with who.deps.transaction() as session:
+        result = await sprints.plan(session, config=who.config, team=team)
+    who.open_modal(plan_modal(result, who.command))
+
+
+async def open_standup(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    if not _value(body).isdigit():
+        raise Invalid("That standup button is out of date.")
+    async with who.deps.transaction() as session:
+        run = await standups.get_run(session, int(_value(body)))
+        mine = await standups.answer_of(session, run=run, user_id=who.user_id)
+    previous = None
+    if mine is not None:
+        previous = {
+            "yesterday": mine.yesterday,
+            "today": mine.today,
+            "blockers": mine.blockers,
+            "links": mine.links,
+        }
+    who.open_modal(standup_modal(run.id or 0, team=run.team, answer=previous))
+
+
+async def page(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    try:
+        value = json.loads(_value(body))
+        tokens, number = list(value["filters"]["tokens"]), int(value["page"])
+    except (ValueError, KeyError, TypeError):
+        raise Invalid("That page button is out of date; run the list command again.") from None
+    who = Invocation.of(context, client, body)
+    reply = await list_(who, tokens, page=number)
+    if reply:
+        who.reply_later(reply, replace_original=True)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ids.OPEN_READY_MODAL)(open_ready)
+    app.action(ids.OPEN_DONE_MODAL)(open_done)
+    app.action(ids.OPEN_STORY_EDIT)(open_edit)
+    app.action(ids.OPEN_STORY_ADD)(open_add)
+    app.action(ids.MARK_DONE)(mark_done)
+    for action_id in VERDICT_OF:
+        app.action(action_id)(open_decision)
+    app.action(ids.OPEN_PLAN_VIEW)(open_plan)
+    app.action(ids.OPEN_STANDUP_MODAL)(open_standup)
+    app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))(page)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack.context import Deps
+from bot.slack.context import deps_of
 from bot.slack.home import publish_home
 
 
-def register(app: AsyncApp, deps: Deps) -> None:
-    @app.event("app_home_opened")
-    async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab", "home") == "home":
-            deps.followups.spawn(publish_home(deps, client, event["user"]), what="views.publish")
+async def home_opened(event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext) -> None:
+    if event.get("tab", "home") == "home":
+        deps = deps_of(context)
+        deps.followups.spawn(publish_home(deps, client, event["user"]), what="views.publish")
+
+
+def register(app: AsyncApp) -> None:
+    app.event("app_home_opened")(home_opened)

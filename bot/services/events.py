@@ -1,0 +1,78 @@
+"""What happened: small facts a service records on the transaction it ran in. Services never post;
+the notifier (bot/notify) turns these into outbox messages before the same transaction commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.store.db import PENDING_EVENTS
+
+
+class Event:
+    """Base of every domain event: frozen dataclasses of ids and values, nothing from Slack."""
+
+
+@dataclass(frozen=True)
+class StoryAssigned(Event):
+    story_id: int
+    owner: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReadinessChanged(Event):
+    """Criteria of one checklist (ready or done) of a story were answered, waived or cleared."""
+
+    story_id: int
+    kind: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class StandupAnswered(Event):
+    run_id: int
+    user_id: str
+    first: bool  # the person's first answer to this standup (a later one replaces it)
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CeremonyDue(Event):
+    """A ceremony occurrence was claimed and is to be held now: a reminder, a nudge round, a summary."""
+
+    run_id: int
+    now: datetime
+    zones: tuple[tuple[str, str], ...] = ()  # standup DM recipients' own time zones (user, zone name)
+
+
+@dataclass(frozen=True)
+class ReviewRequested(Event):
+    review_id: int
+
+
+@dataclass(frozen=True)
+class ReviewDecided(Event):
+    review_id: int
+    approver: str
+    closed_now: bool
+
+
+@dataclass(frozen=True)
+class ReviewOverdue(Event):
+    """A pending review passed its team's SLA; its one reminder was claimed."""
+
+    review_id: int
+
+
+def record(session: AsyncSession, event: Event) -> None:
+    """Note `event` on the transaction; it is published when the unit of work ends normally."""
+    session.info.setdefault(PENDING_EVENTS, []).append(event)
+
+
+def take(session: AsyncSession) -> list[Event]:
+    """The events recorded so far, in order, forgetting them."""
+    return list(session.info.pop(PENDING_EVENTS, []))
