@@ -122,9 +122,9 @@ class OutboxWorker:
             # A message scheduled for later (not_before, never tried) does not hold up the channel; one
             # backing off after a failure does, so order holds for what has started to go out.
             scheduled = and_(
-                OutboxMessage.state == "pending",
-                OutboxMessage.attempts == 0,
-                OutboxMessage.next_attempt_at > now,
+                col(OutboxMessage.state) == "pending",
+                col(OutboxMessage.attempts) == 0,
+                col(OutboxMessage.next_attempt_at) > now,
             )
             first_ids = (
                 select(func.min(OutboxMessage.id))
@@ -145,10 +145,10 @@ class OutboxWorker:
                 )
                 last_claims = dict(rows.all())
             ref_ids = {i for r in heads for i in (r.update_of, r.thread_of) if i}
-            refs = {}
+            refs: dict[int, OutboxMessage] = {}
             if ref_ids:
                 found = await session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ref_ids)))
-                refs = {r.id: r for r in found.all()}
+                refs = {r.id: r for r in found.all() if r.id is not None}
             for row in sorted(heads, key=lambda h: h.id or 0):
                 if row.state == "sending" and row.locked_until and row.locked_until > now:
                     continue  # another worker has it
@@ -166,13 +166,13 @@ class OutboxWorker:
                 won = await session.exec(
                     update(OutboxMessage)
                     .where(
-                        OutboxMessage.id == row.id,
-                        or_(OutboxMessage.state == "pending", col(OutboxMessage.locked_until) <= now),
+                        col(OutboxMessage.id) == row.id,
+                        or_(col(OutboxMessage.state) == "pending", col(OutboxMessage.locked_until) <= now),
                         unsent,
                     )
                     .values(state="sending", locked_until=now + LEASE, claimed_at=now)
                 )
-                if won.rowcount == 1:  # type: ignore[attr-defined]
+                if won.rowcount == 1:
                     claimed.append((row, refs))
         return claimed
 
@@ -195,7 +195,7 @@ class OutboxWorker:
         async with unit_of_work(self.sessions) as session:
             await session.exec(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
+                .where(col(OutboxMessage.id) == row.id)
                 .values(
                     state="sent",
                     sent_at=now,
@@ -248,7 +248,9 @@ class OutboxWorker:
         await insert_ignore(session, Counter, {"name": PAUSE_KEY, "value": 0})
         stamp = math.ceil(until.timestamp())
         await session.exec(
-            update(Counter).where(Counter.name == PAUSE_KEY, Counter.value < stamp).values(value=stamp)
+            update(Counter)
+            .where(col(Counter.name) == PAUSE_KEY, col(Counter.value) < stamp)
+            .values(value=stamp)
         )
 
     async def _reschedule(
@@ -307,7 +309,7 @@ async def _set(session: AsyncSession, row: OutboxMessage, *, attempts: int | Non
     """Release a message's lease and record how its attempt ended."""
     values["attempts"] = row.attempts if attempts is None else attempts
     await session.exec(
-        update(OutboxMessage).where(OutboxMessage.id == row.id).values(locked_until=None, **values)
+        update(OutboxMessage).where(col(OutboxMessage.id) == row.id).values(locked_until=None, **values)
     )
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, text
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import AuditEvent, Counter
@@ -57,7 +57,7 @@ async def record(
         await (await session.connection()).execute(
             text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK}
         )
-    last = (await session.exec(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))).first()
+    last = (await session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1))).first()
     # The head counter remembers how long the log is, so removing its newest rows is noticed too.
     await insert_ignore(session, Counter, {"name": HEAD, "value": last.seq if last else 0})
     seq = await next_number(session, HEAD)
@@ -95,7 +95,7 @@ async def _rows(session: AsyncSession, batch: int = 1000) -> AsyncIterator[Audit
     while True:
         rows = (
             await session.exec(
-                select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(batch)
+                select(AuditEvent).where(AuditEvent.seq > after).order_by(col(AuditEvent.seq)).limit(batch)
             )
         ).all()
         if not rows:
@@ -141,7 +141,7 @@ async def verify(session: AsyncSession) -> Verification:
 
 async def history(session: AsyncSession, subject: str) -> list[AuditEvent]:
     rows = await session.exec(
-        select(AuditEvent).where(AuditEvent.subject == subject).order_by(AuditEvent.seq)
+        select(AuditEvent).where(AuditEvent.subject == subject).order_by(col(AuditEvent.seq))
     )
     return list(rows.all())
 

@@ -212,7 +212,7 @@ async def decide(
             .where(col(Review.id) == review.id, col(Review.state) == "pending")
             .values(state=new_state, decided_at=now)
         )
-        closed_now = moved.rowcount == 1  # type: ignore[attr-defined]
+        closed_now = moved.rowcount == 1
         if not closed_now:
             raise Conflict(f"{review.key} was closed a moment ago.")
         await session.refresh(review)
@@ -332,7 +332,7 @@ async def mark_reminded(session: AsyncSession, review: Review, now: datetime) ->
         .where(col(Review.id) == review.id, col(Review.reminded_at).is_(None), col(Review.state) == "pending")
         .values(reminded_at=now)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         return False
     events.record(session, events.ReviewOverdue(review.id))  # type: ignore[arg-type]
     return True

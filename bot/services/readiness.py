@@ -78,14 +78,15 @@ async def checklists(
     if ids:
         # Plain columns, not ORM objects: lists of hundreds of stories stay cheap.
         result = await session.exec(
-            select(
+            # sqlmodel types select() for at most 4 columns (fastapi/sqlmodel#271); this one takes 6.
+            select(  # type: ignore[call-overload]
                 CriterionValue.story_id,
                 CriterionValue.key,
                 CriterionValue.value,
                 CriterionValue.na_reason,
                 CriterionValue.set_by,
                 CriterionValue.set_at,
-            ).where(CriterionValue.story_id.in_(ids), CriterionValue.kind == kind)  # type: ignore[union-attr]
+            ).where(col(CriterionValue.story_id).in_(ids), CriterionValue.kind == kind)
         )
         for story_id, key, value, na_reason, set_by, set_at in result:
             answers[story_id][key] = (value, na_reason, set_by, set_at)
@@ -100,7 +101,7 @@ async def satisfied_keys(session: AsyncSession, story_ids: list[int], kind: str)
             select(
                 CriterionValue.story_id, CriterionValue.key, CriterionValue.value, CriterionValue.na_reason
             ).where(
-                CriterionValue.story_id.in_(story_ids),  # type: ignore[union-attr]
+                col(CriterionValue.story_id).in_(story_ids),
                 CriterionValue.kind == kind,
             )
         )
@@ -222,25 +223,25 @@ async def record_answers(
         await session.exec(
             delete(CriterionValue).where(*this_story, col(CriterionValue.key).in_(list(clear)))
         )
-    for key, (value, reason) in {
+    for key, (new_value, new_reason) in {
         **{k: (v.strip(), None) for k, v in answers.items()},
         **{k: (None, r.strip()) for k, r in waivers.items()},
     }.items():
         # Insert, or update the answer that is there: two people answering at once both succeed.
-        fields = {"value": value, "na_reason": reason, "set_by": actor, "set_at": now}
+        fields = {"value": new_value, "na_reason": new_reason, "set_by": actor, "set_at": now}
         if not await insert_ignore(
             session, CriterionValue, {"story_id": story.id, "kind": kind, "key": key, **fields}
         ):
             await session.exec(
                 update(CriterionValue).where(*this_story, col(CriterionValue.key) == key).values(**fields)
             )
-        if reason is not None:
+        if new_reason is not None:
             await audit.record(
                 session,
                 actor=actor,
                 action=f"{kind}.waive",
                 subject=story.key,
-                payload={"criterion": key, "reason": reason},
+                payload={"criterion": key, "reason": new_reason},
                 at=now,
             )
     story.updated_at = now

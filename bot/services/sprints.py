@@ -35,7 +35,9 @@ def parse_date(text: str, *, option: str) -> date:
 
 async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
     rows = await session.exec(
-        select(Sprint).where(Sprint.team == team.name, Sprint.state != "closed").order_by(Sprint.starts_on)
+        select(Sprint)
+        .where(Sprint.team == team.name, Sprint.state != "closed")
+        .order_by(col(Sprint.starts_on))
     )
     return list(rows.all())
 
@@ -226,7 +228,9 @@ async def close_sprint(session: AsyncSession, *, team: Team, actor: str) -> Clos
         raise NotFound(f"Team {team.name} has no current sprint to close.")
     following = await next_sprint(session, team)
     in_sprint = list(
-        (await session.exec(select(Story).where(Story.sprint_id == sprint.id).order_by(Story.number))).all()
+        (
+            await session.exec(select(Story).where(Story.sprint_id == sprint.id).order_by(col(Story.number)))
+        ).all()
     )
     done = [s for s in in_sprint if s.status == "done"]
     unfinished = [s for s in in_sprint if s.status != "done"]

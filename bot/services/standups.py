@@ -102,5 +102,7 @@ async def set_standup_dm(session: AsyncSession, *, user_id: str, enabled: bool) 
 async def dm_subscribers(session: AsyncSession, user_ids: list[str]) -> list[Member]:
     if not user_ids:
         return []
-    rows = await session.exec(select(Member).where(Member.user_id.in_(user_ids), Member.standup_dm.is_(True)))  # type: ignore[union-attr,attr-defined]
+    rows = await session.exec(
+        select(Member).where(col(Member.user_id).in_(user_ids), col(Member.standup_dm).is_(True))
+    )
     return list(rows.all())

@@ -158,7 +158,7 @@ class StoryFilter:
         if self.sprint is not None:
             clauses.append(Story.sprint_id == self.sprint.id)
         elif self.backlog_only:
-            clauses.append(Story.sprint_id.is_(None))  # type: ignore[union-attr]
+            clauses.append(col(Story.sprint_id).is_(None))
         if not self.include_done or self.not_ready:
             clauses.append(Story.status == "open")
         return clauses
@@ -167,7 +167,7 @@ class StoryFilter:
 async def _listings(session: AsyncSession, config: AppConfig, stories: list[Story]) -> list[StoryListing]:
     sprint_names = await _sprint_names(session, {s.sprint_id for s in stories if s.sprint_id})
     ready = await readiness.checklists(session, stories, "ready", config)
-    return [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]  # type: ignore[index]
+    return [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]
 
 
 async def list_stories(
@@ -183,7 +183,7 @@ async def list_stories(
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
     where = StoryFilter(owner, sprint, backlog_only, include_done, not_ready).where(team)
-    stories = list((await session.exec(select(Story).where(*where).order_by(Story.number))).all())
+    stories = list((await session.exec(select(Story).where(*where).order_by(col(Story.number)))).all())
     listings = await _listings(session, config, stories)
     return [i for i in listings if not i.ready.complete] if not_ready else listings
 
@@ -212,7 +212,13 @@ async def page_of_stories(
     """One page of a story list: only that page's stories are loaded with their readiness."""
     where = filters.where(team)
     if filters.not_ready:
-        rows = (await session.exec(select(Story.id, Story.type).where(*where).order_by(Story.number))).all()
+        rows = [
+            (i, story_type)
+            for i, story_type in (
+                await session.exec(select(Story.id, Story.type).where(*where).order_by(col(Story.number)))
+            ).all()
+            if i is not None
+        ]
         answered = await readiness.satisfied_keys(session, [i for i, _ in rows], "ready")
         ids = [
             i
@@ -224,9 +230,9 @@ async def page_of_stories(
         total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    stmt = select(Story).order_by(Story.number)
+    stmt = select(Story).order_by(col(Story.number))
     if filters.not_ready:
-        stmt = stmt.where(Story.id.in_(ids[(page - 1) * page_size : page * page_size]))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Story.id).in_(ids[(page - 1) * page_size : page * page_size]))
     else:
         stmt = stmt.where(*where).offset((page - 1) * page_size).limit(page_size)
     stories = list((await session.exec(stmt)).all())
@@ -236,8 +242,8 @@ async def page_of_stories(
 async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = await session.exec(select(Sprint.id, Sprint.name).where(Sprint.id.in_(ids)))  # type: ignore[union-attr]
-    return {i: n for i, n in rows.all()}
+    rows = await session.exec(select(Sprint.id, Sprint.name).where(col(Sprint.id).in_(ids)))
+    return {i: n for i, n in rows.all() if i is not None}
 
 
 async def sprint_name(session: AsyncSession, story: Story) -> str | None:
@@ -331,7 +337,7 @@ async def complete_story(session: AsyncSession, *, config: AppConfig, story: Sto
         .where(col(Story.id) == story.id, col(Story.status) == "open")
         .values(status="done", done_at=now, updated_at=now)
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         raise Conflict(f"{story.key} is already done.")
     await session.refresh(story)
     await audit.record(

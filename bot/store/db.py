@@ -47,7 +47,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record):
         # We issue BEGIN ourselves (below), so the driver must not.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -58,7 +58,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn):
         # Take the write lock up front: a read-then-write transaction (counters, the audit chain,
         # compare-and-set on a review) can then never interleave with another process's writer,
         # and SQLite waits busy_timeout instead of failing with "database is locked" mid-way.

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import Counter
@@ -19,7 +19,7 @@ async def insert_ignore(session: AsyncSession, model: type[SQLModel], values: di
     table = model.__table__  # type: ignore[attr-defined]
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(**values)
     result = await session.exec(stmt.on_conflict_do_nothing())
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)
 
 
 async def lock_team(session: AsyncSession, team: str) -> None:
@@ -34,6 +34,9 @@ async def next_number(session: AsyncSession, name: str) -> int:
     """Take the next number for `name` (S, E, R, D); the row lock keeps it gapless under concurrency."""
     await insert_ignore(session, Counter, {"name": name, "value": 0})
     result = await session.exec(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+        update(Counter)
+        .where(col(Counter.name) == name)
+        .values(value=col(Counter.value) + 1)
+        .returning(col(Counter.value))
     )
     return int(result.scalar_one())

@@ -21,4 +21,4 @@ async def claim_event(session: AsyncSession, event_id: str) -> bool:
 async def forget_before(session: AsyncSession, before: datetime) -> int:
     """Drop event ids older than `before`: Slack retries a delivery within minutes, not days."""
     result = await session.exec(delete(SlackEvent).where(col(SlackEvent.received_at) < before))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)

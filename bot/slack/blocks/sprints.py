@@ -49,7 +49,8 @@ def _group(title: str, items: list[PlannedStory], empty: str) -> list[Block]:
     blocks: list[Block] = [section(f"*{title} ({len(items)})*")]
     if not items:
         return [*blocks, section(empty)]
-    texts, current, shown = [], "", 0
+    texts: list[str] = []
+    current, shown = "", 0
     for item in items:
         line = _row(item)[:SECTION_CHARS]
         if current and len(current) + len(line) + 1 > SECTION_CHARS:
