@@ -1,8 +1,9 @@
 """/api/v1 routes: validated bodies in, one transaction of service calls, JSON (or a JSON error) out."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +17,46 @@ from bot.services import experiments, governance, stories
 from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
 from bot.store.models import Experiment
 
+# What the routes depend on is put on app.state by install(): each app has its own (tests build many).
+
+
+async def get_config(request: Request) -> AppConfig:
+    config: AppConfig = request.app.state.config
+    return config
+
+
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+async def get_notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier
+    return notifier
+
+
+async def get_caller(request: Request) -> str:
+    """The caller's label for the audit log, or 401."""
+    auth: BearerAuth = request.app.state.api_auth
+    return await auth(request)
+
+
+ConfigDep = Annotated[AppConfig, Depends(get_config)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+CallerDep = Annotated[str, Depends(get_caller)]
+
+
+async def get_session(notifier: NotifierDep) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction, whose domain events the notifier turns into messages."""
+    async with notifier.transaction() as session:
+        yield session
+
+
+# scope="function": the transaction commits (or rolls back) when the route returns, before the response
+# is sent, so a failed commit is answered with an error, never hidden behind a 200.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$")]
 _STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -23,137 +64,115 @@ _STATUS = {
     Forbidden: status.HTTP_403_FORBIDDEN,
 }
 
+# Every route needs a token. A router dependency runs before the route's own, so a request without a
+# valid token gets its 401 before its body is validated or a transaction is opened.
+router = APIRouter(prefix="/api/v1", tags=["experiments"], dependencies=[Depends(get_caller)])
+
+
+async def _existing(session: AsyncSession, external_id: str) -> Experiment:
+    exp = await experiments.find_external(session, external_id)
+    if exp is None:
+        raise NotFound(f"No experiment has the external id {external_id!r}; create it with PUT first.")
+    return exp
+
 
 async def _out(session: AsyncSession, exp: Experiment) -> ExperimentOut:
     rows = await experiments.results(session, exp)
-    ev = experiments.evaluate(exp, rows)
     story = await experiments.story_of(session, exp)
-    return ExperimentOut(
-        key=exp.key,
-        external_id=exp.external_id,
-        story=story.key,
-        team=exp.team,
-        name=exp.name,
-        hypothesis=exp.hypothesis,
-        status=exp.status,
-        stage=exp.stage,
-        metric=exp.metric,  # type: ignore[arg-type]
-        baseline=exp.baseline,
-        target=exp.target,
-        higher_is_better=exp.higher_is_better,
-        owner=exp.owner,
-        links=experiments.links_of(exp),
-        latest={r.metric: r.value for r in rows},
-        evaluation=EvaluationOut(
-            metric=ev.metric,
-            value=ev.value,
-            baseline=ev.baseline,
-            target=ev.target,
-            delta=ev.delta,
-            meets_target=ev.meets_target,
-        ),
-        reviews=[
-            ReviewOut(key=r.key, purpose=r.purpose, state=r.state)
-            for r in await governance.reviews_for(session, exp)
-        ],
-        updated_at=exp.updated_at,
+    reviews = await governance.reviews_for(session, exp)
+    return ExperimentOut.model_validate(
+        exp,
+        update={
+            "story": story.key,
+            "links": experiments.links_of(exp),
+            "latest": {r.metric: r.value for r in rows},
+            "evaluation": EvaluationOut.model_validate(experiments.evaluate(exp, rows)),
+            "reviews": [ReviewOut.model_validate(r) for r in reviews],
+        },
     )
 
 
-def build_router(*, settings: Settings, config: AppConfig, notifier: Notifier, clock: Clock) -> APIRouter:
-    caller = BearerAuth(parse_tokens(settings.api_tokens))
-    router = APIRouter(prefix="/api/v1", tags=["experiments"], max_body_size=config.api_max_body_bytes)
-    Caller = Annotated[str, Depends(caller)]
-
-    async def _existing(session: AsyncSession, external_id: str) -> Experiment:
-        exp = await experiments.find_external(session, external_id)
-        if exp is None:
-            raise NotFound(f"No experiment has the external id {external_id!r}; create it with PUT first.")
-        return exp
-
-    @router.put(
-        "/experiments/{external_id}",
-        response_model=ExperimentOut,
-        responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 413: {}, 422: {}},
+@router.put(
+    "/experiments/{external_id}",
+    response_model=ExperimentOut,
+    responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 413: {}, 422: {}},
+)
+async def upsert_experiment(
+    external_id: ExternalId,
+    body: ExperimentIn,
+    who: CallerDep,
+    session: SessionDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    response: Response,
+) -> ExperimentOut:
+    """Create the experiment (201) or update it (200), linked to a story; `status` moves it along."""
+    story = await stories.get_story(session, body.story)
+    # Only what the caller sent: a field an update leaves out keeps its value.
+    reported = body.model_dump(exclude_unset=True, exclude={"story", "status", "links"})
+    exp, created = await experiments.upsert_external(
+        session,
+        config=config,
+        external_id=external_id,
+        story=story,
+        actor=who,
+        links=body.links.model_dump(exclude_none=True),
+        **reported,
     )
-    async def upsert_experiment(external_id: ExternalId, body: ExperimentIn, who: Caller) -> JSONResponse:
-        """Create the experiment (201) or update it (200), linked to a story; `status` moves it along."""
-        async with notifier.transaction() as session:
-            story = await stories.get_story(session, body.story)
-            exp = await experiments.find_external(session, external_id)
-            created = exp is None
-            links = body.links.model_dump(exclude_none=True)
-            if exp is None:
-                exp = await experiments.add_experiment(
-                    session,
-                    config=config,
-                    story=story,
-                    name=body.name,
-                    actor=who,
-                    hypothesis=body.hypothesis,
-                    metric=body.metric,
-                    baseline=body.baseline,
-                    target=body.target,
-                    higher_is_better=body.higher_is_better,
-                    owner=body.owner,
-                    external_id=external_id,
-                    mlflow_run_id=body.mlflow_run_id,
-                    links=links,
-                )
-            else:
-                if exp.story_id != story.id:
-                    raise Conflict(
-                        f"{exp.key} belongs to another story; an experiment cannot move between stories."
-                    )
-                reported = body.model_dump(exclude_unset=True, exclude={"story", "status", "links"})
-                experiments.update_fields(exp, reported, links=links)
-            if body.status is not None:
-                await governance.report_status(
-                    session, config=config, experiment=exp, status=body.status, actor=who, now=clock.now()
-                )
-            out = await _out(session, exp)
-        return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
+    if body.status is not None:
+        await governance.report_status(
+            session, config=config, experiment=exp, status=body.status, actor=who, now=clock.now()
+        )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return await _out(session, exp)
 
-    @router.get("/experiments/{external_id}", response_model=ExperimentOut, responses={401: {}, 404: {}})
-    async def get_experiment(external_id: ExternalId, who: Caller) -> ExperimentOut:
-        async with notifier.transaction() as session:
-            return await _out(session, await _existing(session, external_id))
 
-    @router.post(
-        "/experiments/{external_id}/status",
-        response_model=ExperimentOut,
-        responses={401: {}, 404: {}, 409: {}, 413: {}, 422: {}},
+@router.get("/experiments/{external_id}", response_model=ExperimentOut, responses={401: {}, 404: {}})
+async def get_experiment(external_id: ExternalId, session: SessionDep) -> ExperimentOut:
+    return await _out(session, await _existing(session, external_id))
+
+
+@router.post(
+    "/experiments/{external_id}/status",
+    response_model=ExperimentOut,
+    responses={401: {}, 404: {}, 409: {}, 413: {}, 422: {}},
+)
+async def report_status(
+    external_id: ExternalId,
+    body: StatusIn,
+    who: CallerDep,
+    session: SessionDep,
+    config: ConfigDep,
+    clock: ClockDep,
+) -> ExperimentOut:
+    """Move the experiment along proposed → running → succeeded | failed | abandoned."""
+    exp = await _existing(session, external_id)
+    await governance.report_status(
+        session,
+        config=config,
+        experiment=exp,
+        status=body.status,
+        actor=who,
+        reason=body.reason,
+        now=clock.now(),
     )
-    async def report_status(external_id: ExternalId, body: StatusIn, who: Caller) -> ExperimentOut:
-        """Move the experiment along proposed → running → succeeded | failed | abandoned."""
-        async with notifier.transaction() as session:
-            exp = await _existing(session, external_id)
-            await governance.report_status(
-                session,
-                config=config,
-                experiment=exp,
-                status=body.status,
-                actor=who,
-                reason=body.reason,
-                now=clock.now(),
-            )
-            return await _out(session, exp)
+    return await _out(session, exp)
 
-    @router.post(
-        "/experiments/{external_id}/metrics",
-        response_model=ExperimentOut,
-        responses={401: {}, 404: {}, 413: {}, 422: {}},
+
+@router.post(
+    "/experiments/{external_id}/metrics",
+    response_model=ExperimentOut,
+    responses={401: {}, 404: {}, 413: {}, 422: {}},
+)
+async def report_metrics(
+    external_id: ExternalId, body: MetricsIn, who: CallerDep, session: SessionDep
+) -> ExperimentOut:
+    """Record metric values from a run; the same run and metric again replaces the value."""
+    exp = await _existing(session, external_id)
+    await experiments.record_results(
+        session, experiment=exp, metrics=body.metrics, actor=who, source="api", run_id=body.run_id
     )
-    async def report_metrics(external_id: ExternalId, body: MetricsIn, who: Caller) -> ExperimentOut:
-        """Record metric values from a run; the same run and metric again replaces the value."""
-        async with notifier.transaction() as session:
-            exp = await _existing(session, external_id)
-            await experiments.record_results(
-                session, experiment=exp, metrics=body.metrics, actor=who, source="api", run_id=body.run_id
-            )
-            return await _out(session, exp)
-
-    return router
+    return await _out(session, exp)
 
 
 def install(
@@ -164,7 +183,14 @@ def install(
     notifier: Notifier,
     clock: Clock,
 ) -> None:
-    app.include_router(build_router(settings=settings, config=config, notifier=notifier, clock=clock))
+    """Serve /api/v1 on `app`: what the routes depend on, the router with the configured body limit
+    (413 above it), and the JSON error handlers."""
+    app.state.config = config
+    app.state.clock = clock
+    app.state.notifier = notifier
+    app.state.api_auth = BearerAuth(parse_tokens(settings.api_tokens))
+    # The limit comes from the config, known only here: FastAPI applies it per inclusion of the router.
+    app.include_router(router, max_body_size=config.api_max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

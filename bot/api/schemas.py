@@ -1,4 +1,6 @@
-"""Request and response bodies of /api/v1: pydantic validates them and names every bad field."""
+"""Request and response bodies of /api/v1: pydantic validates them and names every bad field.
+The experiment bodies build on the table's fields (ExperimentBase) and are stricter only where a
+caller's JSON needs it."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from bot.store.models import ExperimentBase
 
 Status = Literal["proposed", "running", "succeeded", "failed", "abandoned"]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$")]
@@ -28,17 +32,18 @@ class Links(_In):
     doc: Url | None = None
 
 
-class ExperimentIn(_In):
+# SQLModel types model_config as its own ConfigDict (with table keys), so mypy sees two kinds of config
+# below; pydantic merges them at runtime (ExperimentIn forbids extra fields and trims strings).
+class ExperimentIn(ExperimentBase, _In):  # type: ignore[misc]
     """Create or update the experiment known to the caller by its external id."""
 
-    story: StoryKey
-    name: str = Field(min_length=1, max_length=200)
-    hypothesis: str = Field(default="", max_length=2000)
+    # name, hypothesis and higher_is_better are as the table declares them; these are stricter:
+    # a caller's JSON must name a metric and a Slack user properly and send real numbers.
     metric: MetricName | None = None
     baseline: Number | None = None
     target: Number | None = None
-    higher_is_better: bool = True
     owner: UserId | None = None
+    story: StoryKey
     status: Status | None = None
     mlflow_run_id: str | None = Field(default=None, max_length=64)
     links: Links = Field(default_factory=Links)
@@ -55,6 +60,8 @@ class MetricsIn(_In):
 
 
 class EvaluationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     metric: str | None
     value: float | None
     baseline: float | None
@@ -64,25 +71,24 @@ class EvaluationOut(BaseModel):
 
 
 class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     key: str
     purpose: str
     state: str
 
 
-class ExperimentOut(BaseModel):
+class ExperimentOut(ExperimentBase):
+    # Built from the table row: ExperimentOut.model_validate(experiment, update={what the row lacks}).
+    # Every field is always sent, so the schema lists the defaulted ones as required too.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # type: ignore[assignment]
+
     key: str
     external_id: str | None
     story: str
     team: str
-    name: str
-    hypothesis: str
     status: Status
     stage: Literal["none", "canary", "production"]
-    metric: str | None
-    baseline: float | None
-    target: float | None
-    higher_is_better: bool
-    owner: str | None
     links: dict[str, str]
     latest: dict[str, float]
     evaluation: EvaluationOut

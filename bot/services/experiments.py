@@ -146,6 +146,63 @@ async def find_external(session: AsyncSession, external_id: str) -> Experiment |
     return (await session.exec(select(Experiment).where(Experiment.external_id == external_id))).first()
 
 
+async def upsert_external(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    external_id: str,
+    story: Story,
+    name: str,
+    actor: str,
+    hypothesis: str | None = None,
+    metric: str | None = None,
+    baseline: float | None = None,
+    target: float | None = None,
+    higher_is_better: bool | None = None,
+    owner: str | None = None,
+    mlflow_run_id: str | None = None,
+    links: dict[str, str] | None = None,
+) -> tuple[Experiment, bool]:
+    """The experiment a pipeline knows by `external_id`, and whether this created it: a new id adds
+    it to `story`; a known one gets the reported fields. None means "not reported", so an update
+    keeps what it leaves out. An experiment cannot move between stories."""
+    experiment = await find_external(session, external_id)
+    if experiment is None:
+        experiment = await add_experiment(
+            session,
+            config=config,
+            story=story,
+            name=name,
+            actor=actor,
+            hypothesis=hypothesis or "",
+            metric=metric,
+            baseline=baseline,
+            target=target,
+            higher_is_better=True if higher_is_better is None else higher_is_better,
+            owner=owner,
+            external_id=external_id,
+            mlflow_run_id=mlflow_run_id,
+            links=links,
+        )
+        return experiment, True
+    if experiment.story_id != story.id:
+        raise Conflict(
+            f"{experiment.key} belongs to another story; an experiment cannot move between stories."
+        )
+    reported = {
+        "name": name,
+        "hypothesis": hypothesis,
+        "metric": metric,
+        "baseline": baseline,
+        "target": target,
+        "higher_is_better": higher_is_better,
+        "owner": owner,
+        "mlflow_run_id": mlflow_run_id,
+    }
+    update_fields(experiment, {k: v for k, v in reported.items() if v is not None}, links=links or {})
+    return experiment, False
+
+
 async def list_experiments(
     session: AsyncSession, *, team: str, story: Story | None = None, status: str | None = None
 ) -> list[Experiment]:
@@ -187,7 +244,7 @@ async def set_status(
         .values(status=status, updated_at=utcnow())
     )
     await session.refresh(experiment)
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+    if moved.rowcount != 1:
         if experiment.status == status:
             return False
         raise Conflict(

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 from bot.store.types import UTCDateTime, utcnow
 
 
-def _when(*, nullable: bool = False, index: bool = False) -> Column:  # type: ignore[type-arg]
+def _when(*, nullable: bool = False, index: bool = False) -> Column:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
@@ -200,24 +200,30 @@ class StandupAnswer(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
 
 
-class Experiment(SQLModel, table=True):
+class ExperimentBase(SQLModel):
+    """What an experiment says about itself: the table stores these fields and the API's bodies build
+    on them (bot/api/schemas.py). The limits are the columns' and the services' (experiments.py)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    hypothesis: str = Field(default="", max_length=2000, sa_type=Text)  # a TEXT column: no length in SQL
+    metric: str | None = Field(default=None, max_length=100)
+    baseline: float | None = None
+    target: float | None = None
+    higher_is_better: bool = True
+    owner: str | None = Field(default=None, max_length=32)
+
+
+class Experiment(ExperimentBase, table=True):
     """An ML experiment (E-n) linked to a story: hypothesis, primary metric, baseline and target."""
 
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True)
     story_id: int = Field(sa_column=Column(Integer, ForeignKey("story.id"), nullable=False, index=True))
     team: str = Field(max_length=40)
-    name: str = Field(max_length=200)
-    hypothesis: str = Field(default="", sa_column=Column(Text, nullable=False))
-    metric: str | None = Field(default=None, max_length=100)
-    higher_is_better: bool = True
-    baseline: float | None = None
-    target: float | None = None
     status: str = Field(
         default="proposed", max_length=16
     )  # proposed | running | succeeded | failed | abandoned
     stage: str = Field(default="none", max_length=16)  # none | canary | production: what reviews approved
-    owner: str | None = Field(default=None, max_length=32)
     external_id: str | None = Field(default=None, max_length=200, unique=True)
     mlflow_run_id: str | None = Field(default=None, max_length=64, index=True)
     links: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON: {"mlflow": url, ...}

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
 
 from bot.api import auth
 from bot.config import AppConfig, Settings, parse_config
@@ -284,6 +285,24 @@ async def test_a_review_on_policy_opens_a_review_and_queues_the_request(db, sett
     ]
 
 
+async def test_a_failed_commit_is_an_error_not_a_success(db, config, settings, clock):
+    """The request's transaction ends before its response is sent: a commit that fails is a 500."""
+    await add_stories(db, config)
+
+    def refuse(session: Session) -> None:
+        raise RuntimeError("the database refused the commit")
+
+    transport = httpx.ASGITransport(app=build_app(db, config, settings, clock), raise_app_exceptions=False)
+    event.listen(Session, "before_commit", refuse)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+            response = await api.put("/api/v1/experiments/x1", json=body(status="running"), headers=GOOD)
+    finally:
+        event.remove(Session, "before_commit", refuse)
+    assert response.status_code == 500
+    assert (await counts(db))["experiment"] == 0
+
+
 # --- authentication ------------------------------------------------------------------------------
 
 
@@ -449,6 +468,18 @@ async def test_a_body_just_under_the_limit_is_accepted(api, config):
     response = await api.put("/api/v1/experiments/x1", json=small, headers=GOOD)
     assert response.status_code == 201
     assert len(json.dumps(small)) < config.api_max_body_bytes
+
+
+async def test_each_app_has_the_body_limit_of_its_own_config(db, config, settings, clock):
+    """The routes are shared; the limit is set where an app includes them, from that app's config."""
+    await add_stories(db, config)
+    payload = body(hypothesis="x" * 1500)
+    small = config.model_copy(update={"api_max_body_bytes": 1024})
+    async with client_for(build_app(db, small, settings, clock)) as tight:
+        async with client_for(build_app(db, config, settings, clock)) as roomy:
+            assert (await tight.put("/api/v1/experiments/x1", json=payload, headers=GOOD)).status_code == 413
+            assert (await roomy.put("/api/v1/experiments/x1", json=payload, headers=GOOD)).status_code == 201
+    assert (await counts(db))["experiment"] == 1
 
 
 # --- validation ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from itertools import product
 
 import pytest
 
-from bot.services import experiments
+from bot.services import experiments, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.store.models import Experiment, ExperimentResult
 from tests.conftest import ALICE, BOB
@@ -456,6 +456,70 @@ async def test_update_fields_refuses_bad_values(db, config, fields, links, field
     with pytest.raises(Invalid) as info:
         experiments.update_fields(exp, fields, links=links)
     assert info.value.field == field
+
+
+# --- upsert_external ---------------------------------------------------------------------------
+
+
+async def test_upsert_external_creates_then_updates_only_what_was_reported(db, config):
+    async with tx(db) as s:
+        story = await make_story(s, config, owner=BOB)
+        exp, created = await experiments.upsert_external(
+            s,
+            config=config,
+            external_id="pipe:1",
+            story=story,
+            name="Two towers",
+            actor=ALICE,
+            metric="auc",
+            baseline=0.8,
+            links={"mlflow": "https://m/1"},
+        )
+    assert created and exp.key == "E-1"
+    stored = await _get(db)
+    assert (stored.external_id, stored.owner, stored.hypothesis, stored.higher_is_better) == (
+        "pipe:1",
+        BOB,
+        "",
+        True,
+    )
+
+    async with tx(db) as s:
+        story = await experiments.story_of(s, await experiments.get_experiment(s, "E-1"))
+        exp, created = await experiments.upsert_external(
+            s, config=config, external_id="pipe:1", story=story, name="Two towers v2", actor=ALICE, target=0.9
+        )
+    assert not created and exp.key == "E-1"
+    stored = await _get(db)
+    assert (stored.name, stored.metric, stored.baseline, stored.target, stored.owner) == (
+        "Two towers v2",
+        "auc",
+        0.8,
+        0.9,
+        BOB,
+    )
+    assert experiments.links_of(stored) == {"mlflow": "https://m/1"}
+    assert len(await rows(db, Experiment)) == 1
+
+
+async def test_upsert_external_cannot_move_an_experiment_to_another_story(db, config):
+    async with tx(db) as s:
+        first = await make_story(s, config)
+        await make_story(s, config, title="Another")
+        await experiments.upsert_external(
+            s, config=config, external_id="pipe:1", story=first, name="Two towers", actor=ALICE
+        )
+    before = await snapshot(db)
+
+    async def move(s):
+        other = await stories.get_story(s, "S-2")
+        await experiments.upsert_external(
+            s, config=config, external_id="pipe:1", story=other, name="Renamed", actor=ALICE
+        )
+
+    error = await refused(db, Conflict, move)
+    assert "E-1" in error.message and "another story" in error.message
+    assert await snapshot(db) == before
 
 
 # --- listing -----------------------------------------------------------------------------------
