@@ -1,13 +1,18 @@
 """Fixtures: a migrated database (SQLite always, PostgreSQL when TEST_DATABASE_URL is set),
-the fake Slack Web API, the configuration and the signed-request driver."""
+the fake Slack Web API, the configuration (and `make_config` for one a test changes), the outbox worker,
+and the whole app driven by signed requests."""
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,26 +34,78 @@ from tests.fake_slack import FakeSlack
 from tests.slack_driver import SECRET, SlackDriver
 
 ALICE, BOB, DAVE, FRANK, CAROL = "U01ALICE", "U02BOB", "U03DAVE", "U04FRANK", "U09CAROL"
-RECSYS, PLATFORM = "C0123RECSYS", "C0789PLATFORM"
+RECSYS, PLATFORM, GOV = "C0123RECSYS", "C0789PLATFORM", "C0456GOV"
 
-TEST_CONFIG = f"""
-timezone: Europe/Berlin
-command: /scrum
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {BOB}, {DAVE}]
-    leads: [{ALICE}]
-    governance: {{channel: C0456GOV, approvers: [{CAROL}]}}
-  - name: platform
-    channel: {PLATFORM}
-    members: [{FRANK}]
-"""
+# ── the configuration ────────────────────────────────────────────────────────────────────────
+
+RECSYS_TEAM: dict[str, Any] = {
+    "name": "recsys",
+    "channel": RECSYS,
+    "members": [ALICE, BOB, DAVE],
+    "leads": [ALICE],
+    "governance": {"channel": GOV, "approvers": [CAROL]},
+}
+PLATFORM_TEAM: dict[str, Any] = {"name": "platform", "channel": PLATFORM, "members": [FRANK]}
+
+
+def _changed(base: Mapping[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A copy of `base` with `changes` made: a key set to None is removed."""
+    out = copy.deepcopy(dict(base))
+    for key, value in (changes or {}).items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def config_yaml(
+    *,
+    ceremonies: Mapping[str, Any] | None = None,
+    governance: Mapping[str, Any] | None = None,
+    recsys: Mapping[str, Any] | None = None,
+    platform: Mapping[str, Any] | None = None,
+    teams: Sequence[Mapping[str, Any]] = (),
+    **top: Any,
+) -> str:
+    """The test configuration as YAML: Berlin time, `/scrum`, team recsys (Alice, Bob and Dave, led by
+    Alice; reviews in C0456GOV decided by Carol) and team platform (Frank), with what a test changes:
+    `ceremonies` of recsys; keys of recsys's `governance`; keys of the `recsys` or `platform` team;
+    more `teams` after those two; and top-level keys (timezone, grace_minutes, mlflow, outbox …).
+    A key given as None is removed."""
+    recsys_team = _changed(RECSYS_TEAM, recsys)
+    if governance:
+        recsys_team["governance"] = _changed(recsys_team["governance"], governance)
+    if ceremonies:
+        recsys_team["ceremonies"] = dict(ceremonies)
+    data = _changed({"timezone": "Europe/Berlin", "command": "/scrum"}, top)
+    data["teams"] = [recsys_team, _changed(PLATFORM_TEAM, platform), *teams]
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def make_config(**changes: Any) -> AppConfig:
+    """The test configuration with what a test changes (see config_yaml), parsed as the bot parses it."""
+    return parse_config(config_yaml(**changes))
+
+
+TEST_CONFIG = config_yaml()
+
+# the ceremonies of a two-week sprint: a standup every working day, planning (with readiness nudges the
+# day before and two hours before) on the first Monday, review and retro on the last Friday
+SPRINT_CEREMONIES: dict[str, Any] = {
+    "standup": {"cron": "30 9 * * mon-fri", "close_after_minutes": 120},
+    "planning": {"cron": "0 10 * * mon", "every_weeks": 2, "nudge_hours_before": [24, 2]},
+    "review": {"cron": "0 15 * * fri", "every_weeks": 2},
+    "retro": {"cron": "0 16 * * fri", "every_weeks": 2},
+}
 
 
 @pytest.fixture(scope="session")
 def config() -> AppConfig:
-    return parse_config(TEST_CONFIG)
+    return make_config()
+
+
+# ── the database ─────────────────────────────────────────────────────────────────────────────
 
 
 def _backends() -> list[object]:
@@ -95,6 +152,9 @@ async def db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
 async def session(db: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with session_factory(db)() as s:
         yield s
+
+
+# ── Slack, the clock, the ceremony jobs and the outbox worker ────────────────────────────────
 
 
 @pytest.fixture(scope="session")
@@ -151,16 +211,39 @@ def make_worker(db: AsyncEngine, clock: FakeClock, fake_slack: FakeSlack) -> Cal
     return build
 
 
+# ── the whole app ────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def make_app(
+    db: AsyncEngine, settings: Settings, fake_slack: FakeSlack, clock: FakeClock
+) -> Callable[..., AbstractAsyncContextManager[SlackDriver]]:
+    """The whole app for a configuration, driven as Slack drives it, as `user` in `channel` (Alice in the
+    recsys channel unless told otherwise), with the fake Slack emptied first; on leaving, the work started
+    after the ack is waited for and the client closed."""
+
+    @asynccontextmanager
+    async def build(
+        config: AppConfig, *, user: str = ALICE, channel: str = RECSYS
+    ) -> AsyncIterator[SlackDriver]:
+        fake_slack.reset()
+        app = create_web_app(
+            settings=settings, config=config, engine=db, client=web_client(settings), clock=clock
+        )
+        driver = SlackDriver(app, fake_slack, channel=channel, user=user)
+        try:
+            yield driver
+            await driver.settle()
+        finally:
+            await driver.http.aclose()
+
+    return build
+
+
 @pytest.fixture
 async def slack(
-    db: AsyncEngine, config: AppConfig, settings: Settings, fake_slack: FakeSlack, clock: FakeClock
+    make_app: Callable[..., AbstractAsyncContextManager[SlackDriver]], config: AppConfig
 ) -> AsyncIterator[SlackDriver]:
     """The whole app, driven as Slack drives it, as Alice in the recsys channel."""
-    fake_slack.reset()
-    app = create_web_app(
-        settings=settings, config=config, engine=db, client=web_client(settings), clock=clock
-    )
-    driver = SlackDriver(app, fake_slack, channel=RECSYS, user=ALICE)
-    yield driver
-    await driver.settle()
-    await driver.http.aclose()
+    async with make_app(config) as driver:
+        yield driver

@@ -15,13 +15,13 @@ from sqlmodel import select as select_model
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import SystemClock
-from bot.config import AppConfig, Team, parse_config
+from bot.config import AppConfig, Team
 from bot.notify import Notifier
 from bot.notify.templates import Renderer
 from bot.services import readiness, sprints, stories
 from bot.store.db import session_factory
 from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
-from tests.conftest import ALICE, TEST_CONFIG
+from tests.conftest import ALICE, make_config
 
 E = TypeVar("E", bound=BaseException)
 
@@ -32,7 +32,7 @@ PLANNED = "planned in setup"  # the force reason of setup that puts a not-Ready 
 def tx(db: AsyncEngine, config: AppConfig | None = None) -> AbstractAsyncContextManager[AsyncSession]:
     """One committed transaction (rolled back if the block raises), run as the bot runs every change:
     the messages its events cause are queued in it (addressed by `config`, the test config if None)."""
-    config = config or parse_config(TEST_CONFIG)
+    config = config or make_config()
     return Notifier(config, session_factory(db), Renderer(config.templates_dir), SystemClock()).transaction()
 
 

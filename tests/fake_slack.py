@@ -114,6 +114,10 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
+    def delivered(self, method: str = "chat.postMessage") -> list[Call]:
+        """The calls of `method` answered with success (not those it was told to fail), in order."""
+        return [c for c in self.of(method) if "x-fake-failed" not in c.headers]
+
     def _answer(
         self, method: str, args: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -20,12 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.config import AppConfig, parse_config
+from bot.config import AppConfig
 from bot.integrations.mlflow import MlflowClient
-from tests.conftest import TEST_CONFIG
+from tests.conftest import make_config
 
 FIXTURES = Path(__file__).parent / "fixtures"
-GOV = "C0456GOV"  # the recsys team's governance channel in TEST_CONFIG
 START_TIMEOUT = 90.0  # seconds; a cold start of MLflow 3 (creating its SQLite schema) takes ~15-20 s
 SEED_TIMEOUT = 180.0
 NO_SERVER = "MLFLOW_SERVER_BIN is not set: no MLflow server to test against; .ci/run installs one"
@@ -44,17 +43,13 @@ def mlflow_config(
     poll_minutes: float = 5,
 ) -> AppConfig:
     """The test configuration with an `mlflow:` section (and the recsys governance policy `review_on`)."""
-    data = parse_config(TEST_CONFIG).model_dump()
-    data["mlflow"] = {
+    mlflow = {
         "tracking_uri": tracking_uri,
         "poll_minutes": poll_minutes,
         "experiments": experiments or [],
         "models": models or [],
     }
-    if review_on:
-        recsys = next(t for t in data["teams"] if t["name"] == "recsys")
-        recsys["governance"]["review_on"] = review_on
-    return AppConfig.model_validate(data)
+    return make_config(mlflow=mlflow, governance={"review_on": review_on} if review_on else None)
 
 
 # ------------------------------------------------------------------------------------ recorded answers

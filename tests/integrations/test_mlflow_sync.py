@@ -22,11 +22,10 @@ from bot.notify.templates import Renderer
 from bot.services import experiments, governance
 from bot.store.db import session_factory
 from bot.store.models import Experiment, ExperimentResult, Review
-from tests.conftest import ALICE, CAROL
+from tests.conftest import ALICE, CAROL, GOV
 from tests.factories import make_story, outbox_rows, rows, tx
 from tests.integrations.conftest import (
     FIXTURES,
-    GOV,
     RECORDED_EXPERIMENT,
     RECORDED_MODEL,
     RecordedMlflow,
@@ -163,7 +162,7 @@ async def test_success_opens_the_policy_review_and_posts_it_to_the_governance_ch
 
     fake_slack.reset()
     assert await make_worker().run_once() == 1
-    [posted] = [c for c in fake_slack.of("chat.postMessage") if "x-fake-failed" not in c.headers]
+    [posted] = fake_slack.delivered()
     assert posted.args["channel"] == GOV
     assert posted.args["text"].startswith("Governance review R-1: production")
 

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.config import parse_config
 from bot.integrations.slack_directory import SlackDirectory
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import delivery_client
@@ -24,7 +23,7 @@ from bot.services import away, standups, stories
 from bot.slack import ids
 from bot.store.db import create_engine, is_sqlite, session_factory
 from bot.store.models import CeremonyRun, Member, OutboxMessage
-from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS, SPRINT_CEREMONIES, make_config
 from tests.factories import (
     answer_all,
     make_planned_story,
@@ -34,6 +33,7 @@ from tests.factories import (
     put_in_sprint,
     tx,
 )
+from tests.slack.helpers import deliver
 
 
 def utc(*args: int) -> datetime:
@@ -48,25 +48,7 @@ ROUND_1 = utc(2026, 12, 6, 9, 0)  # Sun, the readiness nudge 24 h before plannin
 ROUND_2 = utc(2026, 12, 7, 7, 0)  # Mon, the one 2 h before
 
 
-def config_of(ceremonies: str, *, top: str = "", team_extra: str = "", platform: str = "") -> Any:
-    text = f"""
-timezone: Europe/Berlin
-{top}
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {BOB}, {DAVE}]
-    leads: [{ALICE}]
-{team_extra}
-    ceremonies:
-{ceremonies}
-{platform}
-"""
-    return parse_config(text)
-
-
-STANDUP_ONLY = '      standup: {cron: "30 9 * * mon-fri", close_after_minutes: 120}'
-PLANNING_ONLY = '      planning: {cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [24, 2]}'
+STANDUP_ONLY = {"standup": {"cron": "30 9 * * mon-fri", "close_after_minutes": 120}}
 
 
 async def all_runs(db: AsyncEngine) -> list[CeremonyRun]:
@@ -120,28 +102,15 @@ async def set_away(db: AsyncEngine, user: str, first: date, last: date) -> None:
 # ---------------------------------------------------------------- a fortnight of two teams
 
 
-FORTNIGHT = f"""
-timezone: Europe/Berlin
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {BOB}, {DAVE}]
-    ceremonies: &ceremonies
-      standup:  {{cron: "30 9 * * mon-fri", close_after_minutes: 120}}
-      planning: {{cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [24, 2]}}
-      review:   {{cron: "0 15 * * fri", every_weeks: 2}}
-      retro:    {{cron: "0 16 * * fri", every_weeks: 2}}
-  - name: platform
-    channel: {PLATFORM}
-    members: [{FRANK}]
-    timezone: America/New_York
-    ceremonies: *ceremonies
-"""
+# both teams with a two-week sprint, platform in New York
+FORTNIGHT = make_config(
+    ceremonies=SPRINT_CEREMONIES, platform={"timezone": "America/New_York", "ceremonies": SPRINT_CEREMONIES}
+)
 
 
 async def test_two_weeks_of_two_teams_fire_exactly_the_expected_runs(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = parse_config(FORTNIGHT)
+    config = FORTNIGHT
     jobs = make_jobs(config)
     async with tx(db) as s:
         for name in ("recsys", "platform"):
@@ -226,7 +195,7 @@ async def test_two_weeks_of_two_teams_fire_exactly_the_expected_runs(db, make_jo
 
 async def test_run_due_filters_by_team(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(parse_config(FORTNIGHT))
+    jobs = make_jobs(FORTNIGHT)
     made = await jobs.run_due(STANDUP, team="recsys")
     assert [(r.team, r.ceremony) for r in made] == [("recsys", "standup")]
     assert await jobs.run_due(STANDUP, team="platform") == []  # 09:30 in New York is later
@@ -250,7 +219,7 @@ async def seed_history(jobs: CeremonyJobs) -> None:
 
 async def test_catch_up_within_grace_runs_once(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     await seed_history(jobs)
     now = STANDUP + timedelta(minutes=30)
     clock.set(now)
@@ -266,7 +235,7 @@ async def test_catch_up_within_grace_runs_once(db, make_jobs, clock, fake_slack)
 
 async def test_a_fresh_database_runs_what_is_due_now(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     (run,) = await jobs.run_due(STANDUP)
     assert (run.ceremony, run.status) == ("standup", "done")
     assert len(await run_rows(db)) == 1
@@ -274,7 +243,7 @@ async def test_a_fresh_database_runs_what_is_due_now(db, make_jobs, clock, fake_
 
 async def test_outside_grace_is_recorded_missed_without_a_message(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     await seed_history(jobs)
     before = await run_rows(db)
     now = STANDUP + timedelta(hours=3)
@@ -296,7 +265,7 @@ async def test_outside_grace_is_recorded_missed_without_a_message(db, make_jobs,
 
 async def test_per_ceremony_grace_is_honoured(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    long = config_of('      standup: {cron: "30 9 * * mon-fri", grace_minutes: 240}')
+    long = make_config(ceremonies={"standup": {"cron": "30 9 * * mon-fri", "grace_minutes": 240}})
     jobs = make_jobs(long)
     await seed_history(jobs)
     (run,) = await jobs.run_due(STANDUP + timedelta(hours=3))
@@ -306,8 +275,8 @@ async def test_per_ceremony_grace_is_honoured(db, make_jobs, clock, fake_slack):
 
 async def test_short_per_ceremony_grace(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    short = config_of(
-        '      standup: {cron: "30 9 * * mon-fri", grace_minutes: 10}', top="grace_minutes: 600"
+    short = make_config(
+        ceremonies={"standup": {"cron": "30 9 * * mon-fri", "grace_minutes": 10}}, grace_minutes=600
     )
     jobs = make_jobs(short)
     await seed_history(jobs)
@@ -323,7 +292,7 @@ async def test_short_per_ceremony_grace(db, make_jobs, clock, fake_slack):
 
 async def test_global_grace_is_honoured(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of('      standup: {cron: "30 9 * * mon-fri"}', top="grace_minutes: 15"))
+    jobs = make_jobs(make_config(ceremonies={"standup": {"cron": "30 9 * * mon-fri"}}, grace_minutes=15))
     await seed_history(jobs)
     (run,) = await jobs.run_due(STANDUP + timedelta(minutes=20))
     assert run.status == "missed"
@@ -332,7 +301,7 @@ async def test_global_grace_is_honoured(db, make_jobs, clock, fake_slack):
 
 async def test_fresh_database_records_nothing_old_as_missed(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     assert await jobs.run_due(STANDUP + timedelta(minutes=30)) == []
     assert await jobs.run_due(STANDUP + timedelta(hours=5)) == []
     assert await all_runs(db) == []
@@ -345,9 +314,11 @@ async def test_fresh_database_records_nothing_old_as_missed(db, make_jobs, clock
 async def test_fresh_database_with_mixed_grace_records_nothing_as_missed(db, make_jobs, clock, fake_slack):
     """A fresh install has missed nothing, also when one ceremony's grace is shorter than another's."""
     fake_slack.reset()
-    config = config_of(
-        '      standup: {cron: "30 9 * * mon-fri", grace_minutes: 10}\n'
-        '      planning: {cron: "0 10 * * mon", grace_minutes: 120}'
+    config = make_config(
+        ceremonies={
+            "standup": {"cron": "30 9 * * mon-fri", "grace_minutes": 10},
+            "planning": {"cron": "0 10 * * mon", "grace_minutes": 120},
+        }
     )
     jobs = make_jobs(config)
     await jobs.run_due(PLANNING + timedelta(minutes=5))
@@ -356,7 +327,7 @@ async def test_fresh_database_with_mixed_grace_records_nothing_as_missed(db, mak
 
 async def test_down_longer_than_the_lookback_records_nothing(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     await seed_history(jobs)  # Friday
     # back on Wednesday 12:00: only runs since Tuesday 10:00 lie within the 26 h lookback
     made = await jobs.run_due(utc(2026, 12, 9, 12, 0))
@@ -378,11 +349,13 @@ def second_engine(db: AsyncEngine) -> AsyncEngine:
 
 async def test_two_processes_claim_each_occurrence_once(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(
-        '      standup: {cron: "30 9 * * mon-fri", close_after_minutes: 120}\n'
-        '      planning: {cron: "0 10 * * mon", nudge_hours_before: [2]}\n'
-        '      retro: {cron: "0 16 * * fri"}',
-        top="grace_minutes: 180",
+    config = make_config(
+        ceremonies={
+            "standup": {"cron": "30 9 * * mon-fri", "close_after_minutes": 120},
+            "planning": {"cron": "0 10 * * mon", "nudge_hours_before": [2]},
+            "retro": {"cron": "0 16 * * fri"},
+        },
+        grace_minutes=180,
     )
     async with tx(db) as s:
         sprint = await make_sprint(s, config, starts_on=MON)
@@ -462,7 +435,7 @@ async def test_two_processes_claim_each_occurrence_once(db, make_jobs, clock, fa
 
 async def test_holiday_skips_the_ceremony_and_its_summary(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(STANDUP_ONLY, team_extra="    holidays: [2026-12-08]")
+    config = make_config(ceremonies=STANDUP_ONLY, recsys={"holidays": [date(2026, 12, 8)]})
     await opt_in(db, ALICE)
     jobs = make_jobs(config)
     monday = await jobs.run_due(STANDUP)
@@ -488,12 +461,8 @@ async def test_holiday_skips_the_ceremony_and_its_summary(db, make_jobs, clock, 
 
 async def test_holiday_of_another_team_does_not_matter(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    platform = f"""  - name: platform
-    channel: {PLATFORM}
-    holidays: [2026-12-07]
-    ceremonies:
-      standup: {{cron: "30 9 * * mon-fri"}}"""
-    jobs = make_jobs(config_of(STANDUP_ONLY, platform=platform))
+    platform = {"holidays": [date(2026, 12, 7)], "ceremonies": {"standup": {"cron": "30 9 * * mon-fri"}}}
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY, platform=platform))
     made = await jobs.run_due(STANDUP)
     assert sorted((r.team, r.status) for r in made) == [("platform", "skipped"), ("recsys", "done")]
 
@@ -503,7 +472,7 @@ async def test_holiday_of_another_team_does_not_matter(db, make_jobs, clock, fak
 
 async def test_standup_message_dms_and_summary(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(STANDUP_ONLY)
+    config = make_config(ceremonies=STANDUP_ONLY)
     await opt_in(db, ALICE, BOB)
     await set_away(db, BOB, MON, MON + timedelta(days=2))
     jobs = make_jobs(config)
@@ -554,7 +523,7 @@ async def test_standup_message_dms_and_summary(db, make_jobs, clock, fake_slack)
 
 async def test_standup_summary_lists_the_away_who_did_not_answer(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     await set_away(db, DAVE, MON, MON)
     assert [r.ceremony for r in await jobs.run_due(STANDUP)] == ["standup"]
     (summary_run,) = await jobs.run_due(STANDUP + timedelta(minutes=120))
@@ -570,7 +539,7 @@ async def test_standup_summary_lists_the_away_who_did_not_answer(db, make_jobs, 
 
 async def test_standup_dm_waits_for_the_local_time_of_each_person(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of('      standup: {cron: "30 9 * * mon-fri", dm_local_time: "09:00"}')
+    config = make_config(ceremonies={"standup": {"cron": "30 9 * * mon-fri", "dm_local_time": "09:00"}})
     await opt_in(db, ALICE, BOB)
     fake_slack.user_tz[BOB] = "America/New_York"
     # tests/fake_slack.py does not serve users.info as slack_sdk calls it (HTTP GET) and ignores user_tz,
@@ -593,7 +562,7 @@ async def test_standup_dm_waits_for_the_local_time_of_each_person(db, make_jobs,
 
 async def test_standup_dm_in_the_teams_zone_later_in_the_morning(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of('      standup: {cron: "30 9 * * mon-fri", dm_local_time: "11:15"}')
+    config = make_config(ceremonies={"standup": {"cron": "30 9 * * mon-fri", "dm_local_time": "11:15"}})
     await opt_in(db, ALICE)
     jobs = make_jobs(config)
     await jobs.run_due(STANDUP)
@@ -604,7 +573,7 @@ async def test_standup_dm_in_the_teams_zone_later_in_the_morning(db, make_jobs, 
 async def test_standup_dm_goes_by_the_local_date_across_a_dst_change(db, make_jobs, clock, fake_slack):
     """A standup just after midnight in Berlin falls on the previous UTC day; time away is by local date."""
     fake_slack.reset()
-    config = config_of('      standup: {cron: "15 0 * * mon-fri"}')
+    config = make_config(ceremonies={"standup": {"cron": "15 0 * * mon-fri"}})
     await opt_in(db, ALICE)
     async with tx(db) as s:
         await away.set_away(
@@ -629,7 +598,7 @@ async def test_standup_dm_goes_by_the_local_date_across_a_dst_change(db, make_jo
 
 async def test_standup_without_opt_in_sends_no_dms(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(STANDUP_ONLY))
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
     async with tx(db) as s:
         await standups.set_standup_dm(s, user_id=BOB, enabled=True)
         await standups.set_standup_dm(s, user_id=BOB, enabled=False)
@@ -642,7 +611,7 @@ async def test_standup_without_opt_in_sends_no_dms(db, make_jobs, clock, fake_sl
 # ---------------------------------------------------------------- readiness nudges
 
 
-NUDGES = '      planning: {cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [24, 2]}'
+NUDGES = {"planning": {"cron": "0 10 * * mon", "every_weeks": 2, "nudge_hours_before": [24, 2]}}
 
 
 async def planning_setup(db: AsyncEngine, config: Any) -> None:
@@ -677,7 +646,7 @@ def dm_stories(row: OutboxMessage) -> list[str]:
 
 async def test_nudge_rounds_before_planning(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(NUDGES)
+    config = make_config(ceremonies=NUDGES)
     await planning_setup(db, config)
     jobs = make_jobs(config)
 
@@ -733,7 +702,7 @@ async def test_nudge_rounds_before_planning(db, make_jobs, clock, fake_slack):
 
 async def test_everything_ready_sends_no_dms(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(NUDGES)
+    config = make_config(ceremonies=NUDGES)
     await planning_setup(db, config)
     await make_ready(db, config, "S-1", "S-2", "S-3", "S-5")
     jobs = make_jobs(config)
@@ -746,7 +715,7 @@ async def test_everything_ready_sends_no_dms(db, make_jobs, clock, fake_slack):
 
 async def test_no_sprint_to_plan_is_noted_and_sends_nothing(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(NUDGES))
+    jobs = make_jobs(make_config(ceremonies=NUDGES))
     (run,) = await jobs.run_due(ROUND_1)
     assert (run.ceremony, run.status, run.note) == ("planning_nudge_24h", "done", "no sprint to plan")
     assert run.message_id is None and run.sprint_id is None
@@ -755,7 +724,7 @@ async def test_no_sprint_to_plan_is_noted_and_sends_nothing(db, make_jobs, clock
 
 async def test_nudges_skip_people_away_and_the_summary_lists_them(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(NUDGES)
+    config = make_config(ceremonies=NUDGES)
     await planning_setup(db, config)
     await set_away(db, BOB, date(2026, 12, 5), date(2026, 12, 8))
     jobs = make_jobs(config)
@@ -775,7 +744,7 @@ async def test_nudges_skip_people_away_and_the_summary_lists_them(db, make_jobs,
 
 async def test_refresh_edits_the_summary_in_place(db, make_jobs, clock, fake_slack, make_worker):
     fake_slack.reset()
-    config = config_of(NUDGES)
+    config = make_config(ceremonies=NUDGES)
     await planning_setup(db, config)
     jobs = make_jobs(config)
     clock.set(ROUND_1)
@@ -806,10 +775,7 @@ async def test_refresh_edits_the_summary_in_place(db, make_jobs, clock, fake_sla
     assert f"Waiting on <@{BOB}> (S-2)." in body(updates[0])["text"]
 
     # delivered: the edit goes to the summary's ts
-    worker = make_worker()
-    for _ in range(4):
-        await worker.run_once()
-        clock.advance(seconds=2)
+    await deliver(make_worker(), clock)
     posted = {c.args["channel"]: c for c in fake_slack.of("chat.postMessage")}
     assert set(posted) == {RECSYS, BOB, DAVE}
     (edit,) = fake_slack.of("chat.update")
@@ -831,7 +797,7 @@ async def test_refresh_edits_the_summary_in_place(db, make_jobs, clock, fake_sla
 
 async def test_refresh_uses_the_latest_round(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(NUDGES)
+    config = make_config(ceremonies=NUDGES)
     await planning_setup(db, config)
     jobs = make_jobs(config)
     await jobs.run_due(ROUND_1)
@@ -847,7 +813,7 @@ async def test_refresh_uses_the_latest_round(db, make_jobs, clock, fake_slack):
 
 async def test_refresh_without_a_summary_does_nothing(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(NUDGES)
+    config = make_config(ceremonies=NUDGES)
     await planning_setup(db, config)
     jobs = make_jobs(config)
     async with tx(db) as s:
@@ -861,7 +827,7 @@ async def test_refresh_without_a_summary_does_nothing(db, make_jobs, clock, fake
 
 async def test_standup_reminder_shows_the_current_sprint(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = config_of(STANDUP_ONLY)
+    config = make_config(ceremonies=STANDUP_ONLY)
     async with tx(db) as s:
         await make_sprint(s, config, name="Sprint <1>", starts_on=MON, days=13, goal="Ship & <!channel>")
     jobs = make_jobs(config)
@@ -885,7 +851,7 @@ async def test_standup_reminder_shows_the_current_sprint(db, make_jobs, clock, f
 
 async def test_planning_reminder_without_a_sprint(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    jobs = make_jobs(config_of(NUDGES))
+    jobs = make_jobs(make_config(ceremonies=NUDGES))
     (run,) = await jobs.run_due(PLANNING)
     assert (run.ceremony, run.status) == ("planning", "done")
     (row,) = await run_rows(db)
@@ -902,9 +868,9 @@ async def test_a_failing_occurrence_does_not_hold_up_the_others(db, make_jobs, c
     fake_slack.reset()
     (tmp_path / "ceremonies").mkdir()
     (tmp_path / "ceremonies" / "review.md.j2").write_text("Review of {{ sprint.name }}", encoding="utf-8")
-    config = config_of(
-        '      review: {cron: "0 9 * * fri"}\n      standup: {cron: "30 9 * * mon-fri"}',
-        top=f"templates_dir: {tmp_path}",
+    config = make_config(
+        ceremonies={"review": {"cron": "0 9 * * fri"}, "standup": {"cron": "30 9 * * mon-fri"}},
+        templates_dir=str(tmp_path),
     )
     assert Renderer(str(tmp_path)).check() == []  # the samples have a sprint, so check-config passes
     jobs = make_jobs(config)

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.config import AppConfig, parse_config
+from bot.config import AppConfig
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.services import away, standups
@@ -28,39 +28,17 @@ from bot.slack import ids
 from bot.store.db import session_factory, unit_of_work
 from bot.store.models import CeremonyRun, OutboxMessage
 from tests.clock import FakeClock
-from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS, SPRINT_CEREMONIES, make_config
 from tests.factories import answer_all, make_planned_story, make_sprint, make_story, outbox_rows, tx
 from tests.fake_slack import Call, FakeSlack
-from tests.slack.helpers import app_driver
+from tests.slack.helpers import deliver, posted
 from tests.slack_driver import SlackDriver
 
 BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
 HOLIDAY = date(2026, 12, 16)  # a Wednesday: recsys has the day off
 DAVE_AWAY = (date(2026, 12, 11), date(2026, 12, 15))  # Fri 11 .. Tue 15 Dec
 
-FORTNIGHT_CONFIG = f"""
-timezone: UTC
-command: /scrum
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    timezone: Europe/Berlin
-    members: [{ALICE}, {BOB}, {DAVE}]
-    leads: [{ALICE}]
-    holidays: [{HOLIDAY}]
-    ceremonies:
-      standup:  {{cron: "30 9 * * mon-fri", close_after_minutes: 120}}
-      planning: {{cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [24, 2]}}
-      review:   {{cron: "0 15 * * fri", every_weeks: 2}}
-      retro:    {{cron: "0 16 * * fri", every_weeks: 2}}
-  - name: platform
-    channel: {PLATFORM}
-    timezone: America/New_York
-    members: [{FRANK}]
-    ceremonies:
-      standup:    {{cron: "0 10 * * mon-fri"}}
-      refinement: {{cron: "0 14 * * wed"}}
-"""
+PLATFORM_CEREMONIES = {"standup": {"cron": "0 10 * * mon-fri"}, "refinement": {"cron": "0 14 * * wed"}}
 
 START = datetime(2026, 12, 7, 0, 0, tzinfo=UTC)  # Monday of the second week of sprint S1
 END = START + timedelta(days=14)
@@ -271,17 +249,6 @@ HOOKS: dict[datetime, Hook] = {
 }
 
 
-async def drain(world: World, worker: OutboxWorker) -> None:
-    """Deliver everything that is due, moving the clock a little over a second per round."""
-    for _ in range(400):
-        await worker.run_once()
-        due = await worker.next_due()
-        if due is None:
-            return
-        world.clock.set(max(world.clock.now() + timedelta(seconds=1.1), due))
-    raise AssertionError("the outbox never drained")
-
-
 def inject_failures(world: World, batch: int) -> None:
     """A share of Slack's answers are 429 (with Retry-After) or 500, spread over the fortnight."""
     if batch % 3 == 0:
@@ -349,7 +316,7 @@ async def _batch(world: World, worker: OutboxWorker, at: datetime, work: Awaitab
         inject_failures(world, kw["batch"])
     before = len(world.fake.calls)
     await work
-    await drain(world, worker)
+    await deliver(worker, world.clock)
     for call in world.fake.calls[before:]:
         if call.method in ("chat.postMessage", "chat.update") and "x-fake-failed" not in call.headers:
             world.deliveries.append(Delivery(at, call))
@@ -360,12 +327,18 @@ async def _batch(world: World, worker: OutboxWorker, at: datetime, work: Awaitab
 
 @pytest.fixture
 def fortnight_config() -> AppConfig:
-    return parse_config(FORTNIGHT_CONFIG)
+    """Both teams work on Berlin and New York time (the default is UTC); recsys has a holiday."""
+    return make_config(
+        timezone="UTC",
+        recsys={"timezone": "Europe/Berlin", "holidays": [HOLIDAY]},
+        ceremonies=SPRINT_CEREMONIES,
+        platform={"timezone": "America/New_York", "ceremonies": PLATFORM_CEREMONIES},
+    )
 
 
 @pytest.fixture
 async def world(
-    db, settings, fake_slack, clock, make_jobs, make_worker, fortnight_config
+    db, fake_slack, clock, make_jobs, make_worker, make_app, fortnight_config
 ) -> AsyncIterator[World]:
     """Sprints S1 and S2 of recsys with stories, Dave away for some days, Bob and Dave on standup DMs."""
     fake_slack.reset()
@@ -388,9 +361,7 @@ async def world(
         await away.set_away(s, user_id=DAVE, starts_on=DAVE_AWAY[0], ends_on=DAVE_AWAY[1], today=START.date())
         await standups.set_standup_dm(s, user_id=BOB, enabled=True)
         await standups.set_standup_dm(s, user_id=DAVE, enabled=True)
-    async with app_driver(
-        config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=RECSYS, user=ALICE
-    ) as driver:
+    async with make_app(config) as driver:
         yield World(config, db, clock, fake_slack, make_jobs, make_worker, driver)
 
 
@@ -660,12 +631,8 @@ async def test_a_nudge_about_one_story_reads_well(world):
     world.clock.set(berlin(13, "10:00"))
     jobs = world.make_jobs(world.config)
     assert [r.ceremony for r in await jobs.run_due()] == ["planning_nudge_24h"]
-    await drain(world, world.make_worker(world.config.outbox))
-    [dm] = [
-        c
-        for c in world.fake.of("chat.postMessage")
-        if c.args["channel"] == BOB and ":wave:" in c.args["text"]
-    ]
-    assert dm.args["text"].startswith(
+    await deliver(world.make_worker(world.config.outbox), world.clock)
+    [dm] = [m for m in posted(world.slack, BOB) if ":wave:" in m["text"]]
+    assert dm["text"].startswith(
         ":wave: Planning for *S2* is in 24 hours. 1 of your stories is not Ready yet; please fill in"
     )

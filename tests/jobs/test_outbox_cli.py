@@ -18,9 +18,9 @@ from sqlmodel import select
 from bot.store.db import create_engine, session_factory, unit_of_work
 from bot.store.models import OutboxMessage
 from bot.store.outbox import enqueue, find
+from tests.conftest import GOV, PLATFORM, RECSYS
 
 ROOT = Path(__file__).resolve().parents[2]
-RECSYS, PLATFORM, GOV = "C0123RECSYS", "C0789PLATFORM", "C0456GOV"
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

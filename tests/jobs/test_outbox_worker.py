@@ -21,10 +21,10 @@ from bot.jobs.outbox_worker import OutboxWorker, counts, list_messages, purge_de
 from bot.store.db import session_factory
 from bot.store.models import CeremonyRun, OutboxMessage
 from bot.store.outbox import enqueue, find
-from tests.conftest import BOB, PLATFORM, RECSYS
+from tests.conftest import BOB, GOV, PLATFORM, RECSYS
 from tests.factories import outbox_rows, tx
+from tests.slack.helpers import deliver
 
-GOV = "C0456GOV"
 POST = "chat.postMessage"
 RATE_LIMITED = {"ok": False, "error": "ratelimited"}
 FATAL = {"ok": False, "error": "fatal_error"}
@@ -63,29 +63,15 @@ async def set_row(db, message_id: int, **values) -> None:
         await s.exec(update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values))  # type: ignore[call-overload]
 
 
-def ok_calls(fake_slack, method: str = POST):
-    return [c for c in fake_slack.of(method) if "x-fake-failed" not in c.headers]
-
-
 def posted(fake_slack) -> list[tuple[str, str]]:
     """(channel, text) of every successful chat.postMessage, in the order Slack received them."""
-    return [(c.args["channel"], c.args["text"]) for c in ok_calls(fake_slack)]
+    return [(c.args["channel"], c.args["text"]) for c in fake_slack.delivered()]
 
 
 async def pending(db) -> int:
     async with tx(db) as s:
         n = await counts(s)
     return n.get("pending", 0) + n.get("sending", 0)
-
-
-async def drain(worker: OutboxWorker, db, clock, *, step: float = 1.0, rounds: int = 500) -> int:
-    """Run rounds, moving the clock `step` seconds after each, until nothing is pending; the rounds used."""
-    for n in range(rounds):
-        if not await pending(db):
-            return n
-        await worker.run_once()
-        clock.advance(seconds=step)
-    raise AssertionError(f"outbox not drained after {rounds} rounds: {await outbox_rows(db)}")
 
 
 def network_down_worker(db, clock, settings: OutboxConfig) -> OutboxWorker:
@@ -341,7 +327,7 @@ async def test_many_429s_never_dead_letter_a_message(db, clock, fake_slack, make
     mid = await put(db, clock, "patient")
     fake_slack.fail(POST, 429, RATE_LIMITED, times=5, headers={"Retry-After": "1"})
     worker = make_worker(settings=OutboxConfig(max_attempts=2))
-    await drain(worker, db, clock)
+    await deliver(worker, clock)
     row = await row_of(db, mid)
     assert row.state == "sent" and row.attempts == 1
     assert len(fake_slack.of(POST)) == 6 and worker.stats.dead == 0
@@ -384,7 +370,7 @@ async def test_5xx_backs_off_keeps_order_and_delivers_once(db, clock, fake_slack
     assert (await row_of(db, second)).attempts == 1
     clock.advance(seconds=3600)
     assert await worker.run_once() == 0
-    assert len(ok_calls(fake_slack)) == 2
+    assert len(fake_slack.delivered()) == 2
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
@@ -395,7 +381,7 @@ async def test_any_5xx_is_retried(db, clock, fake_slack, make_worker, status):
     await worker.run_once()
     row = await row_of(db, mid)
     assert row.state == "pending" and row.attempts == 1 and str(status) in (row.last_error or "")
-    await drain(worker, db, clock)
+    await deliver(worker, clock)
     assert (await row_of(db, mid)).state == "sent"
 
 
@@ -406,7 +392,7 @@ async def test_retryable_ok_false_answers_are_retried(db, clock, fake_slack, mak
     await worker.run_once()
     row = await row_of(db, mid)
     assert row.state == "pending" and row.attempts == 1 and "internal_error" in (row.last_error or "")
-    await drain(worker, db, clock)
+    await deliver(worker, clock)
     assert (await row_of(db, mid)).state == "sent"
 
 
@@ -662,13 +648,13 @@ async def test_an_edit_and_a_thread_reply_go_after_their_message_with_its_ts(
 
     assert await worker.run_once() == 1
     assert fake_slack.of("chat.update") == []
-    await drain(worker, db, clock)
+    await deliver(worker, clock)
 
     ts = (await row_of(db, original)).slack_ts
     assert ts
     (update_call,) = fake_slack.of("chat.update")
     assert update_call.args == {"channel": RECSYS, "ts": ts, "text": "Standup moved to 10:00"}
-    replies = [c for c in ok_calls(fake_slack) if c.args.get("thread_ts")]
+    replies = [c for c in fake_slack.delivered() if c.args.get("thread_ts")]
     assert [(c.args["thread_ts"], c.args["text"]) for c in replies] == [(ts, "Thread: answers here")]
     assert [c.method for c in fake_slack.calls if "x-fake-failed" not in c.headers] == [
         POST,
@@ -692,9 +678,9 @@ async def test_a_dependent_in_another_queue_waits_for_its_message(db, clock, fak
     assert len(fake_slack.of(POST)) == 1
     assert (await row_of(db, reply)).state == "pending"
 
-    await drain(worker, db, clock)
+    await deliver(worker, clock)
     ts = (await row_of(db, original)).slack_ts
-    call = next(c for c in ok_calls(fake_slack) if c.args["text"] == "in thread")
+    call = next(c for c in fake_slack.delivered() if c.args["text"] == "in thread")
     assert call.args["thread_ts"] == ts and call.args["channel"] == BOB
 
 
@@ -706,7 +692,7 @@ async def test_if_the_message_is_dead_its_edit_and_reply_are_dead_too(db, clock,
     fake_slack.fail(POST, 200, {"ok": False, "error": "channel_not_found"})
     worker = make_worker()
 
-    await drain(worker, db, clock)
+    await deliver(worker, clock)
 
     assert (await row_of(db, original)).state == "dead"
     for dependent in (edit, reply):
@@ -752,7 +738,7 @@ async def test_every_message_once_and_in_order_through_429s_and_500s(
     for _ in range(5000):
         if not await pending(db):
             break
-        successes = len(ok_calls(fake_slack))
+        successes = len(fake_slack.delivered())
         if injected == failed_calls().total() and successes > seen_ok:
             seen_ok = successes
             roll = rng.random()
@@ -892,7 +878,7 @@ async def test_purge_dead_removes_a_dead_message_with_its_dead_dependents(db, cl
     original = await put(db, clock, "original")
     await put(db, clock, "edit", method="chat.update", payload={"text": "v2"}, update_of=original)
     fake_slack.fail(POST, 200, {"ok": False, "error": "channel_not_found"})
-    await drain(make_worker(), db, clock)
+    await deliver(make_worker(), clock)
     assert {r.state for r in await outbox_rows(db)} == {"dead"}
 
     async with tx(db) as s:

@@ -5,36 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.config import parse_config
+from bot.config import AppConfig
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.jobs.runner import SWEEP, OccasionTrigger, Runner, build_clock
 from bot.services.schedule import occasions
-from tests.conftest import ALICE, PLATFORM, RECSYS
+from tests.conftest import PLATFORM, RECSYS, make_config
 from tests.factories import outbox_rows
 
-CONFIG = f"""
-timezone: Europe/Berlin
-grace_minutes: 90
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}]
-    ceremonies:
-      standup:  {{cron: "30 9 * * mon-fri", close_after_minutes: 120, grace_minutes: 30}}
-      planning: {{cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [24, 2]}}
-      review:   {{cron: "0 15 * * fri", every_weeks: 2}}
-  - name: platform
-    channel: {PLATFORM}
-    timezone: America/New_York
-    ceremonies:
-      standup: {{cron: "0 10 * * mon-fri", grace_minutes: 0}}
-  - name: quiet
-    channel: C0QUIET
-"""
+
+def runner_config(**changes: Any) -> AppConfig:
+    """recsys's ceremonies in Berlin, platform's standup in New York, a team without any; 90 min grace."""
+    return make_config(
+        grace_minutes=90,
+        ceremonies={
+            "standup": {"cron": "30 9 * * mon-fri", "close_after_minutes": 120, "grace_minutes": 30},
+            "planning": {"cron": "0 10 * * mon", "every_weeks": 2, "nudge_hours_before": [24, 2]},
+            "review": {"cron": "0 15 * * fri", "every_weeks": 2},
+        },
+        platform={
+            "timezone": "America/New_York",
+            "ceremonies": {"standup": {"cron": "0 10 * * mon-fri", "grace_minutes": 0}},
+        },
+        teams=[{"name": "quiet", "channel": "C0QUIET"}],
+        **changes,
+    )
 
 
 def utc(*args: int) -> datetime:
@@ -55,7 +54,7 @@ class StubWorker:
 
 
 def test_build_adds_one_job_per_occasion_and_a_sweep(make_jobs):
-    config = parse_config(CONFIG)
+    config = runner_config()
     runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
     scheduler = runner.build()
     jobs = {job.id: job for job in scheduler.get_jobs()}
@@ -90,7 +89,7 @@ def test_build_adds_one_job_per_occasion_and_a_sweep(make_jobs):
 
 
 def test_triggers_fire_at_the_occasions_times(make_jobs):
-    config = parse_config(CONFIG)
+    config = runner_config()
     runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
     jobs = {job.id: job for job in runner.build().get_jobs()}
     now = utc(2026, 12, 7, 6, 0)  # Mon 07:00 in Berlin, 01:00 in New York
@@ -127,7 +126,7 @@ def test_triggers_fire_at_the_occasions_times(make_jobs):
 
 
 def test_triggers_follow_dst(make_jobs):
-    config = parse_config(CONFIG)
+    config = runner_config()
     runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
     jobs = {job.id: job for job in runner.build().get_jobs()}
     standup = jobs["recsys:standup"].trigger
@@ -141,7 +140,7 @@ def test_triggers_follow_dst(make_jobs):
 
 async def test_start_catches_up_then_stop_ends_everything(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = parse_config(CONFIG)
+    config = runner_config()
     clock.set(utc(2026, 12, 7, 8, 30))
     worker = StubWorker()
     runner = Runner(make_jobs(config), worker)  # type: ignore[arg-type]
@@ -163,7 +162,7 @@ async def test_start_catches_up_then_stop_ends_everything(db, make_jobs, clock, 
 
 async def test_stop_with_the_real_worker_loop(db, make_jobs, make_worker, clock, fake_slack):
     fake_slack.reset()
-    config = parse_config(CONFIG)
+    config = runner_config()
     clock.set(utc(2026, 12, 5, 12, 0))  # Saturday: nothing due
     runner = Runner(make_jobs(config), make_worker())
     await runner.start()
@@ -174,7 +173,7 @@ async def test_stop_with_the_real_worker_loop(db, make_jobs, make_worker, clock,
 
 
 async def test_a_failing_round_is_logged_not_raised(make_jobs, caplog):
-    config = parse_config(CONFIG)
+    config = runner_config()
     jobs = make_jobs(config)
     calls = []
 
@@ -193,7 +192,7 @@ async def test_a_failing_round_is_logged_not_raised(make_jobs, caplog):
 
 async def test_a_tick_runs_only_its_team(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
-    config = parse_config(CONFIG)
+    config = runner_config()
     jobs = make_jobs(config)
     runner = Runner(jobs, StubWorker())  # type: ignore[arg-type]
     clock.set(utc(2026, 12, 7, 15, 0))  # platform's standup (New York); recsys has nothing due now
@@ -207,7 +206,7 @@ def test_build_clock_wires_the_worker(db, clock, settings, fake_slack):
     from bot.slack.app import web_client
     from bot.store.db import session_factory
 
-    config = parse_config(CONFIG + "outbox: {max_attempts: 3}\n")
+    config = runner_config(outbox={"max_attempts": 3})
     sessions = session_factory(db)
     runner = build_clock(
         config=config, settings=settings, sessions=sessions, clock=clock, slack=web_client(settings)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import Ceremony, parse_config
+from bot.config import Ceremony
 from bot.services.schedule import (
     grace,
     local_dm_time,
@@ -16,28 +16,10 @@ from bot.services.schedule import (
     sprint_week,
     week_index,
 )
+from tests.conftest import make_config
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
-
-CONFIG = """
-timezone: Europe/Berlin
-grace_minutes: 90
-teams:
-  - name: recsys
-    channel: C0123RECSYS
-    members: [U01ALICE]
-    ceremonies:
-      standup:  {cron: "30 9 * * mon-fri", close_after_minutes: 120, grace_minutes: 15}
-      planning: {cron: "0 10 * * mon", every_weeks: 2, nudge_hours_before: [2, 24]}
-      review:   {cron: "0 15 * * fri", every_weeks: 2}
-      retro:    {cron: "0 16 * * fri", every_weeks: 2, sprint_week: 1}
-  - name: platform
-    channel: C0789PLATFORM
-    timezone: America/New_York
-    ceremonies:
-      standup: {cron: "0 10 * * mon-fri"}
-"""
 
 
 def utc(*args: int) -> datetime:
@@ -46,7 +28,18 @@ def utc(*args: int) -> datetime:
 
 @pytest.fixture(scope="module")
 def config():
-    return parse_config(CONFIG)
+    """recsys's two-week sprint in Berlin (its standup with 15 min grace, 90 for the rest), platform's
+    standup in New York."""
+    return make_config(
+        grace_minutes=90,
+        ceremonies={
+            "standup": {"cron": "30 9 * * mon-fri", "close_after_minutes": 120, "grace_minutes": 15},
+            "planning": {"cron": "0 10 * * mon", "every_weeks": 2, "nudge_hours_before": [2, 24]},
+            "review": {"cron": "0 15 * * fri", "every_weeks": 2},
+            "retro": {"cron": "0 16 * * fri", "every_weeks": 2, "sprint_week": 1},
+        },
+        platform={"timezone": "America/New_York", "ceremonies": {"standup": {"cron": "0 10 * * mon-fri"}}},
+    )
 
 
 def by_kind(config, team_name="recsys"):
@@ -95,15 +88,7 @@ def test_no_summary_without_close_after_and_team_timezone_wins(config):
 
 
 def test_duplicate_nudge_hours_give_one_round():
-    cfg = parse_config(
-        """
-teams:
-  - name: t
-    channel: C0123
-    ceremonies:
-      planning: {cron: "0 10 * * mon", nudge_hours_before: [24, 24, 2]}
-"""
-    )
+    cfg = make_config(ceremonies={"planning": {"cron": "0 10 * * mon", "nudge_hours_before": [24, 24, 2]}})
     kinds = [o.kind for o in occasions(cfg, cfg.teams[0])]
     assert kinds == ["planning", "planning_nudge_24h", "planning_nudge_2h"]
 
@@ -188,16 +173,7 @@ def test_nudge_offsets_are_real_hours_across_dst(config):
 
 
 def test_numeric_day_of_week_follows_crontab():
-    cfg = parse_config(
-        """
-timezone: Europe/Berlin
-teams:
-  - name: t
-    channel: C0123
-    ceremonies:
-      standup: {cron: "30 9 * * 1-5"}
-"""
-    )
+    cfg = make_config(ceremonies={"standup": {"cron": "30 9 * * 1-5"}})
     (standup,) = occasions(cfg, cfg.teams[0])
     days = [
         at.astimezone(BERLIN).strftime("%a")
@@ -255,7 +231,7 @@ def test_grace_per_ceremony_or_global(config):
     team = config.team("recsys")
     assert grace(config, team.ceremonies["standup"]) == timedelta(minutes=15)
     assert grace(config, team.ceremonies["planning"]) == timedelta(minutes=90)
-    default = parse_config("teams: [{name: t, channel: C0123}]")
+    default = make_config()  # no grace_minutes
     assert grace(default, Ceremony(cron="0 9 * * *")) == timedelta(minutes=120)
     assert grace(default, Ceremony(cron="0 9 * * *", grace_minutes=0)) == timedelta(0)
 

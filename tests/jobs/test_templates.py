@@ -10,8 +10,8 @@ import pytest
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
-from bot.config import parse_config
 from bot.notify.templates import BUILTIN_DIR, SAMPLES, Renderer
+from tests.conftest import make_config
 from tests.factories import outbox_rows
 
 
@@ -183,16 +183,10 @@ def test_check_lists_an_override_that_fails_at_runtime(tmp_path):
 async def test_jobs_render_with_the_configured_templates_dir(db, make_jobs, fake_slack, tmp_path):
     fake_slack.reset()
     write(tmp_path, "ceremonies/standup.md.j2", "Custom standup for {{ team }} & {{ ceremony }}")
-    config = parse_config(
-        f"""
-templates_dir: {tmp_path}
-teams:
-  - name: recsys
-    channel: C0123RECSYS
-    ceremonies:
-      standup: {{cron: "30 9 * * mon-fri"}}
-      retro: {{cron: "30 9 * * mon"}}
-"""
+    config = make_config(
+        timezone="UTC",
+        templates_dir=str(tmp_path),
+        ceremonies={"standup": {"cron": "30 9 * * mon-fri"}, "retro": {"cron": "30 9 * * mon"}},
     )
     jobs = make_jobs(config)
     made = await jobs.run_due(datetime(2026, 12, 7, 9, 30, tzinfo=UTC))

@@ -9,37 +9,25 @@ from datetime import timedelta
 
 import pytest
 
-from bot.config import parse_config
 from bot.services import experiments, governance
 from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
 from bot.store.models import Experiment, Review, ReviewDecision
-from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, CAROL, FRANK, make_config
 from tests.factories import audit_rows, make_story, refused, rows, snapshot, tx
 
 ERIN = "U08ERIN"
 
-TWO_APPROVERS = f"""
-timezone: Europe/Berlin
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {BOB}, {DAVE}]
-    leads: [{ALICE}]
-    governance:
-      channel: C0456GOV
-      approvers: [{CAROL}, {ERIN}]
-      required_approvals: 2
-      review_sla_hours: 2
-      review_on: {{succeeded: production, running: canary}}
-  - name: platform
-    channel: {PLATFORM}
-    members: [{FRANK}]
-"""
+TWO_APPROVERS = {
+    "approvers": [CAROL, ERIN],
+    "required_approvals": 2,
+    "review_sla_hours": 2,
+    "review_on": {"succeeded": "production", "running": "canary"},
+}
 
 
 @pytest.fixture(scope="module")
 def two() -> object:
-    return parse_config(TWO_APPROVERS)
+    return make_config(governance=TWO_APPROVERS)
 
 
 async def _experiment(db, config, *, status: str = "proposed", name: str = "Two towers") -> Experiment:
@@ -245,7 +233,7 @@ async def test_nobody_can_request_a_review_that_no_one_else_could_approve(db, tw
 
 
 async def test_the_requester_cannot_decide_their_own_review(db, config):
-    one_of_two = parse_config(TWO_APPROVERS.replace("required_approvals: 2", "required_approvals: 1"))
+    one_of_two = make_config(governance={**TWO_APPROVERS, "required_approvals": 1})
     await _request(db, one_of_two, actor=CAROL)
     review = await _review(db)
     with pytest.raises(Forbidden) as info:

@@ -6,20 +6,15 @@ from datetime import date
 from bot.config import parse_config
 from bot.services import audit, experiments, governance, sprints
 from bot.store.models import AuditEvent, Review
-from tests.conftest import ALICE, CAROL, RECSYS
+from tests.conftest import ALICE, CAROL, make_config
 from tests.factories import make_story, rows, tx
 
-ONLY_CAROL = f"""
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {CAROL}]
-    governance: {{channel: C0456GOV, approvers: [{CAROL}], review_on: {{succeeded: production}}}}
-"""
+# Carol, the only approver, is also a member of recsys
+ONLY_CAROL = {"recsys": {"members": [ALICE, CAROL]}, "governance": {"review_on": {"succeeded": "production"}}}
 
 
 async def test_an_approver_can_move_an_experiment_that_the_policy_then_sends_for_review(db):
-    config = parse_config(ONLY_CAROL)
+    config = make_config(**ONLY_CAROL)
     async with tx(db) as s:
         story = await make_story(s, config)
         exp = await experiments.add_experiment(s, config=config, story=story, name="Ranker", actor=CAROL)

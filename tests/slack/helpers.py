@@ -1,22 +1,18 @@
 """Helpers for the Slack scenario tests: what a person sees in a reply (the text of its blocks, its
 buttons), replies that are not warnings, warnings, and refused commands that leave the database as it
-was; and the whole app driven for a configuration of a test's own."""
+was; the outbox delivered, and what the bot posted to Slack."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import AppConfig, Settings
-from bot.slack.app import web_client
-from bot.web import create_web_app
+from bot.jobs.outbox_worker import OutboxWorker
 from tests.clock import FakeClock
 from tests.factories import snapshot
-from tests.fake_slack import FakeSlack
 from tests.slack_driver import SlackDriver
 
 SENT = ("views.open", "views.publish", "chat.postMessage", "chat.postEphemeral", "response_url")
@@ -75,6 +71,29 @@ def sent(slack: SlackDriver) -> list[str]:
     return [c.method for c in slack.fake.calls if c.method in SENT]
 
 
+def posted(slack: SlackDriver, channel: str | None = None) -> list[dict[str, Any]]:
+    """The messages the bot posted (chat.postMessage, as Slack accepted them), to `channel` or to anyone,
+    in order."""
+    return [c.args for c in slack.fake.delivered() if channel in (None, c.args.get("channel"))]
+
+
+def updates(slack: SlackDriver) -> list[dict[str, Any]]:
+    """The edits of messages the bot made (chat.update, as Slack accepted them), in order."""
+    return [c.args for c in slack.fake.delivered("chat.update")]
+
+
+async def deliver(worker: OutboxWorker, clock: FakeClock, *, rounds: int = 400) -> None:
+    """Run the outbox worker until nothing is left to send: after each round the clock moves on a little
+    over a second (one message per second per channel), or to when the next message is due."""
+    for _ in range(rounds):
+        await worker.run_once()
+        due = await worker.next_due()
+        if due is None:
+            return
+        clock.set(max(clock.now() + timedelta(seconds=1.1), due))
+    raise AssertionError(f"the outbox did not drain in {rounds} rounds")
+
+
 # ── commands ─────────────────────────────────────────────────────────────────────────────────
 
 
@@ -128,28 +147,3 @@ async def refused(
     if sends_nothing:
         assert sent(slack) == calls, f"{command!r} sent something to Slack"
     return text
-
-
-# ── the app for a configuration of a test's own ──────────────────────────────────────────────
-
-
-@asynccontextmanager
-async def app_driver(
-    config: AppConfig,
-    *,
-    db: AsyncEngine,
-    settings: Settings,
-    fake_slack: FakeSlack,
-    clock: FakeClock,
-    channel: str,
-    user: str,
-) -> AsyncIterator[SlackDriver]:
-    """The whole app with `config`, driven as Slack drives it, as `user` in `channel`; afterwards the
-    work started after the ack is waited for and the client closed."""
-    app = create_web_app(
-        settings=settings, config=config, engine=db, client=web_client(settings), clock=clock
-    )
-    driver = SlackDriver(app, fake_slack, channel=channel, user=user)
-    yield driver
-    await driver.settle()
-    await driver.http.aclose()

@@ -13,13 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.slack import ids
 from bot.store.models import AuditEvent
-from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM
+from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, GOV, PLATFORM
 from tests.factories import rows
 from tests.slack import helpers
 from tests.slack.helpers import ok, shown
 from tests.slack_driver import SlackDriver
 
-GOV = "C0456GOV"
 FOOTER = "Every row is hash-chained; operators can prove it with `cadence audit verify`."
 LINE = re.compile(r"^`#(\d+)` (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC · (\S+) · \*([a-z_.]+)\*(?: — (.*))?$")
 

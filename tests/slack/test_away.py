@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.config import parse_config
 from bot.store.models import Away, Member
-from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, FRANK, PLATFORM, make_config
 from tests.factories import snapshot, tx
 from tests.slack import helpers
-from tests.slack.helpers import app_driver, shown
+from tests.slack.helpers import shown
 from tests.slack_driver import SlackDriver
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────
@@ -204,27 +203,11 @@ async def test_away_already_over_is_judged_in_the_teams_time_zone(slack, db, clo
     await ok(slack, "away 2026-12-07")
 
 
-NEW_YORK_CONFIG = f"""
-timezone: Europe/Berlin
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {BOB}, {DAVE}]
-    leads: [{ALICE}]
-  - name: platform
-    channel: {PLATFORM}
-    timezone: America/New_York
-    members: [{FRANK}]
-"""
-
-
 @pytest.fixture
-async def new_york(db, settings, fake_slack, clock) -> AsyncIterator[SlackDriver]:
+async def new_york(make_app) -> AsyncIterator[SlackDriver]:
     """The app with the platform team in New York, as Frank in the platform channel."""
-    config = parse_config(NEW_YORK_CONFIG)
-    async with app_driver(
-        config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=PLATFORM, user=FRANK
-    ) as driver:
+    config = make_config(platform={"timezone": "America/New_York"})
+    async with make_app(config, channel=PLATFORM, user=FRANK) as driver:
         yield driver
 
 

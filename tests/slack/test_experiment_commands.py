@@ -9,18 +9,15 @@ from functools import partial
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import AppConfig, parse_config
 from bot.store.models import AuditEvent, Experiment, ExperimentResult, OutboxMessage, Review, Story
-from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM, RECSYS, TEST_CONFIG
+from tests.conftest import ALICE, BOB, DAVE, FRANK, GOV, PLATFORM, make_config
 from tests.factories import rows, snapshot
 from tests.slack import helpers
-from tests.slack.helpers import app_driver, buttons, ok, shown, texts
+from tests.slack.helpers import buttons, deliver, ok, posted, shown, texts
 from tests.slack_driver import SlackDriver
 
-GOV = "C0456GOV"
 MLFLOW = "https://mlflow.example/#/experiments/3/runs/abc123"
 
 # a refused command stores nothing and sends nothing to Slack
@@ -28,38 +25,6 @@ refused = partial(helpers.refused, sends_nothing=True)
 
 
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────
-
-
-def config_with(**governance: Any) -> AppConfig:
-    """The test configuration with recsys's governance settings replaced by these."""
-    data = yaml.safe_load(TEST_CONFIG)
-    data["teams"][0]["governance"] = {"channel": GOV, "approvers": [CAROL], **governance}
-    return parse_config(yaml.safe_dump(data))
-
-
-@pytest.fixture
-def own_app(db, settings, fake_slack, clock):
-    """The whole app for a configuration of the test's own, as Alice in recsys's channel."""
-
-    def build(config: AppConfig, *, user: str = ALICE, channel: str = RECSYS):
-        fake_slack.reset()
-        return app_driver(
-            config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=channel, user=user
-        )
-
-    return build
-
-
-async def deliver(worker, clock) -> None:
-    """Run the outbox until nothing more goes, two seconds apart (one message per second per channel)."""
-    for _ in range(20):
-        clock.advance(seconds=2)
-        if not await worker.run_once():
-            return
-
-
-def posted(slack: SlackDriver, channel: str | None = None) -> list[dict[str, Any]]:
-    return [c.args for c in slack.fake.of("chat.postMessage") if channel in (None, c.args.get("channel"))]
 
 
 async def to_governance(db: AsyncEngine) -> list[OutboxMessage]:
@@ -477,9 +442,9 @@ async def test_exp_review_for_a_team_without_governance_is_refused(slack, db):
     )
 
 
-async def test_policy_opens_a_review_when_the_experiment_succeeds(own_app, db, make_worker, clock):
-    config = config_with(review_on={"succeeded": "production"})
-    async with own_app(config) as slack:
+async def test_policy_opens_a_review_when_the_experiment_succeeds(make_app, db, make_worker, clock):
+    config = make_config(governance={"review_on": {"succeeded": "production"}})
+    async with make_app(config) as slack:
         await setup_ranker(slack)
         running = await ok(slack, "exp status E-1 running")
         assert "governance review" not in shown(running)
@@ -518,8 +483,8 @@ async def test_policy_opens_a_review_when_the_experiment_succeeds(own_app, db, m
         assert [b["value"] for b in buttons(request)] == ["R-1", "R-1", "R-1"]
 
 
-async def test_policy_opens_no_review_for_other_statuses(own_app, db):
-    async with own_app(config_with(review_on={"succeeded": "production"})) as slack:
+async def test_policy_opens_no_review_for_other_statuses(make_app, db):
+    async with make_app(make_config(governance={"review_on": {"succeeded": "production"}})) as slack:
         await setup_ranker(slack)
         await ok(slack, "exp status E-1 running")
         await ok(slack, "exp status E-1 failed")

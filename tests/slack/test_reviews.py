@@ -11,19 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import AppConfig, parse_config
 from bot.slack import ids
 from bot.store.models import AuditEvent, Experiment, OutboxMessage, Review, ReviewDecision
-from tests.conftest import ALICE, BOB, CAROL, RECSYS, TEST_CONFIG
+from tests.conftest import ALICE, BOB, CAROL, GOV, make_config
 from tests.factories import rows, snapshot
-from tests.slack.helpers import app_driver, buttons, ok, replies, shown
+from tests.slack.helpers import buttons, deliver, ok, posted, replies, shown, updates
 from tests.slack_driver import SlackDriver
 
 ERIN = "U05ERIN"
-GOV = "C0456GOV"
 BUTTONS = {
     "approve": ids.REVIEW_APPROVE,
     "request_changes": ids.REVIEW_REQUEST_CHANGES,
@@ -38,40 +35,12 @@ ICONS = {"request_changes": ":leftwards_arrow_with_hook:", "reject": ":no_entry:
 # ── helpers ──────────────────────────────────────────────────────────────────────────────────
 
 
-def config_with(**governance: Any) -> AppConfig:
-    """The test configuration with recsys's governance settings replaced by these."""
-    data = yaml.safe_load(TEST_CONFIG)
-    data["teams"][0]["governance"] = {"channel": GOV, "approvers": [CAROL], **governance}
-    return parse_config(yaml.safe_dump(data))
-
-
 TWO_APPROVERS = {"approvers": [CAROL, ERIN], "required_approvals": 2}
-
-
-@pytest.fixture
-def own_app(db, settings, fake_slack, clock):
-    """The whole app for a configuration of the test's own, as Alice in recsys's channel."""
-
-    def build(config: AppConfig, *, user: str = ALICE, channel: str = RECSYS):
-        fake_slack.reset()
-        return app_driver(
-            config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=channel, user=user
-        )
-
-    return build
 
 
 @pytest.fixture
 def worker(make_worker):
     return make_worker()
-
-
-async def deliver(worker, clock) -> None:
-    """Run the outbox until nothing more goes, two seconds apart (one message per second per channel)."""
-    for _ in range(20):
-        clock.advance(seconds=2)
-        if not await worker.run_once():
-            return
 
 
 async def open_review(slack: SlackDriver, *, user: str = ALICE) -> str:
@@ -149,14 +118,6 @@ async def decision_events(db: AsyncEngine) -> list[AuditEvent]:
         for e in await rows(db, AuditEvent)
         if e.action.startswith("review.") and e.action != "review.request"
     ]
-
-
-def posted(slack: SlackDriver, channel: str) -> list[dict[str, Any]]:
-    return [c.args for c in slack.fake.of("chat.postMessage") if c.args.get("channel") == channel]
-
-
-def updates(slack: SlackDriver) -> list[dict[str, Any]]:
-    return [c.args for c in slack.fake.of("chat.update")]
 
 
 def has_actions(message: dict[str, Any]) -> bool:
@@ -365,9 +326,9 @@ async def test_a_submission_by_a_non_approver_is_refused_on_the_form(slack, db):
     assert await snapshot(db) == before
 
 
-async def test_the_requester_cannot_decide_their_own_review(own_app, db, worker, clock):
-    config = config_with(approvers=[CAROL, ERIN], required_approvals=1)
-    async with own_app(config) as slack:
+async def test_the_requester_cannot_decide_their_own_review(make_app, db, worker, clock):
+    config = make_config(governance={"approvers": [CAROL, ERIN], "required_approvals": 1})
+    async with make_app(config) as slack:
         await open_review(slack, user=CAROL)
         assert (await review(db)).requested_by == CAROL
         before = await snapshot(db)
@@ -421,8 +382,8 @@ async def test_a_double_click_and_double_submit_record_one_decision(slack, db, w
     assert len(updates(slack)) == 1 and len(posted(slack, ALICE)) == 1
 
 
-async def test_a_second_submission_by_the_same_approver_says_already_decided(own_app, db, worker, clock):
-    async with own_app(config_with(**TWO_APPROVERS)) as slack:
+async def test_a_second_submission_by_the_same_approver_says_already_decided(make_app, db, worker, clock):
+    async with make_app(make_config(governance=TWO_APPROVERS)) as slack:
         await open_review(slack)
         await click(slack, "approve", CAROL)
         view = slack.last_view()
@@ -437,8 +398,8 @@ async def test_a_second_submission_by_the_same_approver_says_already_decided(own
         assert len(await rows(db, ReviewDecision)) == 1
 
 
-async def test_an_approver_who_already_decided_gets_no_second_form(own_app, db):
-    async with own_app(config_with(**TWO_APPROVERS)) as slack:
+async def test_an_approver_who_already_decided_gets_no_second_form(make_app, db):
+    async with make_app(make_config(governance=TWO_APPROVERS)) as slack:
         await open_review(slack)
         closed_form(await decide(slack, "approve", CAROL, "lgtm"))
         forms = len(slack.fake.of("views.open"))
@@ -478,8 +439,8 @@ async def test_twenty_concurrent_submissions_by_one_approver_record_one_decision
 # ── several approvals ────────────────────────────────────────────────────────────────────────
 
 
-async def test_two_required_approvals_one_keeps_it_pending_the_second_approves(own_app, db, worker, clock):
-    async with own_app(config_with(**TWO_APPROVERS)) as slack:
+async def test_two_required_approvals_one_keeps_it_pending_the_second_approves(make_app, db, worker, clock):
+    async with make_app(make_config(governance=TWO_APPROVERS)) as slack:
         await open_review(slack)
         await deliver(worker, clock)
 
@@ -516,8 +477,8 @@ async def test_two_required_approvals_one_keeps_it_pending_the_second_approves(o
         assert "was approved by <@U05ERIN>" in dm["text"]
 
 
-async def test_a_reject_after_one_approval_closes_the_review_as_rejected(own_app, db, worker, clock):
-    async with own_app(config_with(**TWO_APPROVERS)) as slack:
+async def test_a_reject_after_one_approval_closes_the_review_as_rejected(make_app, db, worker, clock):
+    async with make_app(make_config(governance=TWO_APPROVERS)) as slack:
         await open_review(slack)
         closed_form(await decide(slack, "approve", CAROL))
         closed_form(await decide(slack, "reject", ERIN, "Bias audit missing"))
@@ -531,8 +492,8 @@ async def test_a_reject_after_one_approval_closes_the_review_as_rejected(own_app
         assert "<@U05ERIN> rejected: “Bias audit missing”" in shown(last)
 
 
-async def test_concurrent_approvals_by_both_approvers_approve_once(own_app, db, worker, clock):
-    async with own_app(config_with(**TWO_APPROVERS)) as slack:
+async def test_concurrent_approvals_by_both_approvers_approve_once(make_app, db, worker, clock):
+    async with make_app(make_config(governance=TWO_APPROVERS)) as slack:
         await open_review(slack)
         await deliver(worker, clock)
         await click(slack, "approve", CAROL)
@@ -559,9 +520,11 @@ async def test_concurrent_approvals_by_both_approvers_approve_once(own_app, db, 
 
 
 async def test_concurrent_decisions_when_one_approval_suffices_record_only_the_first(
-    own_app, db, worker, clock
+    make_app, db, worker, clock
 ):
-    async with own_app(config_with(approvers=[CAROL, ERIN], required_approvals=1)) as slack:
+    async with make_app(
+        make_config(governance={"approvers": [CAROL, ERIN], "required_approvals": 1})
+    ) as slack:
         await open_review(slack)
         await click(slack, "approve", CAROL)
         carol_form = slack.last_view()
@@ -619,8 +582,10 @@ async def test_a_submission_after_the_review_closed_is_refused_on_the_form(slack
     assert decision.verdict == "reject"
 
 
-async def test_a_submission_after_another_approver_closed_it_is_refused(own_app, db):
-    async with own_app(config_with(approvers=[CAROL, ERIN], required_approvals=1)) as slack:
+async def test_a_submission_after_another_approver_closed_it_is_refused(make_app, db):
+    async with make_app(
+        make_config(governance={"approvers": [CAROL, ERIN], "required_approvals": 1})
+    ) as slack:
         await open_review(slack)
         await click(slack, "reject", CAROL)
         carol_form = slack.last_view()
@@ -673,8 +638,8 @@ async def reminders(db: AsyncEngine) -> list[OutboxMessage]:
     return [m for m in await rows(db, OutboxMessage) if m.dedupe_key.endswith(":reminder")]
 
 
-async def test_a_review_pending_past_its_sla_gets_one_reminder_in_its_thread(own_app, db, worker, clock):
-    async with own_app(config_with(approvers=[CAROL, ERIN], review_sla_hours=4)) as slack:
+async def test_a_review_pending_past_its_sla_gets_one_reminder_in_its_thread(make_app, db, worker, clock):
+    async with make_app(make_config(governance={"approvers": [CAROL, ERIN], "review_sla_hours": 4})) as slack:
         jobs = slack.app.state.runner.governance
         await open_review(slack)
         await deliver(worker, clock)
@@ -717,8 +682,8 @@ async def test_concurrent_reminder_rounds_send_one_reminder(slack, db, worker, c
     assert "<@U09CAROL>" in reminders_sent[0]["text"]
 
 
-async def test_the_reminder_does_not_mention_the_requester(own_app, db):
-    async with own_app(config_with(approvers=[CAROL, ERIN])) as slack:
+async def test_the_reminder_does_not_mention_the_requester(make_app, db):
+    async with make_app(make_config(governance={"approvers": [CAROL, ERIN]})) as slack:
         await open_review(slack, user=CAROL)
         jobs = slack.app.state.runner.governance
         await jobs.remind_overdue(await requested_at(db) + timedelta(hours=25))

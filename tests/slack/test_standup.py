@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from bot.config import parse_config
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.notify import Notifier
@@ -20,27 +19,12 @@ from bot.services import standups
 from bot.slack import ids
 from bot.store.models import CeremonyRun, OutboxMessage, StandupAnswer
 from tests.clock import FakeClock
-from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, DAVE, RECSYS, make_config
 from tests.factories import outbox_rows, tx
-from tests.fake_slack import Call, FakeSlack
-from tests.slack.helpers import app_driver
+from tests.slack.helpers import deliver, posted, updates
 from tests.slack_driver import SlackDriver
 
-STANDUP_CONFIG = f"""
-timezone: Europe/Berlin
-command: /scrum
-teams:
-  - name: recsys
-    channel: {RECSYS}
-    members: [{ALICE}, {BOB}, {DAVE}]
-    leads: [{ALICE}]
-    ceremonies:
-      standup: {{cron: "30 9 * * mon-fri", close_after_minutes: 120}}
-  - name: platform
-    channel: {PLATFORM}
-    members: [{FRANK}]
-"""
-
+STANDUP = {"standup": {"cron": "30 9 * * mon-fri", "close_after_minutes": 120}}
 STANDUP_AT = datetime(2026, 12, 7, 8, 30, tzinfo=UTC)  # Mon 7 Dec, 09:30 in Berlin
 SUMMARY_AT = datetime(2026, 12, 7, 10, 30, tzinfo=UTC)  # 11:30 in Berlin: the standup closes
 
@@ -55,15 +39,9 @@ MISSING_HANDLER = (
 
 
 @pytest.fixture
-async def standup(
-    db: AsyncEngine, settings: Any, fake_slack: FakeSlack, clock: FakeClock
-) -> AsyncIterator[SlackDriver]:
+async def standup(make_app) -> AsyncIterator[SlackDriver]:
     """The whole app with a daily standup for recsys, driven as Alice in the recsys channel."""
-    fake_slack.reset()
-    config = parse_config(STANDUP_CONFIG)
-    async with app_driver(
-        config, db=db, settings=settings, fake_slack=fake_slack, clock=clock, channel=RECSYS, user=ALICE
-    ) as driver:
+    async with make_app(make_config(ceremonies=STANDUP)) as driver:
         yield driver
 
 
@@ -75,30 +53,16 @@ def notifier_of(slack: SlackDriver) -> Notifier:
     return slack.app.state.deps.notifier
 
 
-async def deliver(worker: OutboxWorker, clock: FakeClock, rounds: int = 20) -> None:
-    """Run the outbox worker until nothing is left to send, a little over a second per round."""
-    for _ in range(rounds):
-        await worker.run_once()
-        clock.advance(seconds=1.1)
-        if await worker.next_due() is None:
-            return
-    raise AssertionError("the outbox did not drain")
-
-
-def posted(fake: FakeSlack, method: str = "chat.postMessage") -> list[Call]:
-    return [c for c in fake.of(method) if "x-fake-failed" not in c.headers]
-
-
-def run_id_in(call: Call) -> int:
+def run_id_in(message: dict[str, Any]) -> int:
     """The run id the message's 'Post my update' button carries."""
     found = [
         e["value"]
-        for b in call.args.get("blocks", [])
+        for b in message.get("blocks", [])
         if b["type"] == "actions"
         for e in b["elements"]
         if e.get("action_id") == ids.OPEN_STANDUP_MODAL
     ]
-    assert len(found) == 1, call.args
+    assert len(found) == 1, message
     return int(found[0])
 
 
@@ -108,7 +72,7 @@ async def run_standup(slack: SlackDriver, clock: FakeClock, worker: OutboxWorker
     made = await jobs_of(slack).run_due(STANDUP_AT)
     assert [(r.ceremony, r.status) for r in made] == [("standup", "done")]
     await deliver(worker, clock)
-    [prompt] = [c for c in posted(slack.fake) if c.args["channel"] == RECSYS]
+    [prompt] = posted(slack, RECSYS)
     run_id = run_id_in(prompt)
     assert run_id == made[0].id
     async with jobs_of(slack).notifier.transaction() as s:
@@ -118,16 +82,16 @@ async def run_standup(slack: SlackDriver, clock: FakeClock, worker: OutboxWorker
     return run_id, message.slack_ts
 
 
-async def close_standup(slack: SlackDriver, clock: FakeClock, worker: OutboxWorker) -> Call:
-    """The standup closes at 11:30 Berlin: its summary is delivered; returns the summary's call."""
+async def close_standup(slack: SlackDriver, clock: FakeClock, worker: OutboxWorker) -> dict[str, Any]:
+    """The standup closes at 11:30 Berlin: its summary is delivered; returns the summary as posted."""
     clock.set(SUMMARY_AT)
     made = await jobs_of(slack).run_due(SUMMARY_AT)
     assert [(r.ceremony, r.status) for r in made] == [("standup_summary", "done")]
-    before = len(posted(slack.fake))
+    before = len(posted(slack))
     await deliver(worker, clock)
-    new = posted(slack.fake)[before:]
-    summaries = [c for c in new if c.args["text"].startswith(":memo: *Standup summary*")]
-    assert len(summaries) == 1, [c.args["text"] for c in new]
+    new = posted(slack)[before:]
+    summaries = [c for c in new if c["text"].startswith(":memo: *Standup summary*")]
+    assert len(summaries) == 1, [c["text"] for c in new]
     return summaries[0]
 
 
@@ -171,15 +135,15 @@ def inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_standup_prompt_is_posted_with_a_button_for_the_run(standup, clock, make_worker):
     run_id, ts = await run_standup(standup, clock, make_worker())
-    [prompt] = posted(standup.fake)
-    assert prompt.args["channel"] == RECSYS
+    [prompt] = posted(standup)
+    assert prompt["channel"] == RECSYS
     assert (
-        prompt.args["text"]
+        prompt["text"]
         == ":sunrise: *Standup time, team recsys!* Share yesterday, today and anything blocking you."
     )
-    shown = prompt.args["blocks"][0]["text"]["text"]
+    shown = prompt["blocks"][0]["text"]["text"]
     assert "The summary posts at 11:30" in shown
-    [button] = prompt.args["blocks"][1]["elements"]
+    [button] = prompt["blocks"][1]["elements"]
     assert button["text"]["text"] == "Post my update"
     assert button["value"] == str(run_id)
     assert ts
@@ -191,7 +155,7 @@ async def test_standup_runs_once_however_often_run_due_is_called(standup, clock,
     clock.set(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))
     assert await jobs_of(standup).run_due() == []
     await deliver(make_worker(), clock)
-    assert len(posted(standup.fake)) == 1
+    assert len(posted(standup)) == 1
 
 
 async def test_the_button_opens_an_empty_standup_modal(standup, clock, make_worker):
@@ -271,12 +235,12 @@ async def test_submitting_stores_the_answer_and_posts_it_in_the_thread(standup, 
         "S-1",
     )
 
-    before = len(posted(standup.fake))
+    before = len(posted(standup))
     await deliver(worker, clock)
-    [reply] = posted(standup.fake)[before:]
-    assert reply.args["channel"] == RECSYS
-    assert reply.args["thread_ts"] == standup_ts
-    text = reply.args["text"]
+    [reply] = posted(standup)[before:]
+    assert reply["channel"] == RECSYS
+    assert reply["thread_ts"] == standup_ts
+    text = reply["text"]
     assert text.startswith(f"*<@{ALICE}>*\n")
     assert "(late)" not in text
     assert "*Yesterday:* Wrote the loader" in text
@@ -290,7 +254,7 @@ async def test_submitting_again_edits_the_reply_in_place(standup, db, clock, mak
     run_id, standup_ts = await run_standup(standup, clock, worker)
     await standup.submit(await open_modal(standup, run_id), values(today="Tune the ranker"))
     await deliver(worker, clock)
-    assert len([c for c in posted(standup.fake) if c.args.get("thread_ts") == standup_ts]) == 1
+    assert len([c for c in posted(standup) if c.get("thread_ts") == standup_ts]) == 1
     reply_row = next(r for r in await outbox_rows(db) if r.thread_of is not None)
 
     view = await open_modal(standup, run_id)
@@ -300,12 +264,12 @@ async def test_submitting_again_edits_the_reply_in_place(standup, db, clock, mak
     assert (row.today, row.blockers) == ("Ship the ranker", "Waiting for review")
 
     await deliver(worker, clock)
-    [update] = posted(standup.fake, "chat.update")
-    assert update.args["channel"] == RECSYS
-    assert update.args["ts"] == reply_row.slack_ts
-    assert "*Today:* Ship the ranker" in update.args["text"]
-    assert ":construction: *Blockers:* Waiting for review" in update.args["text"]
-    assert len([c for c in posted(standup.fake) if c.args.get("thread_ts") == standup_ts]) == 1
+    [update] = updates(standup)
+    assert update["channel"] == RECSYS
+    assert update["ts"] == reply_row.slack_ts
+    assert "*Today:* Ship the ranker" in update["text"]
+    assert ":construction: *Blockers:* Waiting for review" in update["text"]
+    assert len([c for c in posted(standup) if c.get("thread_ts") == standup_ts]) == 1
 
 
 async def test_an_answer_without_today_is_refused_on_the_today_field(standup, db, clock, make_worker):
@@ -334,8 +298,8 @@ async def test_the_summary_lists_answers_given_in_the_modal(standup, clock, make
     )
     await deliver(worker, clock)
     summary = await close_standup(standup, clock, worker)
-    text = summary.args["text"]
-    assert summary.args["thread_ts"] == standup_ts
+    text = summary["text"]
+    assert summary["thread_ts"] == standup_ts
     assert text.startswith(":memo: *Standup summary* · 2 answered · 1 did not")
     assert text.index(f"<@{BOB}>") < text.index(f"<@{ALICE}>")
     assert f"No update from <@{DAVE}>." in text
@@ -347,11 +311,11 @@ async def test_an_answer_after_the_summary_is_marked_late(standup, clock, make_w
     await close_standup(standup, clock, worker)
     clock.set(datetime(2026, 12, 7, 11, 0, tzinfo=UTC))
     await standup.submit(await open_modal(standup, run_id, user=DAVE), values(today="Catch up"), user=DAVE)
-    before = len(posted(standup.fake))
+    before = len(posted(standup))
     await deliver(worker, clock)
-    [reply] = posted(standup.fake)[before:]
-    assert reply.args["thread_ts"] == standup_ts
-    assert reply.args["text"].startswith(f"*<@{DAVE}>* (late)")
+    [reply] = posted(standup)[before:]
+    assert reply["thread_ts"] == standup_ts
+    assert reply["text"].startswith(f"*<@{DAVE}>* (late)")
 
 
 # ── the answer in the thread (as the submission is meant to post it) ────────────────────────────
@@ -362,12 +326,12 @@ async def test_an_answer_goes_into_the_standup_thread(standup, clock, make_worke
     run_id, standup_ts = await run_standup(standup, clock, worker)
     clock.set(datetime(2026, 12, 7, 8, 50, tzinfo=UTC))
     await answer_directly(standup, run_id, BOB, yesterday="Loader", today="Ranker", blockers="GPU quota")
-    before = len(posted(standup.fake))
+    before = len(posted(standup))
     await deliver(worker, clock)
-    [reply] = posted(standup.fake)[before:]
-    assert reply.args["channel"] == RECSYS
-    assert reply.args["thread_ts"] == standup_ts
-    assert reply.args["text"] == (
+    [reply] = posted(standup)[before:]
+    assert reply["channel"] == RECSYS
+    assert reply["thread_ts"] == standup_ts
+    assert reply["text"] == (
         f"*<@{BOB}>*\n*Yesterday:* Loader\n*Today:* Ranker\n:construction: *Blockers:* GPU quota"
     )
 
@@ -381,10 +345,10 @@ async def test_a_changed_answer_edits_the_reply(standup, db, clock, make_worker)
 
     await answer_directly(standup, run_id, BOB, today="Ranker, then the loader")
     await deliver(worker, clock)
-    [update] = posted(standup.fake, "chat.update")
-    assert update.args["ts"] == reply_row.slack_ts
-    assert update.args["channel"] == RECSYS
-    assert "*Today:* Ranker, then the loader" in update.args["text"]
+    [update] = updates(standup)
+    assert update["ts"] == reply_row.slack_ts
+    assert update["channel"] == RECSYS
+    assert "*Today:* Ranker, then the loader" in update["text"]
     assert len(await answers(db)) == 1
 
 
@@ -396,8 +360,8 @@ async def test_two_quick_edits_become_one_update(standup, db, clock, make_worker
     await answer_directly(standup, run_id, BOB, today="Second thought")
     await answer_directly(standup, run_id, BOB, today="Third thought")
     await deliver(worker, clock)
-    [update] = posted(standup.fake, "chat.update")
-    assert "*Today:* Third thought" in update.args["text"]
+    [update] = updates(standup)
+    assert "*Today:* Third thought" in update["text"]
 
 
 async def test_the_summary_lists_blockers_first_and_who_did_not_answer(standup, clock, make_worker):
@@ -410,10 +374,10 @@ async def test_the_summary_lists_blockers_first_and_who_did_not_answer(standup, 
     await deliver(worker, clock)
 
     summary = await close_standup(standup, clock, worker)
-    assert summary.args["channel"] == RECSYS
-    assert summary.args["thread_ts"] == standup_ts
-    assert summary.args["reply_broadcast"] is True
-    text = summary.args["text"]
+    assert summary["channel"] == RECSYS
+    assert summary["thread_ts"] == standup_ts
+    assert summary["reply_broadcast"] is True
+    text = summary["text"]
     assert text.startswith(":memo: *Standup summary* · 2 answered · 1 did not\n")
     assert f"<@{BOB}> :construction: *Blocked:* Need data access" in text
     assert text.index(f"<@{BOB}>") < text.index(f"<@{ALICE}>")
@@ -428,13 +392,13 @@ async def test_someone_away_is_not_asked_for_and_gets_no_dm(standup, db, clock, 
     await standup.command("standup dm on", user=BOB)
     worker = make_worker()
     run_id, _ = await run_standup(standup, clock, worker)
-    dms = [c for c in posted(standup.fake) if c.args["channel"] in (BOB, DAVE)]
-    assert [c.args["channel"] for c in dms] == [BOB]
+    dms = [c for c in posted(standup) if c["channel"] in (BOB, DAVE)]
+    assert [c["channel"] for c in dms] == [BOB]
     assert run_id_in(dms[0]) == run_id
 
     await answer_directly(standup, run_id, BOB, today="Feature store")
     await deliver(worker, clock)
-    text = (await close_standup(standup, clock, worker)).args["text"]
+    text = (await close_standup(standup, clock, worker))["text"]
     assert text.startswith(":memo: *Standup summary* · 1 answered · 1 did not\n")
     assert f"No update from <@{ALICE}>." in text
     assert f"Away: <@{DAVE}>." in text
@@ -444,7 +408,7 @@ async def test_someone_away_is_not_asked_for_and_gets_no_dm(standup, db, clock, 
 async def test_nobody_answering_gives_a_summary_naming_everyone(standup, clock, make_worker):
     worker = make_worker()
     await run_standup(standup, clock, worker)
-    text = (await close_standup(standup, clock, worker)).args["text"]
+    text = (await close_standup(standup, clock, worker))["text"]
     assert text.startswith(":memo: *Standup summary* · 0 answered · 3 did not")
     assert f"No update from <@{ALICE}>, <@{BOB}>, <@{DAVE}>." in text
 
@@ -457,13 +421,13 @@ async def test_an_answer_after_the_summary_is_late(standup, clock, make_worker):
     await close_standup(standup, clock, worker)
     clock.set(datetime(2026, 12, 7, 11, 0, tzinfo=UTC))
     await answer_directly(standup, run_id, DAVE, today="Catch up")
-    before = len(posted(standup.fake))
+    before = len(posted(standup))
     await deliver(worker, clock)
-    [reply] = posted(standup.fake)[before:]
-    assert reply.args["thread_ts"] == standup_ts
-    assert reply.args["text"].startswith(f"*<@{DAVE}>* (late)\n")
-    [on_time] = [c for c in posted(standup.fake) if c.args["text"].startswith(f"*<@{ALICE}>*")]
-    assert "(late)" not in on_time.args["text"]
+    [reply] = posted(standup)[before:]
+    assert reply["thread_ts"] == standup_ts
+    assert reply["text"].startswith(f"*<@{DAVE}>* (late)\n")
+    [on_time] = [c for c in posted(standup) if c["text"].startswith(f"*<@{ALICE}>*")]
+    assert "(late)" not in on_time["text"]
 
 
 async def test_an_answer_sent_before_the_prompt_is_delivered_waits_for_it(standup, db, clock, make_worker):
@@ -472,8 +436,6 @@ async def test_an_answer_sent_before_the_prompt_is_delivered_waits_for_it(standu
     [run] = await jobs_of(standup).run_due(STANDUP_AT)
     await answer_directly(standup, run.id, BOB, today="Early bird")
     await deliver(make_worker(), clock)
-    prompt, reply = posted(standup.fake)
-    assert prompt.args["text"].startswith(":sunrise:")
-    assert reply.args["thread_ts"] == next(
-        r.slack_ts for r in await outbox_rows(db) if r.id == run.message_id
-    )
+    prompt, reply = posted(standup)
+    assert prompt["text"].startswith(":sunrise:")
+    assert reply["thread_ts"] == next(r.slack_ts for r in await outbox_rows(db) if r.id == run.message_id)
