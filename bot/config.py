@@ -107,6 +107,15 @@ class Ceremony(_Model):
         return self
 
 
+class Announce(_Model):
+    """What the bot posts in the team channel on its own as the sprint moves (each can be turned off)."""
+
+    sprint_start: bool = True
+    commits: bool = True  # stories committed to a sprint, forced ones named
+    done: bool = True  # a story of the current sprint is done
+    close: bool = True  # the close report
+
+
 class Team(_Model):
     name: Annotated[str, StringConstraints(pattern=_TEAM_NAME)]
     channel: ChannelId
@@ -116,6 +125,7 @@ class Team(_Model):
     governance: Governance | None = None
     holidays: list[date] = Field(default_factory=list)
     ceremonies: dict[CeremonyName, Ceremony] = Field(default_factory=dict)
+    announce: Announce = Field(default_factory=lambda: Announce())
 
     @field_validator("timezone")
     @classmethod

@@ -70,9 +70,14 @@ async def make_story(
     actor: str = ALICE,
     **overrides: Any,
 ) -> Story:
-    return await stories.add_story(
+    """A new story; with sprint=…, one the gate must let in (its refusal is raised, for setup that
+    expects the story in the sprint)."""
+    added = await stories.add_story(
         session, config=config, team=team(config, team_name), title=title, actor=actor, **overrides
     )
+    if added.refused is not None:
+        raise added.refused
+    return added.story
 
 
 async def put_in_sprint(

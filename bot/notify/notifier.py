@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig
-from bot.notify import ceremonies, governance, stories
+from bot.notify import ceremonies, governance, sprints, stories
 from bot.notify.templates import Renderer
 from bot.services import events
 from bot.store.db import unit_of_work
@@ -45,6 +45,10 @@ class Notifier:
 # Each event and the messages it causes: a new kind of message is one handler and one line here.
 HANDLERS: dict[type[events.Event], Handler] = {
     events.StoryAssigned: stories.assigned,
+    events.StoryDone: sprints.story_done,
+    events.SprintStarted: sprints.sprint_started,
+    events.StoriesCommitted: sprints.stories_committed,
+    events.SprintClosed: sprints.sprint_closed,
     events.ReadinessChanged: ceremonies.readiness_changed,
     events.StandupAnswered: ceremonies.standup_answered,
     events.CeremonyDue: ceremonies.ceremony_due,

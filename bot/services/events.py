@@ -24,6 +24,39 @@ class StoryAssigned(Event):
 
 
 @dataclass(frozen=True)
+class StoryDone(Event):
+    story_id: int
+    actor: str
+
+
+@dataclass(frozen=True)
+class SprintStarted(Event):
+    """A sprint was created: the current one when the team had none, else the next."""
+
+    sprint_id: int
+    actor: str
+
+
+@dataclass(frozen=True)
+class StoriesCommitted(Event):
+    sprint_id: int
+    story_ids: tuple[int, ...]
+    forced_ids: tuple[int, ...]  # committed although not Ready (their owners are told)
+    actor: str
+    scope_added: bool  # the sprint was already under way
+    reason: str | None = None  # why the forced ones were let in
+
+
+@dataclass(frozen=True)
+class SprintClosed(Event):
+    sprint_id: int
+    next_sprint_id: int | None  # where unfinished stories went; None: the backlog
+    actor: str
+    done_ids: tuple[int, ...]
+    carried_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ReadinessChanged(Event):
     """Criteria of one checklist (ready or done) of a story were answered, waived or cleared."""
 

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import audit, readiness
+from bot.services import audit, events, readiness
 from bot.services.errors import Conflict, Invalid
 from bot.services.teams import require_lead
 from bot.store.models import Sprint, Story
@@ -23,6 +23,14 @@ class CommitResult:
     added: list[Story]
     forced: list[Story] = field(default_factory=list)
     moved_from: dict[str, str] = field(default_factory=dict)  # story key -> the sprint it left
+    scope_added: bool = False  # committed to a sprint already under way
+
+
+def check_force_reason(force_reason: str | None) -> None:
+    if force_reason is not None and not force_reason.strip():
+        raise Invalid(
+            '--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason"
+        )
 
 
 def require_planner(team: Team, actor: str) -> None:
@@ -44,8 +52,8 @@ def check_candidate(story: Story, team: Team, sprint: Sprint) -> None:
     """A story may be committed if it is the team's, still open, and not in that sprint already."""
     if story.team != team.name:
         raise Conflict(f"{story.key} belongs to team {story.team}, not {team.name}.")
-    if story.status == "done":
-        raise Conflict(f"{story.key} is already done.")
+    if story.closed:
+        raise Conflict(f"{story.key} is already {story.status}.")
     if story.sprint_id == sprint.id:
         raise Conflict(f"{story.key} is already in sprint {sprint.name}.")
 
@@ -78,15 +86,15 @@ async def admit(
             for s in not_ready
         )
         raise Conflict(
-            f"Not Ready: {detail}. Fill the criteria with `ready S-n`, or commit anyway with "
-            f'--force reason="why".',
+            f"Not Ready: {detail}. Fill the criteria with `ready S-n`, or let a lead commit anyway with "
+            f'a reason (--force reason="why").',
             field="sprint",
         )
-    if force_reason is not None and not force_reason.strip():
-        raise Invalid(
-            '--force needs a reason, e.g. --force reason="hotfix agreed with the PO".', field="reason"
-        )
+    check_force_reason(force_reason)
+    # Every check is above this line: a refusal has written nothing, so a caller may catch it and go on.
     now = utcnow()
+    today = now.astimezone(config.team_timezone(team)).date()
+    scope_added = sprint.state == "active" and today >= sprint.starts_on
     left = {s.sprint_id for s in unique if s.sprint_id is not None}
     names = {
         row.id: row.name for row in (await session.exec(select(Sprint).where(col(Sprint.id).in_(left)))).all()
@@ -95,19 +103,34 @@ async def admit(
     for story in unique:
         story.sprint_id, story.updated_at = sprint.id, now
         session.add(story)
-    for story in not_ready:
+    for story in unique:
+        forced = story in not_ready
+        payload: dict[str, object] = {"sprint": sprint.name, "team": team.name, "points": story.points}
+        if story.key in moved_from:
+            payload["from"] = moved_from[story.key]
+        if scope_added:
+            payload["scope_added"] = True  # the sprint had started: the review shows it as added scope
+        if forced:
+            payload["reason"] = (force_reason or "").strip()
+            payload["missing"] = [c.key for c in checks[story.id].missing]  # type: ignore[index]
         await audit.record(
             session,
             actor=actor,
-            action="sprint.force_commit",
+            action="sprint.force_commit" if forced else "sprint.commit",
             subject=story.key,
-            payload={
-                "sprint": sprint.name,
-                "team": team.name,
-                "reason": (force_reason or "").strip(),
-                "missing": [c.key for c in checks[story.id].missing],  # type: ignore[index]
-            },
+            payload=payload,
             at=now,
         )
     await session.flush()
-    return CommitResult(sprint, unique, not_ready, moved_from)
+    events.record(
+        session,
+        events.StoriesCommitted(
+            sprint_id=sprint.id,  # type: ignore[arg-type]
+            story_ids=tuple(s.id for s in unique),  # type: ignore[misc]
+            forced_ids=tuple(s.id for s in not_ready),  # type: ignore[misc]
+            actor=actor,
+            scope_added=scope_added,
+            reason=(force_reason or "").strip() or None,
+        ),
+    )
+    return CommitResult(sprint, unique, not_ready, moved_from, scope_added)

@@ -192,8 +192,8 @@ async def record_answers(
     answers, waivers, clear = dict(answers or {}), dict(waivers or {}), set(clear)
     if kind not in KINDS:
         raise Invalid(f"unknown checklist {kind!r}")
-    if story.status == "done":
-        raise Conflict(f"{story.key} is already done; its checklists are closed.")
+    if story.closed:
+        raise Conflict(f"{story.key} is already {story.status}; its checklists are closed.")
     if not answers and not waivers and not clear:
         raise Invalid('Give at least one criterion, as key=value or key=n/a reason="…".')
     _check_keys(story, kind, config, [*answers, *waivers, *clear])

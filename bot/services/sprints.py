@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import audit, planning, stories
+from bot.services import audit, events, planning, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist
@@ -91,8 +91,10 @@ async def start_sprint(
     ends_on: date,
     actor: str,
     goal: str | None = None,
+    today: date | None = None,
 ) -> Sprint:
-    """Create a sprint: it becomes current if the team has none, otherwise it is queued as next."""
+    """Create a sprint: it becomes current if the team has none, otherwise it is queued as next.
+    `today` is the team's date: a sprint that would already be over is refused (None skips that check)."""
     require_lead(team, actor, doing="start a sprint")
     name = " ".join(name.split())
     if not name:
@@ -105,6 +107,13 @@ async def start_sprint(
         raise Invalid("--to must be after --from.", field="--to")
     if (ends_on - starts_on).days > MAX_LENGTH_DAYS:
         raise Invalid(f"A sprint can last at most {MAX_LENGTH_DAYS} days.", field="--to")
+    if today is not None and ends_on < today:
+        ago = (today - ends_on).days
+        raise Invalid(
+            f"{starts_on}..{ends_on} ended {ago} day{'s' if ago != 1 else ''} ago; check --from and --to "
+            f"(today is {today}).",
+            field="--to",
+        )
     if goal is not None and len(goal) > MAX_GOAL:
         raise Invalid(f"Keep the goal under {MAX_GOAL} characters.", field="--goal")
     await lock_team(session, team.name)  # two concurrent starts must not both become current
@@ -137,6 +146,7 @@ async def start_sprint(
     )
     session.add(sprint)
     await session.flush()
+    events.record(session, events.SprintStarted(sprint.id, actor))  # type: ignore[arg-type]
     return sprint
 
 
@@ -256,6 +266,16 @@ async def close_sprint(session: AsyncSession, *, team: Team, actor: str) -> Clos
         at=now,
     )
     await session.flush()
+    events.record(
+        session,
+        events.SprintClosed(
+            sprint.id,  # type: ignore[arg-type]
+            following.id if following else None,
+            actor,
+            tuple(s.id for s in done if s.id is not None),
+            tuple(s.id for s in unfinished if s.id is not None),
+        ),
+    )
     return CloseReport(sprint, done, unfinished, following)
 
 
@@ -284,6 +304,32 @@ class SprintOverview:
 async def overview(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint) -> SprintOverview:
     listed = await stories.list_stories(session, config=config, team=team, sprint=sprint, include_done=True)
     return SprintOverview(sprint, listed)
+
+
+def working_days(sprint: Sprint) -> int:
+    """Monday-to-Friday days of the sprint, first and last day counted."""
+    days = (sprint.ends_on - sprint.starts_on).days + 1
+    return sum(1 for n in range(days) if (sprint.starts_on + timedelta(days=n)).weekday() in WORKING_DAYS)
+
+
+@dataclass(frozen=True)
+class SprintDay:
+    """Where a sprint is on `today`: the working day it is (1-based), of how many, and if it is over."""
+
+    day: int
+    of: int
+    not_started: bool
+    over: bool
+    days_over: int  # calendar days since it ended, when over
+
+
+def sprint_day(sprint: Sprint, today: date) -> SprintDay:
+    total = working_days(sprint)
+    if today < sprint.starts_on:
+        return SprintDay(0, total, True, False, 0)
+    if today > sprint.ends_on:
+        return SprintDay(total, total, False, True, (today - sprint.ends_on).days)
+    return SprintDay(max(total - working_days_left(sprint, today) + 1, 1), total, False, False, 0)
 
 
 def working_days_left(sprint: Sprint, today: date) -> int:

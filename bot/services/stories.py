@@ -12,10 +12,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
 from bot.services import audit, events, planning, readiness
-from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
 from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
-from bot.store.models import Sprint, Story
+from bot.services.teams import require_lead
+from bot.store.models import STORY_ACTIVE, Sprint, Story
 from bot.store.queries import next_number
 from bot.store.types import utcnow
 
@@ -58,6 +59,15 @@ def default_type(config: AppConfig) -> str:
     return "ml" if "ml" in config.story_types else config.story_types[0]
 
 
+@dataclass(frozen=True)
+class Added:
+    """A new story and where it ended up: in the sprint asked for, or in the backlog with the reason."""
+
+    story: Story
+    sprint: Sprint | None  # the sprint it is in; None: the backlog
+    refused: CadenceError | None = None  # why it is not in the sprint that was asked for
+
+
 async def add_story(
     session: AsyncSession,
     *,
@@ -70,8 +80,9 @@ async def add_story(
     points: int | None = None,
     sprint: Sprint | None = None,
     force_reason: str | None = None,
-) -> Story:
-    """Add a story to the backlog, or straight into a sprint through the readiness gate (see commit)."""
+) -> Added:
+    """Add a story to the backlog and, if a sprint is named, through the readiness gate into it (as
+    `sprint commit` would). The story is stored either way: what the gate refuses stays in the backlog."""
     title = clean_title(title)
     story_type = check_type(config, story_type or default_type(config))
     check_points(points)
@@ -79,6 +90,7 @@ async def add_story(
         check_sprint_team(sprint, team)
         if sprint.state == "closed":
             raise Conflict(f"Sprint {sprint.name} is closed; add the story to the current or next sprint.")
+    planning.check_force_reason(force_reason)
     story = Story(
         number=await next_number(session, "S"),
         team=team.name,
@@ -90,7 +102,11 @@ async def add_story(
     )
     session.add(story)
     await session.flush()
-    if sprint is not None:
+    if owner and owner != actor:
+        await _notify_owner(session, story, actor)
+    if sprint is None:
+        return Added(story, None)
+    try:
         await _enter_sprint(
             session,
             config=config,
@@ -100,9 +116,9 @@ async def add_story(
             actor=actor,
             force_reason=force_reason,
         )
-    if owner and owner != actor:
-        await _notify_owner(session, story, actor)
-    return story
+    except (Conflict, Forbidden) as refusal:  # the gate wrote nothing: the story waits in the backlog
+        return Added(story, None, refusal)
+    return Added(story, sprint)
 
 
 async def _enter_sprint(
@@ -160,7 +176,9 @@ class StoryFilter:
         elif self.backlog_only:
             clauses.append(col(Story.sprint_id).is_(None))
         if not self.include_done or self.not_ready:
-            clauses.append(Story.status == "open")
+            clauses.append(col(Story.status).in_(STORY_ACTIVE))
+        else:
+            clauses.append(col(Story.status) != "archived")
         return clauses
 
 
@@ -268,8 +286,8 @@ async def edit_story(
     to_backlog: bool = False,
     force_reason: str | None = None,
 ) -> Story:
-    if story.status == "done":
-        raise Conflict(f"{story.key} is done and can no longer be edited.")
+    if story.closed:
+        raise Conflict(f"{story.key} is {story.status} and can no longer be edited.")
     previous_owner = story.owner
     if title is not None:
         story.title = clean_title(title)
@@ -325,8 +343,8 @@ class NotDone(Conflict):
 
 
 async def complete_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
-    if story.status == "done":
-        raise Conflict(f"{story.key} is already done.")
+    if story.closed:
+        raise Conflict(f"{story.key} is already {story.status}.")
     done = await readiness.checklist(session, story, "done", config)
     if not done.complete:
         raise NotDone(story, done)
@@ -334,8 +352,8 @@ async def complete_story(session: AsyncSession, *, config: AppConfig, story: Sto
     # Compare-and-set: of two concurrent "done" clicks only one moves the story (and is audited).
     moved = await session.exec(
         update(Story)
-        .where(col(Story.id) == story.id, col(Story.status) == "open")
-        .values(status="done", done_at=now, updated_at=now)
+        .where(col(Story.id) == story.id, col(Story.status).in_(STORY_ACTIVE))
+        .values(status="done", done_at=now, updated_at=now, blocked_reason=None)
     )
     if moved.rowcount != 1:
         raise Conflict(f"{story.key} is already done.")
@@ -352,4 +370,139 @@ async def complete_story(session: AsyncSession, *, config: AppConfig, story: Sto
         at=now,
     )
     await session.flush()
+    events.record(session, events.StoryDone(story.id, actor))  # type: ignore[arg-type]
     return story
+
+
+STATUS_WORDS = {
+    "open": "to do",
+    "in_progress": "in progress",
+    "blocked": "blocked",
+    "done": "done",
+    "archived": "archived",
+}
+MAX_BLOCK_REASON = 300
+
+
+async def _move(
+    session: AsyncSession,
+    story: Story,
+    *,
+    to: str,
+    allowed_from: tuple[str, ...],
+    actor: str,
+    action: str,
+    payload: dict[str, Any] | None = None,
+    **values: Any,
+) -> Story:
+    """Move a story's status with a compare-and-set (two clicks at once move it once), audited."""
+    if story.status == to:
+        raise Conflict(f"{story.key} is already {STATUS_WORDS[to]}.")
+    if story.status not in allowed_from:
+        raise Conflict(f"{story.key} is {STATUS_WORDS[story.status]}; it cannot become {STATUS_WORDS[to]}.")
+    now = utcnow()
+    moved = await session.exec(
+        update(Story)
+        .where(col(Story.id) == story.id, col(Story.status) == story.status)
+        .values(status=to, updated_at=now, **values)
+    )
+    if moved.rowcount != 1:
+        raise Conflict(f"{story.key} changed a moment ago; look at it again with `story show {story.key}`.")
+    previous = story.status
+    await session.refresh(story)
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        subject=story.key,
+        payload={"from": previous, "to": to, **(payload or {})},
+        at=now,
+    )
+    return story
+
+
+async def start_story(session: AsyncSession, *, story: Story, actor: str) -> Story:
+    """Work has begun (or resumes after a block)."""
+    return await _move(
+        session,
+        story,
+        to="in_progress",
+        allowed_from=("open", "blocked"),
+        actor=actor,
+        action="story.start",
+        blocked_reason=None,
+    )
+
+
+async def block_story(session: AsyncSession, *, story: Story, actor: str, reason: str) -> Story:
+    """Work cannot go on: the reason is shown on the board until the story is unblocked."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise Invalid(
+            'Say what it is waiting for, e.g. `story block S-4 reason="GPU quota"`.', field="reason"
+        )
+    if len(reason) > MAX_BLOCK_REASON:
+        raise Invalid(f"Keep the reason to {MAX_BLOCK_REASON} characters.", field="reason")
+    return await _move(
+        session,
+        story,
+        to="blocked",
+        allowed_from=("open", "in_progress"),
+        actor=actor,
+        action="story.block",
+        payload={"reason": reason},
+        blocked_reason=reason,
+    )
+
+
+async def unblock_story(session: AsyncSession, *, story: Story, actor: str) -> Story:
+    if story.status != "blocked":
+        raise Conflict(f"{story.key} is {STATUS_WORDS.get(story.status, story.status)}, not blocked.")
+    return await start_story(session, story=story, actor=actor)
+
+
+async def drop_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Sprint:
+    """Take a story out of its sprint, back to the backlog (a sprint decision: the team's leads).
+    Returns the sprint it left."""
+    if story.closed:
+        raise Conflict(f"{story.key} is {story.status}; only open stories leave a sprint.")
+    if story.sprint_id is None:
+        raise Conflict(f"{story.key} is in the backlog, not in a sprint.")
+    team = config.team(story.team)
+    if team is None:
+        raise Conflict(f"{story.key} belongs to team {story.team}, which is no longer configured.")
+    require_lead(team, actor, doing="drop stories from a sprint")
+    sprint = await session.get(Sprint, story.sprint_id)
+    assert sprint is not None  # a foreign key
+    now = utcnow()
+    story.sprint_id, story.updated_at = None, now
+    session.add(story)
+    await audit.record(
+        session,
+        actor=actor,
+        action="sprint.drop",
+        subject=story.key,
+        payload={"sprint": sprint.name, "team": team.name, "points": story.points},
+        at=now,
+    )
+    await session.flush()
+    return sprint
+
+
+async def archive_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
+    """Put away a story nobody will do: out of its sprint and off every list (kept for the audit)."""
+    if story.status == "done":
+        raise Conflict(f"{story.key} is done; done stories stay on the record.")
+    team = config.team(story.team)
+    if story.sprint_id is not None and team is not None:
+        require_lead(team, actor, doing="archive a story that is in a sprint")
+    return await _move(
+        session,
+        story,
+        to="archived",
+        allowed_from=STORY_ACTIVE,
+        actor=actor,
+        action="story.archive",
+        sprint_id=None,
+        blocked_reason=None,
+    )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -64,6 +65,10 @@ class Invocation:
 
     def team(self) -> Team:
         return resolve_team(self.deps.config, channel_id=self.channel_id, user_id=self.user_id)
+
+    def today(self, team: Team) -> date:
+        """The date in the team's time zone, by the clock the app runs on."""
+        return self.deps.clock.now().astimezone(self.deps.config.team_timezone(team)).date()
 
     def open_modal(self, view: dict[str, Any]) -> None:
         """views.open after the ack: the trigger id stays valid for 3 seconds, plenty for a task."""

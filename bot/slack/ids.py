@@ -19,6 +19,7 @@ FIELD_TYPE = "type"
 FIELD_OWNER = "owner"
 FIELD_POINTS = "points"
 FIELD_SPRINT = "sprint"
+FIELD_REASON = "reason"  # the story form: why a not-Ready story goes into the sprint anyway (leads)
 CRITERION_PREFIX = "criterion:"
 INPUT = "input"  # action_id of the element inside each input block
 

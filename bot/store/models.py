@@ -52,7 +52,8 @@ class Story(SQLModel, table=True):
     sprint_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("sprint.id"), nullable=True, index=True)
     )
-    status: str = Field(default="open", max_length=16)  # open | done
+    status: str = Field(default="open", max_length=16)  # open | in_progress | blocked | done | archived
+    blocked_reason: str | None = Field(default=None, max_length=300)  # why, while status is blocked
     created_by: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
@@ -61,6 +62,14 @@ class Story(SQLModel, table=True):
     @property
     def key(self) -> str:
         return f"S-{self.number}"
+
+    @property
+    def closed(self) -> bool:
+        """Done or archived: off the board, its checklists and fields frozen."""
+        return self.status not in STORY_ACTIVE
+
+
+STORY_ACTIVE = ("open", "in_progress", "blocked")  # the statuses of a story still on the board
 
 
 class CriterionValue(SQLModel, table=True):

@@ -127,46 +127,46 @@ MALFORMED = [
     ("dod S-1 monitoring=n/a", ["Marking monitoring n/a needs a reason"], "dod S-n"),
     ('dod S-1 monitoring=yes reason="x"', ['reason="…" goes with a criterion marked n/a'], "dod S-n"),
     # sprint start
-    ("sprint start --from 2026-01-05 --to 2026-01-16", ["Give the sprint a name"], "sprint start NAME"),
-    ('sprint start "Sprint 1" --to 2026-01-16', ["--from is required (YYYY-MM-DD)"], "sprint start NAME"),
-    ('sprint start "Sprint 1" --from 2026-01-05', ["--to is required (YYYY-MM-DD)"], "sprint start NAME"),
+    ("sprint start --from 2026-12-07 --to 2026-12-18", ["Give the sprint a name"], "sprint start NAME"),
+    ('sprint start "Sprint 1" --to 2026-12-18', ["--from is required (YYYY-MM-DD)"], "sprint start NAME"),
+    ('sprint start "Sprint 1" --from 2026-12-07', ["--to is required (YYYY-MM-DD)"], "sprint start NAME"),
     (
-        'sprint start "Sprint 1" --from 2026-13-01 --to 2026-01-16',
+        'sprint start "Sprint 1" --from 2026-13-01 --to 2026-12-18',
         ["--from '2026-13-01' is not a date; write it as YYYY-MM-DD"],
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-01-05 --to tomorrow',
+        'sprint start "Sprint 1" --from 2026-12-07 --to tomorrow',
         ["--to 'tomorrow' is not a date"],
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-01-16 --to 2026-01-05',
+        'sprint start "Sprint 1" --from 2026-12-18 --to 2026-12-07',
         ["--to must be after --from"],
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-01-05 --to 2026-01-05',
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-07',
         ["--to must be after --from"],
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-01-05 --to 2026-03-05',
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2026-03-05',
         ["A sprint can last at most 42 days"],
         "sprint start NAME",
     ),
     (
-        "sprint start current --from 2026-01-05 --to 2026-01-16",
+        "sprint start current --from 2026-12-07 --to 2026-12-18",
         ["Choose another sprint name"],
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-01-05 --to 2026-01-16 --goal "' + "g" * 501 + '"',
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-18 --goal "' + "g" * 501 + '"',
         ["Keep the goal under 500 characters"],
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-01-05 --to 2026-01-16 --length 2w',
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-18 --length 2w',
         ["Unknown option --length", "--from, --to, --goal"],
         "sprint start NAME",
     ),
@@ -200,7 +200,7 @@ async def test_malformed_command_is_refused_with_usage_and_nothing_stored(
 REFUSED_DECISIONS = [
     # allowed input, but not for this person: no usage line, the reason named
     (
-        'sprint start "Sprint 1" --from 2026-01-05 --to 2026-01-16',
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2026-12-18',
         "Only the leads of team recsys can start a sprint",
     ),
     ("sprint commit S-1", "Only the leads of team recsys can commit stories to a sprint"),

@@ -7,9 +7,10 @@ from tests.factories import tx
 
 async def open_review(db, config) -> str:
     async with tx(db) as session:
-        story = await stories.add_story(
+        added = await stories.add_story(
             session, config=config, team=config.teams[0], title="Ranker", actor=ALICE
         )
+        story = added.story
         exp = await experiments.add_experiment(
             session, config=config, story=story, name="Two-tower", actor=ALICE
         )

@@ -14,8 +14,8 @@ from tests.factories import rows
 from tests.slack.helpers import ok, refused, shown, strings, warning
 from tests.slack_driver import SlackDriver
 
-SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
-SPRINT_2 = '"Sprint 2" --from 2026-01-19 --to 2026-01-30'
+SPRINT_1 = '"Sprint 1" --from 2026-12-07 --to 2026-12-18'
+SPRINT_2 = '"Sprint 2" --from 2026-12-21 --to 2027-01-01'
 
 
 async def sprints(db: AsyncEngine) -> dict[str, Sprint]:
@@ -37,7 +37,7 @@ async def test_sprint_start_creates_the_current_sprint(slack, db):
     assert body["text"] == "Sprint Sprint 1 created as the current sprint."
     assert shown(body).endswith(
         ":runner: Created the current sprint for team recsys.\n"
-        "*Sprint 1* (current) · Mon 05 Jan → Fri 16 Jan 2026\n_Goal:_ Ship ranker v2"
+        "*Sprint 1* (current) · Mon 07 Dec → Fri 18 Dec 2026\n_Goal:_ Ship ranker v2"
     )
     sprint = (await sprints(db))["Sprint 1"]
     assert (sprint.team, sprint.starts_on, sprint.ends_on, sprint.goal, sprint.state, sprint.created_by) == (
@@ -52,9 +52,9 @@ async def test_sprint_start_creates_the_current_sprint(slack, db):
 
 async def test_sprint_start_when_one_is_current_queues_the_next(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
-    body = await ok(slack, "sprint start Sprint 2 --from=2026-01-19 --to=2026-01-30")
+    body = await ok(slack, "sprint start Sprint 2 --from=2026-12-21 --to=2027-01-01")
     assert body["text"] == "Sprint Sprint 2 created as the next sprint."
-    assert "*Sprint 2* (next) · Mon 19 Jan → Fri 30 Jan 2026" in shown(body)
+    assert "*Sprint 2* (next) · Mon 21 Dec → Fri 01 Jan 2027" in shown(body)
     assert {n: s.state for n, s in (await sprints(db)).items()} == {
         "Sprint 1": "active",
         "Sprint 2": "planned",
@@ -66,8 +66,8 @@ async def test_sprint_start_overlapping_an_open_sprint_is_refused(slack, db):
     await refused(
         slack,
         db,
-        'sprint start "Sprint 2" --from 2026-01-12 --to 2026-01-23',
-        "2026-01-12..2026-01-23 overlaps sprint Sprint 1 (2026-01-05..2026-01-16)",
+        'sprint start "Sprint 2" --from 2026-12-14 --to 2026-12-25',
+        "2026-12-14..2026-12-25 overlaps sprint Sprint 1 (2026-12-07..2026-12-18)",
     )
 
 
@@ -76,7 +76,7 @@ async def test_sprint_start_with_a_name_already_used_is_refused(slack, db):
     await refused(
         slack,
         db,
-        'sprint start "Sprint 1" --from 2026-02-02 --to 2026-02-13',
+        'sprint start "Sprint 1" --from 2027-01-04 --to 2027-01-15',
         "already has a sprint called 'Sprint 1'",
     )
     await ok(slack, "sprint close")
@@ -84,7 +84,7 @@ async def test_sprint_start_with_a_name_already_used_is_refused(slack, db):
     await refused(
         slack,
         db,
-        'sprint start "Sprint 1" --from 2026-02-02 --to 2026-02-13',
+        'sprint start "Sprint 1" --from 2027-01-04 --to 2027-01-15',
         "already has a sprint called 'Sprint 1'",
     )
 
@@ -128,7 +128,7 @@ async def test_sprints_belong_to_the_team_of_the_channel(slack, db):
     platform_sprint = next(s for s in await rows(db, Sprint) if s.team == "platform")
     assert (stored.team, stored.sprint_id) == ("platform", platform_sprint.id)
     # platform's sprint is not recsys's: a recsys story cannot name it
-    await ok(slack, 'sprint start "P1" --from 2026-02-02 --to 2026-02-13', user=FRANK, channel=PLATFORM)
+    await ok(slack, 'sprint start "P1" --from 2027-01-04 --to 2027-01-15', user=FRANK, channel=PLATFORM)
     await refused(
         slack, db, 'story add Foo --sprint "P1"', "Team recsys has no sprint called 'P1'", usage="story add"
     )
@@ -158,7 +158,7 @@ async def test_sprint_current_at_a_glance(slack, db):
     heading, glance = body["blocks"]
     assert (
         heading["text"]["text"]
-        == "*Sprint 1* (current) · Mon 05 Jan → Fri 16 Jan 2026\n_Goal:_ Ship ranker v2"
+        == "*Sprint 1* (current) · Mon 07 Dec → Fri 18 Dec 2026\n_Goal:_ Ship ranker v2"
     )
     assert glance["elements"][0]["text"] == "1/2 stories done · 3/8 points · 1/2 Ready or done"
 
@@ -186,7 +186,7 @@ async def test_sprint_plan_shows_ready_and_not_ready_stories_with_owners_and_gap
     assert body["text"] == "Planning Sprint 1"
     assert len(body["blocks"]) <= 50
     text = shown(body)
-    assert "*Planning* *Sprint 1* (current) · Mon 05 Jan → Fri 16 Jan 2026" in text
+    assert "*Planning* *Sprint 1* (current) · Mon 07 Dec → Fri 18 Dec 2026" in text
     assert "2 of 4 stories Ready · 2 points committed" in text
     assert "*Committed (1)*\n*S-3* Cache warmup · _unassigned_ · 2 pt · :large_green_circle: Ready" in text
     assert (
@@ -404,7 +404,7 @@ LEAK = "bug: the sprint name goes unescaped into the message's fallback text (co
 )
 async def test_sprint_names_never_become_control_sequences(slack, db, command):
     await ok(slack, "story add Foo")
-    await ok(slack, f"sprint start {NAME} --from 2026-01-05 --to 2026-01-16")
+    await ok(slack, f"sprint start {NAME} --from 2026-12-07 --to 2026-12-18")
     await ok(slack, "story add Bar --sprint current --force reason=planned")
     assert "<!channel> & co" in await sprints(db)
     body = await ok(slack, command)
@@ -413,7 +413,7 @@ async def test_sprint_names_never_become_control_sequences(slack, db, command):
 
 
 async def test_sprint_start_reply_never_contains_a_typed_channel_mention(slack, db):
-    body = await ok(slack, f'sprint start {NAME} --from 2026-01-05 --to 2026-01-16 --goal "&lt;!here&gt;"')
+    body = await ok(slack, f'sprint start {NAME} --from 2026-12-07 --to 2026-12-18 --goal "&lt;!here&gt;"')
     assert "*&lt;!channel&gt; &amp; co* (current)" in shown(body)
     assert "_Goal:_ &lt;!here&gt;" in shown(body)
     for text in strings(body):

@@ -17,8 +17,8 @@ from tests.factories import rows, stored_story
 from tests.slack.helpers import buttons, ok, refused, shown, strings
 from tests.slack_driver import SlackDriver
 
-SPRINT_1 = '"Sprint 1" --from 2026-01-05 --to 2026-01-16'
-SPRINT_2 = '"Sprint 2" --from 2026-01-19 --to 2026-01-30'
+SPRINT_1 = '"Sprint 1" --from 2026-12-07 --to 2026-12-18'
+SPRINT_2 = '"Sprint 2" --from 2026-12-21 --to 2027-01-01'
 
 
 def listed_keys(body: dict[str, Any]) -> list[str]:
@@ -274,7 +274,7 @@ async def test_story_add_without_arguments_opens_the_story_form(slack, db, monke
 async def test_story_add_form_offers_the_open_sprints(slack, db):
     await ok(slack, f"sprint start {SPRINT_1}")
     await ok(slack, f"sprint start {SPRINT_2}")
-    await ok(slack, 'sprint start "Sprint 3" --from 2026-02-02 --to 2026-02-13')
+    await ok(slack, 'sprint start "Sprint 3" --from 2027-01-04 --to 2027-01-15')
     await ok(slack, 'sprint start "Old" --from 2025-12-01 --to 2025-12-12', channel=PLATFORM, user=FRANK)
     await slack.command("story add")
     sprint_field = slack.last_view()["blocks"][4]["element"]

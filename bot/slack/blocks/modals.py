@@ -39,8 +39,10 @@ def story_modal(
     channel: str | None,
     team: str,
     response_url: str | None = None,
+    may_force: bool = False,
 ) -> dict[str, Any]:
-    """Add a story (story=None) or edit one; block ids are the field names services report errors on."""
+    """Add a story (story=None) or edit one; block ids are the field names services report errors on.
+    `may_force`: the person may commit a not-Ready story to a sprint with a reason (a lead)."""
     type_options = [Option(value=t, text=t) for t in story_types]
     current_type = story.type if story else default_type
     sprint_options = [Option(value=BACKLOG, text="Backlog")] + [
@@ -93,6 +95,16 @@ def story_modal(
             ),
         ),
     ]
+    if may_force and sprints:
+        blocks.append(
+            InputBlock(
+                block_id=ids.FIELD_REASON,
+                label="Reason to commit it although not Ready",
+                hint="Only if a sprint is picked and the story is not Ready yet; the reason is audited.",
+                optional=True,
+                element=PlainTextInputElement(action_id=ids.INPUT, max_length=300),
+            )
+        )
     title = f"Edit {story.key}" if story else "New story"
     return View(
         type="modal",

@@ -8,7 +8,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 
 from bot.services.readiness import Checklist
-from bot.services.stories import StoryListing, StoryPage
+from bot.services.stories import STATUS_WORDS, StoryListing, StoryPage
 from bot.slack import ids
 from bot.slack.blocks import actions, button, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import checklist_lines, readiness_badge
@@ -22,7 +22,11 @@ def story_line(item: StoryListing) -> str:
     story = item.story
     points = f" · {story.points} pt" if story.points is not None else ""
     sprint = f" · {escape(item.sprint_name)}" if item.sprint_name else " · backlog"
-    status = " · :white_check_mark: done" if story.status == "done" else f" · {readiness_badge(item.ready)}"
+    if story.status == "done":
+        status = " · :white_check_mark: done"
+    else:
+        doing = f" · {STATUS_WORDS[story.status]}" if story.status in ("in_progress", "blocked") else ""
+        status = f"{doing} · {readiness_badge(item.ready)}"
     return (
         f"*{story.key}* {escape(story.title)}\n{story.type} · {mention(story.owner)}{points}{sprint}{status}"
     )
@@ -57,7 +61,10 @@ def story_card(story: Story, *, sprint_name: str | None, ready: Checklist, done:
         f"*Owner* {mention(story.owner)}",
         f"*Points* {story.points if story.points is not None else '–'}",
         f"*Sprint* {escape(sprint_name) if sprint_name else 'backlog'}",
-        f"*Status* {'done' if story.status == 'done' else 'open'}",
+        f"*Status* {STATUS_WORDS.get(story.status, story.status)}"
+        + (
+            f" — {escape(story.blocked_reason)}" if story.status == "blocked" and story.blocked_reason else ""
+        ),
     ]
     blocks: list[Block] = [
         section(f"*{story.key}* {escape(story.title)}"),
@@ -66,7 +73,7 @@ def story_card(story: Story, *, sprint_name: str | None, ready: Checklist, done:
         *sections(f"*Definition of Ready* — {readiness_badge(ready)}\n" + checklist_lines(ready)),
         *sections(f"*Definition of Done* — {done.answered}/{len(done.items)}\n" + checklist_lines(done)),
     ]
-    if story.status != "done":
+    if not story.closed:
         blocks.append(
             actions(
                 button("Fill readiness", ids.OPEN_READY_MODAL, story.key, "primary"),

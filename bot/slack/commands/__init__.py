@@ -44,8 +44,28 @@ def _table() -> list[Subcommand]:
         Subcommand(("story", "show"), "story show S-n", "Show a story with its checklists", story.show),
         Subcommand(("story", "edit"), "story edit S-n", "Edit a story in a form", story.edit),
         Subcommand(("story", "assign"), "story assign S-n @user", "Give a story a new owner", story.assign),
+        Subcommand(("story", "start"), "story start S-n", "Mark a story in progress", story.start),
+        Subcommand(
+            ("story", "block"),
+            'story block S-n reason="…"',
+            "Mark a story blocked, saying what it waits for",
+            story.block,
+        ),
+        Subcommand(("story", "unblock"), "story unblock S-n", "Back in progress", story.unblock),
         Subcommand(
             ("story", "done"), "story done S-n", "Mark done (checks the Definition of Done)", story.done
+        ),
+        Subcommand(
+            ("story", "drop"),
+            "story drop S-n",
+            "Take a story out of its sprint, back to the backlog",
+            story.drop,
+        ),
+        Subcommand(
+            ("story", "archive"),
+            "story archive S-n",
+            "Put away a story nobody will do (audited)",
+            story.archive,
         ),
         Subcommand(
             ("ready",),
@@ -74,8 +94,8 @@ def _table() -> list[Subcommand]:
         ),
         Subcommand(
             ("sprint", "commit"),
-            'sprint commit S-n … [--sprint NAME] [--force reason="…"]',
-            "Add Ready stories to the sprint being planned",
+            'sprint commit S-n … [--to current|next|NAME] [--force reason="…"]',
+            "Add Ready stories to a sprint: the next one if planned, else the current (--to picks)",
             sprint.commit,
         ),
         Subcommand(

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from bot.services import sprints
 from bot.services.errors import Invalid
-from bot.slack.blocks import message, section
-from bot.slack.blocks.sprints import close_report, plan_blocks, sprint_glance, sprint_heading, story_keys
+from bot.slack.blocks import context, message, section
+from bot.slack.blocks.sprints import (
+    close_report,
+    plan_blocks,
+    sprint_board,
+    sprint_heading,
+    sprint_label,
+    story_keys,
+)
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args
@@ -24,6 +31,7 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
     starts_on = sprints.parse_date(args.option("--from") or "", option="--from")
     ends_on = sprints.parse_date(args.option("--to") or "", option="--to")
     team = inv.team()
+    today = inv.today(team)
     async with inv.deps.transaction() as session:
         sprint = await sprints.start_sprint(
             session,
@@ -33,12 +41,14 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
             ends_on=ends_on,
             goal=args.option("--goal"),
             actor=inv.user_id,
+            today=today,
         )
     role = "the current sprint" if sprint.state == "active" else "the next sprint"
-    return message(
-        f"Sprint {escape(sprint.name)} created as {role}.",
-        [section(f":runner: Created {role} for team {team.name}.\n{sprint_heading(sprint)}")],
-    )
+    text = f":runner: Created {escape(sprint.name)} as {role} of team {team.name}.\n{sprint_heading(sprint)}"
+    if sprint.starts_on < today:
+        ago = (today - sprint.starts_on).days
+        text += f"\n:warning: It started {ago} day{'s' if ago != 1 else ''} ago ({sprint.starts_on}); check the dates if that is a typo."
+    return message(f"{escape(sprint.name)} created as {role}.", [section(text)])
 
 
 async def current(inv: Invocation, tokens: list[str]) -> Reply:
@@ -48,7 +58,7 @@ async def current(inv: Invocation, tokens: list[str]) -> Reply:
         team = inv.team()
         sprint = await sprints.resolve_sprint(session, team=team, ref="current")
         view = await sprints.overview(session, config=inv.config, team=team, sprint=sprint)
-    return message(f"Sprint {escape(sprint.name)}", sprint_glance(view))
+    return message(f"Sprint {escape(sprint.name)}", sprint_board(view, today=inv.today(team)))
 
 
 async def plan(inv: Invocation, tokens: list[str]) -> Reply:
@@ -63,7 +73,7 @@ async def plan(inv: Invocation, tokens: list[str]) -> Reply:
 
 
 async def commit(inv: Invocation, tokens: list[str]) -> Reply:
-    args = parse_args(tokens, options=("--sprint",), flags=("--force",), pairs=True)
+    args = parse_args(tokens, options=("--to", "--sprint"), flags=("--force",), pairs=True)
     unknown = sorted(set(args.pairs) - {"reason"})
     if unknown:
         raise Invalid(f'Unexpected {unknown[0]}=…; only reason="…" goes with --force.')
@@ -74,8 +84,9 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
     team = inv.team()
     async with inv.deps.transaction() as session:
         sprint = None
-        if args.option("--sprint"):
-            sprint = await sprints.resolve_sprint(session, team=team, ref=args.option("--sprint") or "")
+        ref = args.option("--to") or args.option("--sprint")  # --sprint: the older spelling
+        if ref:
+            sprint = await sprints.resolve_sprint(session, team=team, ref=ref)
         result = await sprints.commit(
             session,
             config=inv.config,
@@ -85,7 +96,10 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
             sprint=sprint,
             force_reason=args.pairs.get("reason") if args.flag("--force") else None,
         )
-    text = f":inbox_tray: Committed {story_keys(result.added)} to sprint *{escape(result.sprint.name)}*."
+    label = sprint_label(result.sprint, inv.today(team))
+    text = f":inbox_tray: Committed {story_keys(result.added)} to {label}."
+    if result.scope_added:
+        text += "\nThe sprint is under way: recorded as scope added (the sprint review shows it)."
     if result.moved_from:
         moves = ", ".join(f"{key} from {escape(name)}" for key, name in result.moved_from.items())
         text += f"\nMoved out of another sprint: {moves}."
@@ -102,6 +116,7 @@ async def close(inv: Invocation, tokens: list[str]) -> Reply:
     team = inv.team()
     async with inv.deps.transaction() as session:
         report = await sprints.close_sprint(session, team=team, actor=inv.user_id)
-    reply = message(f"Sprint {escape(report.closed.name)} closed", close_report(report))
-    reply["response_type"] = "in_channel"
-    return reply
+    blocks = close_report(report)
+    if team.announce.close:
+        blocks.append(context(f"Posted in <#{team.channel}> for the team."))
+    return message(f"Sprint {escape(report.closed.name)} closed", blocks)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from bot.services import readiness, sprints, stories
 from bot.services.errors import Conflict, Invalid
 from bot.slack.blocks import message, section
 from bot.slack.blocks.checklist import checklist_blocks
 from bot.slack.blocks.modals import story_modal
+from bot.slack.blocks.sprints import sprint_label
 from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_list
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_int, parse_user, unescape
+from bot.store.models import Story
 from bot.text import escape
 
 
@@ -38,8 +42,8 @@ def split_force(tokens: list[str]) -> tuple[list[str], str | None]:
 async def open_story_form(inv: Invocation, story_key: str | None = None) -> None:
     async with inv.deps.transaction() as session:
         story = await stories.get_story(session, story_key) if story_key else None
-        if story is not None and story.status == "done":
-            raise Conflict(f"{story.key} is done and can no longer be edited.")
+        if story is not None and story.closed:
+            raise Conflict(f"{story.key} is {story.status} and can no longer be edited.")
         # A story's form offers its own team's sprints (not the team of the channel it is edited from).
         team = (inv.config.team(story.team) if story else None) or inv.team()
         open_sprints = await sprints.open_sprints(session, team)
@@ -52,6 +56,7 @@ async def open_story_form(inv: Invocation, story_key: str | None = None) -> None
             channel=inv.channel_id,
             team=team.name,
             response_url=inv.response_url,
+            may_force=not team.leads or inv.user_id in team.leads,
         )
     )
 
@@ -73,7 +78,7 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
         sprint = None
         if args.option("--sprint"):
             sprint = await sprints.resolve_sprint(session, team=team, ref=args.option("--sprint") or "")
-        story = await stories.add_story(
+        added = await stories.add_story(
             session,
             config=inv.config,
             team=team,
@@ -85,15 +90,24 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
             sprint=sprint,
             force_reason=force_reason,
         )
+        story = added.story
         ready = await readiness.checklist(session, story, "ready", inv.config)
-    where = f"sprint {escape(sprint.name)}" if sprint else "the backlog"
+    text = added_text(added, today=inv.today(team))
+    where = f"sprint {escape(added.sprint.name)}" if added.sprint else "the backlog"
     return message(
         f"Added {story.key} to {where}.",
-        [
-            section(f":white_check_mark: Added *{story.key}* {escape(story.title)} to {where}."),
-            *checklist_blocks(ready, title="Definition of Ready"),
-        ],
+        [section(text), *checklist_blocks(ready, title="Definition of Ready")],
     )
+
+
+def added_text(added: stories.Added, *, today: date) -> str:
+    """Where a new story went, and, if the gate kept it out of the sprint asked for, why."""
+    story = added.story
+    where = sprint_label(added.sprint, today) if added.sprint else "the backlog"
+    text = f":white_check_mark: Added *{story.key}* {escape(story.title)} to {where}."
+    if added.refused is not None:
+        text += f"\n:no_entry: It is not in the sprint you asked for: {escape(added.refused.message)}"
+    return text
 
 
 async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
@@ -183,3 +197,74 @@ async def finish(inv: Invocation, key: str) -> Reply:
         f"{story.key} is done.",
         [section(f":tada: *{story.key}* {escape(story.title)} is done. Recorded in the audit log.")],
     )
+
+
+def _key_and_reason(tokens: list[str], usage_hint: str) -> tuple[str, str | None]:
+    args = parse_args(tokens, pairs=True)
+    unknown = sorted(set(args.pairs) - {"reason"})
+    if unknown:
+        raise Invalid(f'Unexpected {unknown[0]}=…; only reason="…" goes here.')
+    if len(args.positionals) != 1:
+        raise Invalid(f"Name one story, e.g. `{usage_hint}`.")
+    reason = args.pairs.get("reason")
+    return args.positionals[0], unescape(reason) if reason is not None else None
+
+
+def _moved(story: Story, head: str) -> Reply:
+    text = f"{head} *{story.key}* {escape(story.title)} is {stories.STATUS_WORDS[story.status]}."
+    if story.status == "blocked" and story.blocked_reason:
+        text += f"\n_Waiting for:_ {escape(story.blocked_reason)}"
+    return message(f"{story.key} is {stories.STATUS_WORDS[story.status]}.", [section(text)])
+
+
+async def start(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story start S-12")
+    async with inv.deps.transaction() as session:
+        story = await stories.start_story(
+            session, story=await stories.get_story(session, key), actor=inv.user_id
+        )
+    return _moved(story, ":arrow_forward:")
+
+
+async def block(inv: Invocation, tokens: list[str]) -> Reply:
+    key, reason = _key_and_reason(tokens, 'story block S-12 reason="waiting for GPU quota"')
+    if reason is None:
+        raise Invalid(
+            'Say what it is waiting for, e.g. `story block S-12 reason="GPU quota"`.', field="reason"
+        )
+    async with inv.deps.transaction() as session:
+        story = await stories.block_story(
+            session, story=await stories.get_story(session, key), actor=inv.user_id, reason=reason
+        )
+    return _moved(story, ":octagonal_sign:")
+
+
+async def unblock(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story unblock S-12")
+    async with inv.deps.transaction() as session:
+        story = await stories.unblock_story(
+            session, story=await stories.get_story(session, key), actor=inv.user_id
+        )
+    return _moved(story, ":arrow_forward:")
+
+
+async def drop(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story drop S-12")
+    async with inv.deps.transaction() as session:
+        story = await stories.get_story(session, key)
+        left = await stories.drop_story(session, config=inv.config, story=story, actor=inv.user_id)
+    text = f":leftwards_arrow_with_hook: Dropped *{story.key}* {escape(story.title)} from sprint *{escape(left.name)}*; it is back in the backlog."
+    return message(f"Dropped {story.key} from {escape(left.name)}.", [section(text)])
+
+
+async def archive(inv: Invocation, tokens: list[str]) -> Reply:
+    key = _one_key(tokens, "story archive S-12")
+    async with inv.deps.transaction() as session:
+        story = await stories.archive_story(
+            session, config=inv.config, story=await stories.get_story(session, key), actor=inv.user_id
+        )
+    text = (
+        f":file_cabinet: Archived *{story.key}* {escape(story.title)}: off every list and board, "
+        f"kept in the audit log (`audit {story.key}`)."
+    )
+    return message(f"Archived {story.key}.", [section(text)])

@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.blocks import message, section
 from bot.slack.blocks.checklist import readiness_badge
 from bot.slack.blocks.modals import BACKLOG
+from bot.slack.commands.story import added_text
 from bot.slack.context import Invocation
 from bot.slack.home import publish_home
 from bot.slack.parsing import parse_waiver
@@ -61,6 +62,7 @@ async def story_submitted(
     values, meta = _values(body), _meta(body)
     who = Invocation.of(context, client, body)
     fields = _story_fields(values)
+    force_reason = _text(values, ids.FIELD_REASON).strip() or None
     sprint_choice = (values[ids.FIELD_SPRINT].get("selected_option") or {}).get("value") or BACKLOG
     team = who.config.team(meta.get("team", "")) or who.team()
     async with who.deps.transaction() as session:
@@ -86,20 +88,28 @@ async def story_submitted(
                 clear_points=fields["points"] is None,
                 sprint=sprint,
                 to_backlog=sprint is None,
+                force_reason=force_reason if sprint is not None else None,
             )
-            verb = "Saved"
+            text = None
         else:
-            story = await stories.add_story(
-                session, config=who.config, team=team, actor=who.user_id, sprint=sprint, **fields
+            added = await stories.add_story(
+                session,
+                config=who.config,
+                team=team,
+                actor=who.user_id,
+                sprint=sprint,
+                force_reason=force_reason if sprint is not None else None,
+                **fields,
             )
-            verb = "Added"
+            story = added.story
+            text = added_text(added, today=who.today(team))
         ready = await readiness.checklist(session, story, "ready", who.config)
     await ack()
-    _confirm(
-        who,
-        client,
-        f":white_check_mark: {verb} *{story.key}* {escape(story.title)} · {readiness_badge(ready)}",
-    )
+    if text is None:
+        text = f":white_check_mark: Saved *{story.key}* {escape(story.title)} · {readiness_badge(ready)}"
+    else:
+        text += f"\n{readiness_badge(ready)}"
+    _confirm(who, client, text)
 
 
 async def decision_submitted(
