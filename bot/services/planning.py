@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -67,6 +68,7 @@ async def admit(
     picked: list[Story],
     actor: str,
     force_reason: str | None = None,
+    today: date | None = None,
 ) -> CommitResult:
     """Move `picked` into `sprint`. Only the team's leads may, and a not-Ready story needs force with
     a reason, which is audited. Every way into a sprint comes here."""
@@ -93,7 +95,7 @@ async def admit(
     check_force_reason(force_reason)
     # Every check is above this line: a refusal has written nothing, so a caller may catch it and go on.
     now = utcnow()
-    today = now.astimezone(config.team_timezone(team)).date()
+    today = today or now.astimezone(config.team_timezone(team)).date()  # the team's date
     scope_added = sprint.state == "active" and today >= sprint.starts_on
     left = {s.sprint_id for s in unique if s.sprint_id is not None}
     names = {

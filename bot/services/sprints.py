@@ -192,6 +192,7 @@ async def commit(
     actor: str,
     sprint: Sprint | None = None,
     force_reason: str | None = None,
+    today: date | None = None,
 ) -> CommitResult:
     """Add stories to the sprint being planned (or a named one), through the readiness gate
     (`planning.admit`): only the team's leads may, and a not-Ready story needs force with a reason."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, update
@@ -80,6 +81,7 @@ async def add_story(
     points: int | None = None,
     sprint: Sprint | None = None,
     force_reason: str | None = None,
+    today: date | None = None,
 ) -> Added:
     """Add a story to the backlog and, if a sprint is named, through the readiness gate into it (as
     `sprint commit` would). The story is stored either way: what the gate refuses stays in the backlog."""
@@ -115,6 +117,7 @@ async def add_story(
             sprint=sprint,
             actor=actor,
             force_reason=force_reason,
+            today=today,
         )
     except (Conflict, Forbidden) as refusal:  # the gate wrote nothing: the story waits in the backlog
         return Added(story, None, refusal)
@@ -130,6 +133,7 @@ async def _enter_sprint(
     sprint: Sprint,
     actor: str,
     force_reason: str | None,
+    today: date | None = None,
 ) -> None:
     """A story enters a sprint only as `sprint commit` lets it: by a lead, Ready or forced with a reason."""
     await planning.admit(
@@ -140,6 +144,7 @@ async def _enter_sprint(
         picked=[story],
         actor=actor,
         force_reason=force_reason,
+        today=today,
     )
     await session.refresh(story)
 
@@ -285,6 +290,7 @@ async def edit_story(
     sprint: Sprint | None = None,
     to_backlog: bool = False,
     force_reason: str | None = None,
+    today: date | None = None,
 ) -> Story:
     if story.closed:
         raise Conflict(f"{story.key} is {story.status} and can no longer be edited.")
@@ -314,6 +320,7 @@ async def edit_story(
             sprint=sprint,
             actor=actor,
             force_reason=force_reason,
+            today=today,
         )
     if story.owner and story.owner != previous_owner and story.owner != actor:
         await _notify_owner(session, story, actor)

@@ -95,6 +95,7 @@ async def commit(inv: Invocation, tokens: list[str]) -> Reply:
             actor=inv.user_id,
             sprint=sprint,
             force_reason=args.pairs.get("reason") if args.flag("--force") else None,
+            today=inv.today(team),
         )
     label = sprint_label(result.sprint, inv.today(team))
     text = f":inbox_tray: Committed {story_keys(result.added)} to {label}."

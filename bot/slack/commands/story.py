@@ -89,6 +89,7 @@ async def add(inv: Invocation, tokens: list[str]) -> Reply:
             points=points,
             sprint=sprint,
             force_reason=force_reason,
+            today=inv.today(team),
         )
         story = added.story
         ready = await readiness.checklist(session, story, "ready", inv.config)

@@ -89,6 +89,7 @@ async def story_submitted(
                 sprint=sprint,
                 to_backlog=sprint is None,
                 force_reason=force_reason if sprint is not None else None,
+                today=who.today(team),
             )
             text = None
         else:
@@ -99,6 +100,7 @@ async def story_submitted(
                 actor=who.user_id,
                 sprint=sprint,
                 force_reason=force_reason if sprint is not None else None,
+                today=who.today(team),
                 **fields,
             )
             story = added.story
