@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, ConfigError, Settings, load_config
 from bot.store.db import create_engine
+from bot.text import plural
 
 SETUP_HELP = """\
 Cadence needs a Slack app before it can talk to Slack. To create one:
@@ -178,7 +179,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 return 1
             print(f"outbox message {args.id} queued again")
             return 0
-        print(f"purged {await outbox_worker.purge_dead(session)} dead message(s)")
+        print(f"purged {plural(await outbox_worker.purge_dead(session), 'dead message')}")
         return 0
 
     return _with_session(work)
@@ -202,11 +203,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.action == "verify":
             result = await audit.verify(session)
             if result.ok:
-                print(f"audit log OK: {result.checked} row(s), every hash matches")
+                print(f"audit log OK: {plural(result.checked, 'row')}, every hash matches")
                 return 0
             print(
                 f"audit log TAMPERED: {result.reason} (first bad row: {result.first_bad_seq}; "
-                f"{result.checked} row(s) before it verify)",
+                f"{plural(result.checked, 'row')} before it verify)",
                 file=sys.stderr,
             )
             return 1

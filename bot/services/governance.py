@@ -18,6 +18,7 @@ from bot.services.readiness import Checklist
 from bot.store.models import Experiment, Review, ReviewDecision, Story
 from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
+from bot.text import plural
 
 PURPOSES = ("canary", "production")
 POLICY = "policy"  # the requester of reviews a team's review_on policy opens
@@ -68,8 +69,9 @@ async def request_review(
     others = set(governance.approvers) - {actor}
     if len(others) < governance.required_approvals:
         raise Conflict(
-            f"This review needs {governance.required_approvals} approval(s) from someone other than the requester, "
-            f"and team {team} has {len(others)} other approver(s); add approvers to its governance config."
+            f"This review needs {plural(governance.required_approvals, 'approval')} from someone other than "
+            f"the requester, and team {team} has {plural(len(others), 'other approver')}; add approvers to "
+            "its governance config."
         )
     if source_key is not None:
         same = (await session.exec(select(Review).where(Review.source_key == source_key))).first()

@@ -211,7 +211,7 @@ def test_purge_dead_removes_dead_messages_nothing_refers_to(database):
     ids = seed(database)
     result = run("outbox", "purge-dead", env=database)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "purged 1 dead message(s)"
+    assert result.stdout.strip() == "purged 1 dead message"
 
     left = rows(database)
     assert ids.dead not in left
@@ -219,7 +219,7 @@ def test_purge_dead_removes_dead_messages_nothing_refers_to(database):
     assert left[ids.dead_edited].state == "dead"  # a queued edit still refers to it
 
     again = run("outbox", "purge-dead", env=database)
-    assert again.returncode == 0 and again.stdout.strip() == "purged 0 dead message(s)"
+    assert again.returncode == 0 and again.stdout.strip() == "purged 0 dead messages"
     assert run("outbox", "list", env=database).stdout.splitlines()[0] == "dead=1 pending=2 sent=1"
 
 

@@ -228,7 +228,10 @@ async def test_nobody_can_request_a_review_that_no_one_else_could_approve(db, tw
     before = await snapshot(db)
     with pytest.raises(Conflict) as info:
         await _request(db, two, actor=CAROL)  # two approvals needed, only Erin is left
-    assert "needs 2 approval(s) from someone other than the requester" in info.value.message
+    assert info.value.message == (
+        "This review needs 2 approvals from someone other than the requester, and team recsys has "
+        "1 other approver; add approvers to its governance config."
+    )
     assert await snapshot(db) == before
 
 

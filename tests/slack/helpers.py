@@ -147,3 +147,21 @@ async def refused(
     if sends_nothing:
         assert sent(slack) == calls, f"{command!r} sent something to Slack"
     return text
+
+
+def missing_once(text: str, *labels: str) -> None:
+    """Each of `labels` is shown exactly once in `text`, as a missing criterion with its help."""
+    for label in labels:
+        assert text.count(label) == 1, f"{label!r} is shown {text.count(label)} times in:\n{text}"
+        assert f":x: {label} — _" in text, f"{label!r} is not shown as missing with its help in:\n{text}"
+
+
+# the Definition of Ready of an ml story, as the test configuration labels it
+ML_READY = (
+    "Data availability",
+    "Feature stability",
+    "Reproducible environment",
+    "Measurable evaluation criteria",
+    "Data contract",
+    "Validation data",
+)

@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.text import escape
+from bot.text import escape, plural
 
 MAX_BLOCKS = 50  # Slack's limit for a message
 MAX_VIEW_BLOCKS = 100  # Slack's limit for a modal or the App Home
@@ -65,7 +65,7 @@ def sections(text: str, *, most: int = 40) -> list[SectionBlock]:
     if len(chunks) > most:
         chunks = [
             *chunks[: most - 1],
-            f"…and {len(chunks) - most + 1} more part(s), too long for one message.",
+            f"…and {plural(len(chunks) - most + 1, 'more part')}, too long for one message.",
         ]
     return [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks if c]
 
