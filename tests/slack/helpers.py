@@ -165,3 +165,16 @@ ML_READY = (
     "Data contract",
     "Validation data",
 )
+
+# an answer to every criterion of that Definition of Ready, as a person types it after `ready S-n`
+READY_ANSWERS = (
+    'data_available="s3://clicks v3" feature_stability="frozen for the sprint" reproducible_env=image:1.4 '
+    'eval_criteria="ndcg from 0.30 to 0.35" data_contract="signed with data eng" '
+    'validation_dataset="held-out last week"'
+)
+
+
+async def make_ready(slack: SlackDriver, key: str = "S-1", **who: str) -> None:
+    """Answer every Definition-of-Ready criterion of the ml story `key`."""
+    body = await ok(slack, f"ready {key} {READY_ANSWERS}", **who)
+    assert f"*{key}* meets the Definition of Ready." in shown(body), shown(body)

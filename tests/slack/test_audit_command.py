@@ -16,7 +16,7 @@ from bot.store.models import AuditEvent
 from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, GOV, PLATFORM
 from tests.factories import rows
 from tests.slack import helpers
-from tests.slack.helpers import ok, shown
+from tests.slack.helpers import make_ready, ok, shown
 from tests.slack_driver import SlackDriver
 
 FOOTER = "Every row is hash-chained; operators can prove it with `cadence audit verify`."
@@ -174,6 +174,7 @@ async def test_audit_of_a_new_experiment_has_nothing_yet(slack, db):
 
 async def open_review(slack: SlackDriver) -> None:
     await ok(slack, "story add Train the ranker")
+    await make_ready(slack)
     await ok(slack, "exp add S-1 Two-tower --metric ndcg")
     await ok(slack, "exp review E-1")
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.store.models import AuditEvent, Experiment, ExperimentResult, OutboxMessage, Review, Story
-from tests.conftest import ALICE, BOB, DAVE, FRANK, GOV, PLATFORM, make_config
+from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, GOV, PLATFORM, make_config
 from tests.factories import rows, snapshot
 from tests.slack import helpers
-from tests.slack.helpers import buttons, deliver, ok, posted, shown, texts
+from tests.slack.helpers import buttons, deliver, make_ready, ok, posted, shown, texts
 from tests.slack_driver import SlackDriver
 
 MLFLOW = "https://mlflow.example/#/experiments/3/runs/abc123"
@@ -38,8 +38,9 @@ async def experiment(db: AsyncEngine, number: int = 1) -> Experiment:
 
 
 async def setup_ranker(slack: SlackDriver, **who: str) -> None:
-    """S-1 (owned by Bob) with E-1: ndcg from 0.30 to 0.35."""
+    """S-1 (owned by Bob, Ready) with E-1: ndcg from 0.30 to 0.35."""
     await ok(slack, "story add Train the ranker --owner <@U02BOB|bob>", **who)
+    await make_ready(slack, **who)
     await ok(
         slack,
         'exp add S-1 Two-tower ranker --metric ndcg --baseline 0.30 --target 0.35 --hypothesis "Two towers beat one"',
@@ -391,7 +392,7 @@ async def test_exp_review_opens_a_review_and_posts_it_to_the_governance_channel(
     assert "*E-1* Two-tower ranker (proposed) · story *S-1* Train the ranker" in text
     assert "_Hypothesis:_ Two towers beat one" in text
     assert "*ndcg* 0.37 · baseline 0.3 · target 0.35" in text and "meets target" in text
-    assert "Ready: 0/6 · Done: 0/4" in text
+    assert "Ready: 6/6 · Done: 0/4" in text
     assert [(b["action_id"], b["text"]["text"], b["value"], b.get("style")) for b in buttons(request)] == [
         ("review_approve", "Approve", "R-1", "primary"),
         ("review_request_changes", "Request changes", "R-1", None),
@@ -606,6 +607,7 @@ def assert_no_raw_markup(payload: Any) -> None:
 
 async def test_names_and_hypotheses_are_stored_plain_and_shown_escaped(slack, db, make_worker, clock):
     await ok(slack, "story add Ranker &amp; friends")
+    await make_ready(slack)
     added = await ok(
         slack,
         f'exp add S-1 {TYPED_NAME} --metric ndcg --hypothesis "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;!here&gt;"',
@@ -642,12 +644,16 @@ async def test_names_and_hypotheses_are_stored_plain_and_shown_escaped(slack, db
 
 async def test_the_review_request_fallback_text_is_escaped_too(slack, db, make_worker, clock):
     await ok(slack, "story add Ranker")
+    await make_ready(slack)
     await ok(slack, f"exp add S-1 {TYPED_NAME}")
     await ok(slack, "exp review E-1")
     await deliver(make_worker(), clock)
 
     [request] = posted(slack, GOV)
-    assert request["text"] == f"Governance review R-1: production · E-1 {SHOWN_NAME}"
+    assert request["text"] == (
+        f"Governance review R-1 for <@{CAROL}>: production · E-1 {SHOWN_NAME} · "
+        "decision due Tue 8 Dec, 07:00 (Europe/Berlin)"
+    )
 
 
 @pytest.mark.parametrize(
