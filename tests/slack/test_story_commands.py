@@ -74,10 +74,9 @@ async def test_story_add_with_every_option(slack, db):
     # the new owner is told by DM, through the outbox (not directly)
     [dm] = await rows(db, OutboxMessage)
     assert dm.channel == BOB and dm.state == "pending" and dm.method == "chat.postMessage"
-    assert json.loads(dm.payload) == {
-        "channel": BOB,
-        "text": "<@U01ALICE> assigned you S-1: Train ranker v2",
-    }
+    payload = json.loads(dm.payload)
+    assert (payload["channel"], payload["text"]) == (BOB, "<@U01ALICE> assigned you S-1: Train ranker v2")
+    assert "*S-1* Train ranker v2" in shown(payload)  # what it shows: tests/slack/test_assignment_dm.py
     assert not slack.fake.of("chat.postMessage")
 
 

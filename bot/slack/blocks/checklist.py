@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block
 
+from bot.config import Criterion
 from bot.services.readiness import KIND_NAMES, Checklist
 from bot.slack import ids
 from bot.slack.blocks import actions, button, context, mention, section, sections
@@ -17,6 +18,11 @@ def readiness_badge(ready: Checklist) -> str:
     if ready.complete:
         return ":large_green_circle: Ready"
     return f":red_circle: not Ready ({ready.answered}/{len(ready.items)})"
+
+
+def missing_line(criterion: Criterion) -> str:
+    """One missing criterion: its label and what to write (its help)."""
+    return f":x: {escape(criterion.label)} — _{escape(criterion.help) or 'missing'}_"
 
 
 def checklist_lines(checklist: Checklist) -> str:
@@ -34,7 +40,7 @@ def checklist_lines(checklist: Checklist) -> str:
             value = value if len(value) <= 200 else value[:199] + "…"
             lines.append(f":white_check_mark: {label}: {value}")
         else:
-            lines.append(f":x: {label} — _{escape(item.criterion.help) or 'missing'}_")
+            lines.append(missing_line(item.criterion))
     return "\n".join(lines)
 
 
