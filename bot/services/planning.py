@@ -95,6 +95,17 @@ async def admit(
     for story in unique:
         story.sprint_id, story.updated_at = sprint.id, now
         session.add(story)
+    for story in unique:  # every commit is a decision on the record; a forced one says why (below)
+        if story not in not_ready:
+            moved = {"moved_from": moved_from[story.key]} if story.key in moved_from else {}
+            await audit.record(
+                session,
+                actor=actor,
+                action="sprint.commit",
+                subject=story.key,
+                payload={"sprint": sprint.name, "team": team.name, **moved},
+                at=now,
+            )
     for story in not_ready:
         await audit.record(
             session,

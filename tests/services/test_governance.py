@@ -90,7 +90,7 @@ async def test_request_review_opens_one_and_audits_it(db, config):
     )
     assert stored.experiment_id == exp.id and stored.subject == "E-1 Two towers"
     assert stored.required_approvals == 1
-    (row,) = await audit_rows(db)
+    (row,) = [r for r in await audit_rows(db) if r.subject == "R-1"]
     assert (row.actor, row.action, row.subject) == (ALICE, "review.request", "R-1")
     assert json.loads(row.payload) == {
         "purpose": "production",
