@@ -160,12 +160,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if args.action == "list":
             counts = await outbox_worker.counts(session)
             print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty")
+            now = SystemClock().now()
             for row in await outbox_worker.list_messages(session, state=args.state, limit=args.limit):
-                print(
-                    f"{row.id:>6} {row.state:<8} {row.method:<17} {row.channel:<12} "
-                    f"attempts={row.attempts} next={row.next_attempt_at:%Y-%m-%d %H:%M:%S} "
-                    f"{(row.last_error or '')[:60]}"
-                )
+                print(outbox_worker.describe_row(row, now))
             return 0
         if args.action == "retry":
             if args.id is None:
