@@ -97,7 +97,7 @@ async def admit(
         session.add(story)
     for story in unique:  # every commit is a decision on the record; a forced one says why (below)
         if story not in not_ready:
-            moved = {"moved_from": moved_from[story.key]} if story.key in moved_from else {}
+            moved = {"from": moved_from[story.key]} if story.key in moved_from else {}
             await audit.record(
                 session,
                 actor=actor,

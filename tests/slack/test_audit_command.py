@@ -174,15 +174,41 @@ async def test_a_criterion_no_longer_configured_reads_as_its_key(make_app, db):
         ]
 
 
+async def test_story_lifecycle_rows_read_as_sentences(slack, db):
+    """Rows as the story lifecycle writes them (start, block, unblock, drop from a sprint, archive,
+    a commit after the sprint started)."""
+    await ok(slack, "story add Train the ranker")
+    rows_written = [
+        ("story.start", {"from": "open", "to": "in_progress"}),
+        ("story.block", {"from": "in_progress", "to": "blocked", "reason": "GPU quota"}),
+        ("story.start", {"from": "blocked", "to": "in_progress"}),
+        ("sprint.drop", {"sprint": "Sprint 1", "team": "recsys", "points": 3}),
+        ("sprint.commit", {"sprint": "Sprint 2", "team": "recsys", "points": 3, "scope_added": True}),
+        ("story.archive", {"from": "in_progress", "to": "archived"}),
+    ]
+    async with tx(db) as session:
+        for action, payload in rows_written:
+            await audit.record(session, actor=BOB, action=action, subject="S-1", payload=payload)
+
+    assert done(await ok(slack, "audit S-1")) == [
+        "started work on it",
+        "blocked it: “GPU quota”",
+        "unblocked it: back in progress",
+        "dropped it from sprint Sprint 1 back to the backlog",
+        "committed it to sprint Sprint 2 as scope added after the sprint started",
+        "archived it: nobody will do it",
+    ]
+
+
 async def test_an_action_without_a_phrase_of_its_own_still_reads_well(slack, db):
-    """A service that audits a new kind of action (here a story dropped from its sprint) needs no change
-    to the audit command: its verb and what its payload says are shown."""
+    """A service that audits a new kind of action needs no change to the audit command: its verb and
+    what its payload says are shown."""
     await ok(slack, "story add Train the ranker")
     async with tx(db) as session:
         await audit.record(
             session,
             actor=BOB,
-            action="story.drop",
+            action="story.split",
             subject="S-1",
             payload={"sprint": "Sprint 1", "reason": "no capacity <!here>", "missing": ["data_contract"]},
         )
@@ -195,7 +221,7 @@ async def test_an_action_without_a_phrase_of_its_own_still_reads_well(slack, db)
         )
 
     assert history(await ok(slack, "audit S-1")) == [
-        (1, f"<@{BOB}>", "dropped · sprint Sprint 1: “no capacity &lt;!here&gt;”"),
+        (1, f"<@{BOB}>", "split · sprint Sprint 1: “no capacity &lt;!here&gt;”"),
         (2, "api:pipeline", "re estimate · from 3 to 5"),
     ]
 

@@ -55,15 +55,31 @@ def _waived(kind: str) -> Phrase:
     return phrase
 
 
+def _committed(p: dict[str, Any]) -> str:
+    text = f"committed it to sprint {escape(str(p.get('sprint', '')))}"
+    if p.get("from"):
+        text += f" (moved from {escape(str(p['from']))})"
+    if p.get("scope_added"):
+        text += " as scope added after the sprint started"
+    return text
+
+
 def _commit(p: dict[str, Any], labels: Labels) -> str:
-    moved = f" (moved from {escape(str(p['moved_from']))})" if p.get("moved_from") else ""
-    return f"committed it to sprint {escape(str(p.get('sprint', '')))}{moved}"
+    return _committed(p)
 
 
 def _force_commit(p: dict[str, Any], labels: Labels) -> str:
     lacked = ", ".join(_label(labels, "ready", k) for k in p.get("missing") or [])
     gap = f" (it lacked {lacked})" if lacked else ""
-    return f"committed it to sprint {escape(str(p.get('sprint', '')))} although not Ready{gap}{_why(p)}"
+    return f"{_committed(p)} although not Ready{gap}{_why(p)}"
+
+
+def _dropped(p: dict[str, Any], labels: Labels) -> str:
+    return f"dropped it from sprint {escape(str(p.get('sprint', '')))} back to the backlog"
+
+
+def _started(p: dict[str, Any], labels: Labels) -> str:
+    return "unblocked it: back in progress" if p.get("from") == "blocked" else "started work on it"
 
 
 def _experiment_added(p: dict[str, Any], labels: Labels) -> str:
@@ -114,8 +130,12 @@ PHRASES: dict[str, Phrase] = {
     "ready.waive": _waived("ready"),
     "done.waive": _waived("done"),
     "story.done": lambda p, labels: "closed it: the Definition of Done is met",
+    "story.start": _started,
+    "story.block": lambda p, labels: f"blocked it{_why(p)}",
+    "story.archive": lambda p, labels: "archived it: nobody will do it",
     "sprint.commit": _commit,
     "sprint.force_commit": _force_commit,
+    "sprint.drop": _dropped,
     "experiment.add": _experiment_added,
     "experiment.results": _results,
     "experiment.status": _status,
