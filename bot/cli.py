@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, ConfigError, Settings, load_config
 from bot.store.db import create_engine
+from bot.text import plural
 
 SETUP_HELP = """\
 Cadence needs a Slack app before it can talk to Slack. To create one:
@@ -159,12 +160,9 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         if args.action == "list":
             counts = await outbox_worker.counts(session)
             print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "empty")
+            now = SystemClock().now()
             for row in await outbox_worker.list_messages(session, state=args.state, limit=args.limit):
-                print(
-                    f"{row.id:>6} {row.state:<8} {row.method:<17} {row.channel:<12} "
-                    f"attempts={row.attempts} next={row.next_attempt_at:%Y-%m-%d %H:%M:%S} "
-                    f"{(row.last_error or '')[:60]}"
-                )
+                print(outbox_worker.describe_row(row, now))
             return 0
         if args.action == "retry":
             if args.id is None:
@@ -178,7 +176,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 return 1
             print(f"outbox message {args.id} queued again")
             return 0
-        print(f"purged {await outbox_worker.purge_dead(session)} dead message(s)")
+        print(f"purged {plural(await outbox_worker.purge_dead(session), 'dead message')}")
         return 0
 
     return _with_session(work)
@@ -202,11 +200,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.action == "verify":
             result = await audit.verify(session)
             if result.ok:
-                print(f"audit log OK: {result.checked} row(s), every hash matches")
+                print(f"audit log OK: {plural(result.checked, 'row')}, every hash matches")
                 return 0
             print(
                 f"audit log TAMPERED: {result.reason} (first bad row: {result.first_bad_seq}; "
-                f"{result.checked} row(s) before it verify)",
+                f"{plural(result.checked, 'row')} before it verify)",
                 file=sys.stderr,
             )
             return 1

@@ -154,26 +154,26 @@ def assert_tampered(result: subprocess.CompletedProcess[str], first_bad: int, wo
 def test_verify_an_intact_log(seeded):
     result = seeded.verify()
     assert result.returncode == 0, result.stderr
-    assert "audit log OK: 5 row(s), every hash matches" in result.stdout
+    assert "audit log OK: 5 rows, every hash matches" in result.stdout
 
 
 def test_verify_an_empty_log(audit_db):
     result = audit_db.verify()
     assert result.returncode == 0, result.stderr
-    assert "0 row(s)" in result.stdout
+    assert "0 rows" in result.stdout
 
 
 def test_verify_after_more_rows_are_appended(seeded):
     seeded.seed(3)
     result = seeded.verify()
-    assert result.returncode == 0 and "8 row(s)" in result.stdout
+    assert result.returncode == 0 and "8 rows" in result.stdout
 
 
 def test_a_changed_payload_is_named(seeded):
     seeded.sql(("UPDATE audit_event SET payload = ? WHERE seq = 3", ('{"n":3,"rationale":"fine"}',)))
     result = seeded.verify()
     assert_tampered(result, 3, "row 3 was changed after it was written")
-    assert "2 row(s) before it verify" in result.stderr
+    assert "2 rows before it verify" in result.stderr
 
 
 def test_a_changed_actor_is_named(seeded):
@@ -239,7 +239,7 @@ def test_a_row_rehashed_after_editing_breaks_the_next_one(seeded):
     seeded.sql(("UPDATE audit_event SET payload = ?, hash = ? WHERE seq = 2", (forged, new_hash)))
     result = seeded.verify()
     assert_tampered(result, 3, "row 3 does not follow row 2")
-    assert "2 row(s) before it verify" in result.stderr
+    assert "2 rows before it verify" in result.stderr
 
 
 def test_the_recomputed_hash_matches_what_was_written(seeded):

@@ -52,9 +52,13 @@ def test_manifest_for_a_public_url(capsys):
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
-    assert {"commands", "chat:write", "im:write", "users:read"} <= set(
-        manifest["oauth_config"]["scopes"]["bot"]
-    )
+    # only the scopes the bot uses: no im:write, DMs go to a user id with chat:write
+    assert manifest["oauth_config"]["scopes"]["bot"] == [
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "users:read",
+    ]
 
 
 def test_manifest_without_url_is_socket_mode(tmp_path, capsys):

@@ -48,6 +48,22 @@ RETRYABLE = {
 }
 
 
+def advice(channel: str, error: str | None) -> str:
+    """What an operator can do about a message Slack refused for its channel; "" when nothing specific.
+    The bot posts to public channels without joining (chat:write.public), but a private channel must
+    invite it first; Slack then answers not_in_channel, or channel_not_found when it cannot see it."""
+    if not error or channel[:1] not in ("C", "G"):
+        return ""
+    if "not_in_channel" in error:
+        return f"invite the bot to #{channel} (type /invite and the app's name in that channel), then retry"
+    if "channel_not_found" in error:
+        return (
+            f"invite the bot to #{channel} if it is a private channel (type /invite and the app's name in it), "
+            f"or check that {channel} is the right channel id in the configuration; then retry"
+        )
+    return ""
+
+
 def delivery_client(token: str, base_url: str) -> AsyncWebClient:
     """A Web API client whose own retries cover short blips (slack_sdk's handlers, one retry each);
     longer outages and rate limits are the worker's backoff, so no call ever sleeps for long."""
@@ -275,7 +291,10 @@ class OutboxWorker:
     ) -> None:
         await _set(session, row, state="dead", last_error=why, attempts=attempts)
         self.stats.dead += 1
-        log.error("outbox %s to %s dead-lettered: %s", row.id, row.channel, why)
+        todo = advice(row.channel, why)
+        log.error(
+            "outbox %s to %s dead-lettered: %s%s", row.id, row.channel, why, f"; {todo}" if todo else ""
+        )
 
     async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
         """The production loop: deliver, then sleep until the next message is due (at most `idle` s)."""
@@ -334,6 +353,31 @@ def _retry_after(headers: dict[str, Any]) -> int:
             except (TypeError, ValueError):
                 break
     return 1
+
+
+def _utc(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def describe_row(row: OutboxMessage, now: datetime) -> str:
+    """One message as `cadence outbox list` prints it: when it went, or when it may go, and what to do
+    about one Slack refused."""
+    if row.state == "sent" and row.sent_at is not None:
+        when = f"sent={_utc(row.sent_at)}"
+    elif row.state == "sending" and row.locked_until is not None:
+        when = f"sending, lease until {_utc(row.locked_until)}"
+    elif row.state == "pending":
+        when = "due now" if row.next_attempt_at <= now else f"next={_utc(row.next_attempt_at)}"
+    else:
+        when = ""
+    parts = [
+        f"{row.id:>6} {row.state:<8} {row.method:<17} {row.channel:<12} attempts={row.attempts}",
+        when,
+        (row.last_error or "")[:80],
+    ]
+    todo = advice(row.channel, row.last_error) if row.state == "dead" else ""
+    line = " ".join(p for p in parts if p)
+    return f"{line} — {todo}" if todo else line
 
 
 async def list_messages(

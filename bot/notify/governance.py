@@ -73,8 +73,7 @@ async def review_overdue(n: Notifier, session: AsyncSession, event: ReviewOverdu
     """One reminder in the request's thread, naming the approvers who have not decided."""
     review = await _review(session, event.review_id)
     _, gov = governance.governance_of(n.config, review.team)
-    decided = {d.approver for d in await governance.decisions(session, review)}
-    waiting_on = [u for u in gov.approvers if u != review.requested_by and u not in decided]
+    waiting_on = governance.waiting_on(n.config, review, await governance.decisions(session, review))
     who = " ".join(f"<@{u}>" for u in waiting_on)
     text = f":hourglass: {who} *{review.key}* ({escape(review.subject)}) is still waiting for a decision."
     await outbox.enqueue(

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.store.models import AuditEvent, Counter
 from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
+from bot.text import plural
 
 GENESIS = "0" * 64
 HEAD = "audit"  # counter row: the seq of the newest row ever written
@@ -134,7 +135,8 @@ async def verify(session: AsyncSession) -> Verification:
             False,
             checked,
             checked + 1,
-            f"row {checked + 1} is missing: {written} rows were written, {checked} remain",
+            f"row {checked + 1} is missing: {plural(written, 'row')} {'was' if written == 1 else 'were'} "
+            f"written, {checked} {'remains' if checked == 1 else 'remain'}",
         )
     return Verification(True, checked)
 

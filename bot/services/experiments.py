@@ -110,6 +110,19 @@ async def add_experiment(
     )
     session.add(experiment)
     await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="experiment.add",
+        subject=experiment.key,
+        payload={
+            "story": story.key,
+            "name": experiment.name,
+            "metric": experiment.metric,
+            "baseline": experiment.baseline,
+            "target": experiment.target,
+        },
+    )
     return experiment
 
 
@@ -270,7 +283,8 @@ async def record_results(
     source: str,
     run_id: str = "",
 ) -> list[ExperimentResult]:
-    """Store metric values from a run; a value reported again for the same run and metric replaces it."""
+    """Store metric values from a run; a value reported again for the same run and metric replaces it.
+    The values that are new or changed are audited (a report repeated as it was adds no row)."""
     if not metrics:
         raise Invalid("Give at least one metric, e.g. auc=0.84.", field="metrics")
     if len(run_id) > 64:
@@ -281,6 +295,15 @@ async def record_results(
     }
     now = utcnow()
     this_run = (col(ExperimentResult.experiment_id) == experiment.id, col(ExperimentResult.run_id) == run_id)
+    before = dict(
+        (
+            await session.exec(
+                select(ExperimentResult.metric, ExperimentResult.value).where(
+                    *this_run, col(ExperimentResult.metric).in_(list(checked))
+                )
+            )
+        ).all()
+    )
     for metric, value in checked.items():
         # Insert, or replace the value that is there: a pipeline retrying a report never fails on it.
         fields = {"value": value, "source": source, "recorded_by": actor, "recorded_at": now}
@@ -294,6 +317,16 @@ async def record_results(
     experiment.updated_at = now
     session.add(experiment)
     await session.flush()
+    changed = {m: v for m, v in checked.items() if before.get(m) != v}
+    if changed:
+        await audit.record(
+            session,
+            actor=actor,
+            action="experiment.results",
+            subject=experiment.key,
+            payload={"metrics": changed, "run": run_id, "source": source},
+            at=now,
+        )
     rows = await session.exec(
         select(ExperimentResult)
         .where(*this_run, col(ExperimentResult.metric).in_(list(checked)))

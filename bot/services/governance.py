@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import col, func, select
@@ -18,9 +19,14 @@ from bot.services.readiness import Checklist
 from bot.store.models import Experiment, Review, ReviewDecision, Story
 from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
+from bot.text import plural
 
 PURPOSES = ("canary", "production")
 POLICY = "policy"  # the requester of reviews a team's review_on policy opens
+# Reviews opened by something that already happened (a status change under the team's review_on
+# policy, a model version given an alias in MLflow) rather than asked for by a person. See
+# request_review for why these are not held back by the Definition of Ready.
+AUTOMATIC_SOURCES = ("policy", "mlflow")
 VERDICTS = ("approve", "request_changes", "reject")
 CLOSING = {"reject": "rejected", "request_changes": "changes_requested"}
 STATE_WORDS = {
@@ -68,8 +74,9 @@ async def request_review(
     others = set(governance.approvers) - {actor}
     if len(others) < governance.required_approvals:
         raise Conflict(
-            f"This review needs {governance.required_approvals} approval(s) from someone other than the requester, "
-            f"and team {team} has {len(others)} other approver(s); add approvers to its governance config."
+            f"This review needs {plural(governance.required_approvals, 'approval')} from someone other than "
+            f"the requester, and team {team} has {plural(len(others), 'other approver')}; add approvers to "
+            "its governance config."
         )
     if source_key is not None:
         same = (await session.exec(select(Review).where(Review.source_key == source_key))).first()
@@ -89,6 +96,12 @@ async def request_review(
         ).first()
         if open_one is not None:
             return open_one, False
+        if source not in AUTOMATIC_SOURCES:
+            await _require_ready(session, config, experiment)
+    # An automatic review is opened even when its story is not Ready. Refusing it would either fail
+    # the status change that caused it (an API call or an MLflow sync that would then retry forever)
+    # or leave governance without a review of a promotion that happened; so it opens, and its request
+    # shows the gap in the Definition of Ready at the top (see slack/blocks/governance.py).
     review = Review(
         number=await next_number(session, "R"),
         team=team,
@@ -119,6 +132,35 @@ async def request_review(
     )
     events.record(session, events.ReviewRequested(review.id))  # type: ignore[arg-type]
     return review, True
+
+
+async def _require_ready(session: AsyncSession, config: AppConfig, experiment: Experiment) -> None:
+    """A person may ask for a review only once the experiment's story meets its Definition of Ready."""
+    story = await session.get(Story, experiment.story_id)
+    if story is None:
+        raise NotFound(f"The story of {experiment.key} no longer exists.")
+    ready = await readiness.checklist(session, story, "ready", config)
+    if not ready.complete:
+        lacks = ", ".join(c.label for c in ready.missing)
+        raise Conflict(
+            f"{experiment.key} cannot go to review yet: its story {story.key} is not Ready. "
+            f"Its Definition of Ready lacks {lacks}. Fill it with `ready {story.key}` "
+            f'(or `ready {story.key} key=n/a reason="…"` where one does not apply), then ask again.',
+            field="story",
+        )
+
+
+def deadline(config: AppConfig, review: Review) -> datetime:
+    """When the team expects a decision: the request plus its governance's review_sla_hours."""
+    _, gov = governance_of(config, review.team)
+    return review.created_at + timedelta(hours=gov.review_sla_hours)
+
+
+def waiting_on(config: AppConfig, review: Review, decided: list[ReviewDecision]) -> list[str]:
+    """The approvers who may still decide a pending review: neither the requester nor anyone who has."""
+    _, gov = governance_of(config, review.team)
+    done = {d.approver for d in decided}
+    return [u for u in dict.fromkeys(gov.approvers) if u != review.requested_by and u not in done]
 
 
 async def get_review(session: AsyncSession, key: str, *, lock: bool = False) -> Review:
@@ -266,7 +308,8 @@ async def decisions(session: AsyncSession, review: Review) -> list[ReviewDecisio
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a reviewer sees: the experiment against its baseline and the story's readiness and done."""
+    """What a reviewer sees: the experiment against its baseline and the story's readiness and done,
+    who may still decide, and by when (in the team's time zone)."""
 
     review: Review
     experiment: Experiment | None
@@ -275,6 +318,9 @@ class Evidence:
     ready: Checklist | None
     done: Checklist | None
     decisions: list[ReviewDecision]
+    waiting_on: list[str]
+    due: datetime
+    zone: ZoneInfo
 
 
 async def evidence(session: AsyncSession, *, config: AppConfig, review: Review) -> Evidence:
@@ -286,7 +332,20 @@ async def evidence(session: AsyncSession, *, config: AppConfig, review: Review) 
         evaluation = experiments.evaluate(experiment, evaluate)
     ready = await readiness.checklist(session, story, "ready", config) if story else None
     done = await readiness.checklist(session, story, "done", config) if story else None
-    return Evidence(review, experiment, story, evaluation, ready, done, await decisions(session, review))
+    decided = await decisions(session, review)
+    team, _ = governance_of(config, review.team)
+    return Evidence(
+        review,
+        experiment,
+        story,
+        evaluation,
+        ready,
+        done,
+        decided,
+        waiting_on(config, review, decided),
+        deadline(config, review),
+        config.team_timezone(team),
+    )
 
 
 async def awaiting(session: AsyncSession, *, config: AppConfig, user: str) -> list[Review]:

@@ -6,17 +6,32 @@ from bot.config import AppConfig, Team
 from bot.services.errors import Forbidden, Invalid
 
 
+def _approves(team: Team, user_id: str) -> bool:
+    return team.governance is not None and user_id in team.governance.approvers
+
+
 def resolve_team(config: AppConfig, *, channel_id: str | None, user_id: str) -> Team:
-    """The team whose channel this is; else the one team the person belongs to; else the only team."""
+    """The team whose channel this is, or whose governance channel; else the one team the person
+    belongs to; else, for someone in no team, the one team they approve reviews for; else the only team."""
     by_channel = next((t for t in config.teams if t.channel == channel_id), None)
     if by_channel is not None:
         return by_channel
     mine = [t for t in config.teams if t.includes(user_id)]
+    # A governance channel belongs to its team. Teams may share one: then the person's teams decide.
+    governed = [t for t in config.teams if channel_id and t.governance and t.governance.channel == channel_id]
+    if len(governed) == 1:
+        return governed[0]
+    narrowed = [t for t in governed if t in mine or _approves(t, user_id)]
+    if len(narrowed) == 1:
+        return narrowed[0]
     if len(mine) == 1:
         return mine[0]
+    approved = [t for t in config.teams if _approves(t, user_id)]
+    if not mine and len(approved) == 1:  # an approver outside every team belongs to the team they approve for
+        return approved[0]
     if len(config.teams) == 1:
         return config.teams[0]
-    names = ", ".join(t.name for t in (mine or config.teams))
+    names = ", ".join(t.name for t in (narrowed or governed or mine or approved or config.teams))
     raise Invalid(f"I can't tell which team this is for ({names}). Run the command in your team's channel.")
 
 

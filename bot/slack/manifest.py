@@ -6,11 +6,13 @@ from typing import Any
 
 from bot.config import AppConfig
 
+# Only what the bot uses. DMs need no scope of their own: chat.postMessage to a user id posts in the
+# app's Messages tab with chat:write (the bot never calls conversations.open, so no im:write). Views
+# (forms, the App Home) need no scope either.
 BOT_SCOPES = [
     "commands",  # the slash command
-    "chat:write",  # reminders, nudges, review requests
-    "chat:write.public",  # post to team channels without being invited first
-    "im:write",  # open DMs for nudges
+    "chat:write",  # reminders, nudges, review requests, DMs, and edits of them
+    "chat:write.public",  # post to public team channels without being invited first (private: /invite)
     "users:read",  # people's time zones for "send at 9:00 local"
 ]
 BOT_EVENTS = ["app_home_opened"]

@@ -144,7 +144,8 @@ async def test_put_with_a_status_moves_the_new_experiment(api, db):
     response = await api.put("/api/v1/experiments/x1", json=body(status="running"), headers=GOOD)
     assert response.status_code == 201
     assert response.json()["status"] == "running"
-    (row,) = await audit_rows(db)
+    added, row = await audit_rows(db)
+    assert (added.action, added.subject, added.actor) == ("experiment.add", "E-1", "api:pipeline")
     assert (row.action, row.subject, json.loads(row.payload)["to"]) == ("experiment.status", "E-1", "running")
 
 
@@ -393,11 +394,15 @@ async def test_a_bare_token_with_base64_padding_does_not_become_a_one_character_
 async def test_the_audit_actor_names_the_token(api, db):
     await api.put("/api/v1/experiments/a", json=body(status="running"), headers=GOOD)
     await api.put("/api/v1/experiments/b", json=body(status="running"), headers=BARE)
-    assert [(r.subject, r.actor) for r in await audit_rows(db)] == [
-        ("E-1", "api:pipeline"),
-        ("E-2", "api:token2"),
+    assert [(r.subject, r.action, r.actor) for r in await audit_rows(db)] == [
+        ("E-1", "experiment.add", "api:pipeline"),
+        ("E-1", "experiment.status", "api:pipeline"),
+        ("E-2", "experiment.add", "api:token2"),
+        ("E-2", "experiment.status", "api:token2"),
     ]
     await api.post("/api/v1/experiments/a/metrics", json={"metrics": {"auc": 0.9}}, headers=BARE)
+    *_, results = await audit_rows(db)
+    assert (results.subject, results.action, results.actor) == ("E-1", "experiment.results", "api:token2")
     async with db.connect() as conn:
         created_by = (await conn.execute(text("SELECT created_by FROM experiment ORDER BY number"))).all()
         recorded_by = (await conn.execute(text("SELECT recorded_by FROM experiment_result"))).scalar_one()

@@ -133,11 +133,61 @@ def test_list_prints_counts_then_rows_newest_first(database):
     by_id = {int(line.split()[0]): line for line in body}
     dead = by_id[ids.dead].split()
     assert dead[1:4] == ["dead", "chat.postMessage", PLATFORM]
-    assert "attempts=8" in by_id[ids.dead]
-    assert "next=2026-12-07 06:00:00" in by_id[ids.dead]
-    assert by_id[ids.dead].rstrip().endswith("channel_not_found (permanent)")
+    assert "attempts=8 channel_not_found (permanent) — invite the bot to #C0789PLATFORM" in by_id[ids.dead]
+    assert "next=" not in by_id[ids.dead]  # it is not going anywhere
     assert by_id[ids.edit].split()[1:4] == ["pending", "chat.update", RECSYS]
+    # a sent message says when it went (pending ones: test_list_shows_when_a_message_will_go…)
     assert by_id[ids.sent].split()[1] == "sent"
+    assert "attempts=1 sent=2026-12-07T06:00:00Z" in by_id[ids.sent]
+
+
+def test_list_shows_when_a_message_will_go_and_never_the_epoch(database):
+    later = datetime(2099, 1, 1, 9, 30, tzinfo=UTC)
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        await enqueue(
+            session, dedupe_key="now", channel=RECSYS, payload={"text": "now"}
+        )  # as soon as possible
+        await enqueue(session, dedupe_key="later", channel=GOV, payload={"text": "later"}, not_before=later)
+
+    _in_db(database, work)
+    result = run("outbox", "list", env=database)
+    assert result.returncode == 0, result.stderr
+    later_line, now_line = result.stdout.splitlines()[1:]
+    assert now_line.endswith("attempts=0 due now")
+    assert later_line.endswith("attempts=0 next=2099-01-01T09:30:00Z")
+    assert "1970" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("error", "channel", "says"),
+    [
+        ("not_in_channel (permanent)", GOV, "invite the bot to #C0456GOV (type /invite and the app's name"),
+        (
+            "channel_not_found (permanent)",
+            RECSYS,
+            "invite the bot to #C0123RECSYS if it is a private channel",
+        ),
+        ("invalid_auth (permanent)", RECSYS, None),
+        ("channel_not_found (permanent)", "U02BOB", None),  # a DM: no channel to invite the bot to
+    ],
+)
+def test_list_tells_the_operator_to_invite_the_bot_where_slack_says_it_is_not_in(
+    database, error, channel, says
+):
+    async def work(session):  # type: ignore[no-untyped-def]
+        await enqueue(session, dedupe_key="x", channel=channel, payload={"text": "x"})
+        await session.exec(
+            update(OutboxMessage).values(state="dead", attempts=1, last_error=error)  # type: ignore[call-overload]
+        )
+
+    _in_db(database, work)
+    [line] = run("outbox", "list", env=database).stdout.splitlines()[1:]
+    if says is None:
+        assert line.endswith(f"attempts=1 {error}") and "invite" not in line
+    else:
+        assert f"attempts=1 {error} — {says}" in line
+        assert line.endswith("then retry")
 
 
 def test_list_filters_by_state_and_limits(database):
@@ -211,7 +261,7 @@ def test_purge_dead_removes_dead_messages_nothing_refers_to(database):
     ids = seed(database)
     result = run("outbox", "purge-dead", env=database)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "purged 1 dead message(s)"
+    assert result.stdout.strip() == "purged 1 dead message"
 
     left = rows(database)
     assert ids.dead not in left
@@ -219,7 +269,7 @@ def test_purge_dead_removes_dead_messages_nothing_refers_to(database):
     assert left[ids.dead_edited].state == "dead"  # a queued edit still refers to it
 
     again = run("outbox", "purge-dead", env=database)
-    assert again.returncode == 0 and again.stdout.strip() == "purged 0 dead message(s)"
+    assert again.returncode == 0 and again.stdout.strip() == "purged 0 dead messages"
     assert run("outbox", "list", env=database).stdout.splitlines()[0] == "dead=1 pending=2 sent=1"
 
 

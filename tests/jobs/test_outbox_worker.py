@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -439,6 +440,38 @@ async def test_dead_letter_after_max_attempts_then_the_channel_moves_on(db, cloc
     clock.advance(seconds=3600)
     assert await worker.run_once() == 0
     assert len(fake_slack.of(POST)) == 4  # the dead message is not tried again
+
+
+@pytest.mark.parametrize(
+    ("error", "says"),
+    [
+        (
+            "not_in_channel",
+            "; invite the bot to #C0123RECSYS (type /invite and the app's name in that channel)",
+        ),
+        ("channel_not_found", "; invite the bot to #C0123RECSYS if it is a private channel"),
+    ],
+)
+async def test_a_channel_the_bot_is_not_in_is_logged_with_what_to_do(
+    db, clock, fake_slack, make_worker, caplog, error, says
+):
+    mid = await put(db, clock, "x")
+    fake_slack.fail(POST, 200, {"ok": False, "error": error})
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.outbox_worker"):
+        await make_worker().run_once()
+    [record] = [r for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert record.getMessage().startswith(
+        f"outbox {mid} to {RECSYS} dead-lettered: {error} (permanent){says}"
+    )
+
+
+async def test_other_permanent_errors_are_logged_without_advice(db, clock, fake_slack, make_worker, caplog):
+    await put(db, clock, "x")
+    fake_slack.fail(POST, 200, {"ok": False, "error": "invalid_auth"})
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.outbox_worker"):
+        await make_worker().run_once()
+    [record] = [r for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert record.getMessage().endswith("dead-lettered: invalid_auth (permanent)")
 
 
 async def test_max_attempts_one_means_no_retry(db, clock, fake_slack, make_worker):

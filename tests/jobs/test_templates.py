@@ -195,3 +195,21 @@ async def test_jobs_render_with_the_configured_templates_dir(db, make_jobs, fake
     by_kind = {r.ceremony: texts[f"run:{r.id}"] for r in made}
     assert by_kind["standup"] == "Custom standup for recsys & standup"
     assert by_kind["retro"].startswith(":thinking_face: *Retrospective for team recsys*")
+
+
+@pytest.mark.parametrize(
+    ("total", "points_total", "stories", "points"),
+    [(1, 1, "1 of 1 story done", "1 of 1 point."), (2, 3, "1 of 2 stories done", "1 of 3 points.")],
+)
+def test_the_sprint_review_reminder_counts_agree_with_their_nouns(total, points_total, stories, points):
+    sprint = {**SAMPLES["ceremonies/review.md.j2"]["sprint"], "total": total, "points_total": points_total}
+    out = Renderer().render(
+        "ceremonies/review.md.j2", **{**SAMPLES["ceremonies/review.md.j2"], "sprint": sprint}
+    )
+    assert f"Sprint *S1*: {stories}, {points}" in out
+
+
+@pytest.mark.parametrize(("total", "says"), [(1, "0 of 1 story Ready."), (4, "0 of 4 stories Ready.")])
+def test_the_planning_reminder_counts_agree_with_their_nouns(total, says):
+    context = {**SAMPLES["ceremonies/planning.md.j2"], "plan": {"sprint": "S2", "ready": 0, "total": total}}
+    assert f"Planning *S2*: {says}" in Renderer().render("ceremonies/planning.md.j2", **context)

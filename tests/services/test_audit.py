@@ -225,3 +225,15 @@ async def test_a_rolled_back_record_leaves_no_gap(db):
         event = await audit.record(s, actor=ALICE, action="y", subject="S-1")
     assert event.seq == 3
     assert (await _verify(db)).ok
+
+
+async def test_the_count_of_missing_rows_agrees_with_its_number(db):
+    await _record_many(db, 1)
+    await execute(db, "DELETE FROM audit_event WHERE seq = 1")
+    assert (await _verify(db)).reason == "row 1 is missing: 1 row was written, 0 remain"
+
+
+async def test_one_remaining_row_is_counted_as_one(db):
+    await _record_many(db, 2)
+    await execute(db, "DELETE FROM audit_event WHERE seq = 2")
+    assert (await _verify(db)).reason == "row 2 is missing: 2 rows were written, 1 remains"

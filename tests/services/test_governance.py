@@ -13,7 +13,7 @@ from bot.services import experiments, governance
 from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
 from bot.store.models import Experiment, Review, ReviewDecision
 from tests.conftest import ALICE, BOB, CAROL, FRANK, make_config
-from tests.factories import audit_rows, make_story, refused, rows, snapshot, tx
+from tests.factories import answer_all, audit_rows, make_story, refused, rows, snapshot, tx
 
 ERIN = "U08ERIN"
 
@@ -30,9 +30,14 @@ def two() -> object:
     return make_config(governance=TWO_APPROVERS)
 
 
-async def _experiment(db, config, *, status: str = "proposed", name: str = "Two towers") -> Experiment:
+async def _experiment(
+    db, config, *, status: str = "proposed", name: str = "Two towers", ready: bool = True
+) -> Experiment:
+    """E-1 on a new story S-1, Ready unless `ready` is False."""
     async with tx(db) as s:
         story = await make_story(s, config)
+        if ready:
+            await answer_all(s, config, story, "ready")
         exp = await experiments.add_experiment(s, config=config, story=story, name=name, actor=ALICE)
         if status != "proposed":
             await experiments.set_status(s, experiment=exp, status="running", actor=ALICE)
@@ -85,7 +90,7 @@ async def test_request_review_opens_one_and_audits_it(db, config):
     )
     assert stored.experiment_id == exp.id and stored.subject == "E-1 Two towers"
     assert stored.required_approvals == 1
-    (row,) = await audit_rows(db)
+    (row,) = [r for r in await audit_rows(db) if r.subject == "R-1"]
     assert (row.actor, row.action, row.subject) == (ALICE, "review.request", "R-1")
     assert json.loads(row.payload) == {
         "purpose": "production",
@@ -93,6 +98,29 @@ async def test_request_review_opens_one_and_audits_it(db, config):
         "source": "slack",
         "experiment": "E-1",
     }
+
+
+async def test_a_person_cannot_request_a_review_of_a_story_that_is_not_ready(db, config):
+    exp = await _experiment(db, config, ready=False)
+    before = await snapshot(db)
+    with pytest.raises(Conflict) as info:
+        await _request(db, config, experiment=exp, purpose="production")
+    assert info.value.message.startswith(
+        "E-1 cannot go to review yet: its story S-1 is not Ready. Its Definition of Ready lacks Data "
+        "availability, Feature stability, Reproducible environment, Measurable evaluation criteria, "
+        "Data contract, Validation data. Fill it with `ready S-1`"
+    )
+    assert await snapshot(db) == before
+
+
+@pytest.mark.parametrize("source", ["policy", "mlflow"])
+async def test_automatic_reviews_open_even_when_the_story_is_not_ready(db, config, source):
+    exp = await _experiment(db, config, ready=False)
+    review, created = await _request(db, config, experiment=exp, source=source, actor=governance.POLICY)
+    assert created and review.key == "R-1" and review.source == source
+    async with tx(db) as s:
+        ev = await governance.evidence(s, config=config, review=await governance.get_review(s, "R-1"))
+    assert ev.ready is not None and not ev.ready.complete  # what the request shows as the gap
 
 
 async def test_a_request_without_an_experiment(db, config, two):
@@ -228,7 +256,10 @@ async def test_nobody_can_request_a_review_that_no_one_else_could_approve(db, tw
     before = await snapshot(db)
     with pytest.raises(Conflict) as info:
         await _request(db, two, actor=CAROL)  # two approvals needed, only Erin is left
-    assert "needs 2 approval(s) from someone other than the requester" in info.value.message
+    assert info.value.message == (
+        "This review needs 2 approvals from someone other than the requester, and team recsys has "
+        "1 other approver; add approvers to its governance config."
+    )
     assert await snapshot(db) == before
 
 

@@ -306,7 +306,13 @@ async def test_commit_adds_ready_stories_to_the_planned_sprint(db, config):
     assert result.forced == []
     assert await _sprint_of(db, "S-1") == "Sprint 2"
     assert await _sprint_of(db, "S-2") == "Sprint 2"
-    assert await audit_rows(db) == []
+    # every commit is on the record, not only forced ones
+    rows = await audit_rows(db)
+    assert [(r.action, r.subject, r.actor) for r in rows] == [
+        ("sprint.commit", "S-1", ALICE),
+        ("sprint.commit", "S-2", ALICE),
+    ]
+    assert json.loads(rows[0].payload) == {"sprint": "Sprint 2", "team": "recsys"}
 
 
 async def test_commit_to_a_named_sprint(db, config):
@@ -350,7 +356,8 @@ async def test_force_commit_moves_them_and_audits_each_not_ready_story(db, confi
     assert [st.key for st in result.forced] == ["S-2", "S-3"]
     for key in ("S-1", "S-2", "S-3"):
         assert await _sprint_of(db, key) == "Sprint 1"
-    rows = await audit_rows(db)
+    plain, *rows = await audit_rows(db)
+    assert (plain.action, plain.subject) == ("sprint.commit", "S-1")  # Ready: committed, no reason needed
     assert [(r.action, r.subject, r.actor) for r in rows] == [
         ("sprint.force_commit", "S-2", ALICE),
         ("sprint.force_commit", "S-3", ALICE),
@@ -366,13 +373,13 @@ async def test_force_commit_moves_them_and_audits_each_not_ready_story(db, confi
         assert (await audit.verify(s)).ok
 
 
-async def test_force_with_only_ready_stories_audits_nothing(db, config):
+async def test_force_with_only_ready_stories_records_plain_commits(db, config):
     async with tx(db) as s:
         await make_sprint(s, config)
         await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
         result = await _commit(s, config, ["S-1"], force_reason="just in case")
     assert result.forced == []
-    assert await audit_rows(db) == []
+    assert [r.action for r in await audit_rows(db)] == ["sprint.commit"]
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
@@ -522,7 +529,8 @@ async def test_close_without_a_next_sprint_returns_unfinished_to_the_backlog(db,
     assert await _sprint_of(db, "S-1") is None
     with pytest.raises(NotFound):
         await _resolve(db, config, "current")
-    (row,) = await audit_rows(db)
+    committed, row = await audit_rows(db)
+    assert committed.action == "sprint.commit"
     assert json.loads(row.payload) == {"done": [], "carried_over": ["S-1"], "to": "backlog"}
 
 

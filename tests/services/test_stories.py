@@ -233,7 +233,7 @@ async def test_editing_a_not_ready_story_into_a_sprint_is_refused_and_changes_no
     assert await snapshot(db) == before
 
 
-async def test_editing_a_ready_story_into_a_sprint_needs_no_force_and_audits_nothing(db, config):
+async def test_editing_a_ready_story_into_a_sprint_needs_no_force_and_audits_the_commit(db, config):
     async with tx(db) as s:
         sprint = await make_sprint(s, config)
         await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
@@ -241,7 +241,7 @@ async def test_editing_a_ready_story_into_a_sprint_needs_no_force_and_audits_not
         await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=ALICE, sprint=sprint)
     async with tx(db) as s:
         assert (await get(s, "S-1")).sprint_id == sprint.id
-    assert await audit_rows(db) == []
+    assert [(r.action, r.subject) for r in await audit_rows(db)] == [("sprint.commit", "S-1")]
 
 
 async def test_editing_into_a_sprint_by_someone_not_a_lead_is_forbidden(db, config):

@@ -7,7 +7,9 @@ import pytest
 from bot.config import parse_config
 from bot.services.errors import Forbidden, Invalid
 from bot.services.teams import require_lead, resolve_team
-from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, GOV, PLATFORM, RECSYS
+
+NOBODY = "U07NOBODY"  # in no team, approves nothing
 
 ONE_TEAM = parse_config(
     f"""
@@ -86,7 +88,51 @@ def test_someone_in_several_teams_outside_a_team_channel_is_asked():
 
 def test_someone_in_no_team_with_several_teams_is_asked_listing_all(config):
     with pytest.raises(Invalid) as info:
-        resolve_team(config, channel_id="D0DIRECT", user_id=CAROL)
+        resolve_team(config, channel_id="D0DIRECT", user_id=NOBODY)
+    assert "(recsys, platform)" in info.value.message
+
+
+def test_a_governance_channel_belongs_to_its_team(config):
+    # Carol approves recsys's reviews in C0456GOV; Frank is on platform, but here it is recsys's channel
+    assert resolve_team(config, channel_id=GOV, user_id=CAROL).name == "recsys"
+    assert resolve_team(config, channel_id=GOV, user_id=NOBODY).name == "recsys"
+
+
+def test_an_approver_in_no_team_belongs_to_the_team_they_approve_for(config):
+    assert resolve_team(config, channel_id="D0DIRECT", user_id=CAROL).name == "recsys"
+    assert resolve_team(config, channel_id=None, user_id=CAROL).name == "recsys"
+    # a team channel still decides
+    assert resolve_team(config, channel_id=PLATFORM, user_id=CAROL).name == "platform"
+
+
+SHARED_GOVERNANCE = parse_config(
+    f"""
+teams:
+  - name: recsys
+    channel: {RECSYS}
+    members: [{ALICE}]
+    governance: {{channel: {GOV}, approvers: [{CAROL}]}}
+  - name: platform
+    channel: {PLATFORM}
+    members: [{FRANK}]
+    governance: {{channel: {GOV}, approvers: [{CAROL}, {DAVE}]}}
+"""
+)
+
+
+def test_a_shared_governance_channel_is_narrowed_by_who_you_are():
+    assert resolve_team(SHARED_GOVERNANCE, channel_id=GOV, user_id=FRANK).name == "platform"
+    assert resolve_team(SHARED_GOVERNANCE, channel_id=GOV, user_id=DAVE).name == "platform"
+    with pytest.raises(Invalid) as info:  # Carol approves for both
+        resolve_team(SHARED_GOVERNANCE, channel_id=GOV, user_id=CAROL)
+    assert info.value.message == (
+        "I can't tell which team this is for (recsys, platform). Run the command in your team's channel."
+    )
+
+
+def test_an_approver_of_several_teams_in_no_team_is_asked_listing_those():
+    with pytest.raises(Invalid) as info:
+        resolve_team(SHARED_GOVERNANCE, channel_id="D0DIRECT", user_id=CAROL)
     assert "(recsys, platform)" in info.value.message
 
 

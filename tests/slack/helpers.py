@@ -147,3 +147,34 @@ async def refused(
     if sends_nothing:
         assert sent(slack) == calls, f"{command!r} sent something to Slack"
     return text
+
+
+def missing_once(text: str, *labels: str) -> None:
+    """Each of `labels` is shown exactly once in `text`, as a missing criterion with its help."""
+    for label in labels:
+        assert text.count(label) == 1, f"{label!r} is shown {text.count(label)} times in:\n{text}"
+        assert f":x: {label} — _" in text, f"{label!r} is not shown as missing with its help in:\n{text}"
+
+
+# the Definition of Ready of an ml story, as the test configuration labels it
+ML_READY = (
+    "Data availability",
+    "Feature stability",
+    "Reproducible environment",
+    "Measurable evaluation criteria",
+    "Data contract",
+    "Validation data",
+)
+
+# an answer to every criterion of that Definition of Ready, as a person types it after `ready S-n`
+READY_ANSWERS = (
+    'data_available="s3://clicks v3" feature_stability="frozen for the sprint" reproducible_env=image:1.4 '
+    'eval_criteria="ndcg from 0.30 to 0.35" data_contract="signed with data eng" '
+    'validation_dataset="held-out last week"'
+)
+
+
+async def make_ready(slack: SlackDriver, key: str = "S-1", **who: str) -> None:
+    """Answer every Definition-of-Ready criterion of the ml story `key`."""
+    body = await ok(slack, f"ready {key} {READY_ANSWERS}", **who)
+    assert f"*{key}* meets the Definition of Ready." in shown(body), shown(body)

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.slack import ids
 from bot.store.models import AuditEvent, Experiment, ExperimentResult, OutboxMessage, Review, Story
-from tests.conftest import ALICE, BOB, DAVE, FRANK, GOV, PLATFORM, make_config
+from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, GOV, PLATFORM, make_config
 from tests.factories import rows, snapshot
 from tests.slack import helpers
-from tests.slack.helpers import buttons, deliver, ok, posted, shown, texts
+from tests.slack.helpers import buttons, deliver, make_ready, ok, posted, shown, texts
 from tests.slack_driver import SlackDriver
 
 MLFLOW = "https://mlflow.example/#/experiments/3/runs/abc123"
@@ -38,8 +39,9 @@ async def experiment(db: AsyncEngine, number: int = 1) -> Experiment:
 
 
 async def setup_ranker(slack: SlackDriver, **who: str) -> None:
-    """S-1 (owned by Bob) with E-1: ndcg from 0.30 to 0.35."""
+    """S-1 (owned by Bob, Ready) with E-1: ndcg from 0.30 to 0.35."""
     await ok(slack, "story add Train the ranker --owner <@U02BOB|bob>", **who)
+    await make_ready(slack, **who)
     await ok(
         slack,
         'exp add S-1 Two-tower ranker --metric ndcg --baseline 0.30 --target 0.35 --hypothesis "Two towers beat one"',
@@ -79,8 +81,16 @@ async def test_exp_add_with_metric_baseline_target_hypothesis_and_mlflow_link(sl
     assert (exp.baseline, exp.target, exp.higher_is_better) == (0.30, 0.35, True)
     assert (exp.status, exp.stage, exp.owner, exp.created_by) == ("proposed", "none", BOB, ALICE)
     assert json.loads(exp.links) == {"mlflow": MLFLOW}
-    # adding is not a decision: nothing in the audit log, nothing sent
-    assert await rows(db, AuditEvent) == []
+    # adding it is on the record; nothing is sent
+    [added] = await rows(db, AuditEvent)
+    assert (added.actor, added.action, added.subject) == (ALICE, "experiment.add", "E-1")
+    assert json.loads(added.payload) == {
+        "story": "S-1",
+        "name": "Two-tower ranker",
+        "metric": "ndcg",
+        "baseline": 0.30,
+        "target": 0.35,
+    }
     assert await rows(db, OutboxMessage) == queued
 
 
@@ -144,7 +154,7 @@ async def test_exp_list_shows_the_team_s_experiments_and_filters_by_story_and_st
 
     everything = await ok(slack, "exp list", ephemeral=True)
     assert everything["text"] == "3 experiments"
-    assert "*Experiments · team recsys* — 3" in shown(everything)
+    assert "*Experiments · team recsys* — 3 experiments" in shown(everything)
     assert listed(everything) == ["E-1", "E-2", "E-3"]
     assert "*E-1* Two-tower · proposed · ndcg" in shown(everything)
     assert "*E-2* Distilled · running" in shown(everything)
@@ -165,6 +175,15 @@ async def test_exp_list_in_another_team_s_channel_shows_only_that_team(slack, db
 
     assert listed(await ok(slack, "exp list", user=FRANK, channel=PLATFORM)) == ["E-2"]
     assert listed(await ok(slack, "exp list")) == ["E-1"]
+
+
+async def test_one_experiment_is_counted_as_one(slack, db):
+    await ok(slack, "story add One")
+    await ok(slack, "exp add S-1 Two-tower")
+    body = await ok(slack, "exp list")
+    assert body["text"] == "1 experiment"
+    assert "*Experiments · team recsys* — 1 experiment" in shown(body)
+    assert "1 experiments" not in shown(body)
 
 
 # ── exp show ─────────────────────────────────────────────────────────────────────────────────
@@ -216,6 +235,21 @@ async def test_exp_show_lists_its_reviews_and_their_state(slack, db, ranker):
     assert "Reviews: R-1 production: pending, R-2 canary: pending" in text
 
 
+async def test_exp_show_says_where_an_approved_review_cleared_it_to_go(slack, db, ranker):
+    await ok(slack, "exp review E-1")
+    before = shown(await ok(slack, "exp show E-1"))
+    assert "*E-1* Two-tower ranker · proposed\n" in before and "approved for" not in before
+
+    await slack.click(ids.REVIEW_APPROVE, "R-1", user=CAROL, channel=GOV)
+    await slack.submit(slack.last_view(), {ids.FIELD_RATIONALE: {"value": None}}, user=CAROL)
+
+    text = shown(await ok(slack, "exp show E-1"))
+    assert "*E-1* Two-tower ranker · proposed · approved for production\nStory *S-1* Train the ranker" in text
+    assert "Reviews: R-1 production: approved" in text
+    # the list said so already; both agree
+    assert "*E-1* Two-tower ranker · proposed · approved for production" in shown(await ok(slack, "exp list"))
+
+
 # ── exp status ───────────────────────────────────────────────────────────────────────────────
 
 
@@ -231,7 +265,7 @@ async def test_exp_status_moves_proposed_running_succeeded_each_audited(slack, d
 
     exp = await experiment(db)
     assert (exp.status, exp.stage) == ("succeeded", "none")
-    events = await rows(db, AuditEvent)
+    events = await rows(db, AuditEvent, AuditEvent.action == "experiment.status")
     assert [(e.actor, e.action, e.subject) for e in events] == [
         (ALICE, "experiment.status", "E-1"),
         (BOB, "experiment.status", "E-1"),
@@ -297,9 +331,9 @@ async def test_exp_status_an_unknown_status_is_refused(slack, db, ranker):
 async def test_exp_result_records_metrics_for_a_run(slack, db, ranker):
     body = await ok(slack, "exp result E-1 ndcg=0.37 recall=0.52 run=abc123", ephemeral=True, user=DAVE)
 
-    assert body["text"] == "Recorded 2 result(s) for E-1"
+    assert body["text"] == "Recorded 2 results for E-1"
     text = shown(body)
-    assert ":bar_chart: Recorded 2 result(s) for *E-1*." in text
+    assert ":bar_chart: Recorded 2 results for *E-1*." in text
     assert "*ndcg* 0.37 · baseline 0.3 · target 0.35 (higher is better) · Δ +0.07" in text
     stored = sorted(await rows(db, ExperimentResult), key=lambda r: r.metric)
     assert [(r.metric, r.value, r.run_id, r.source, r.recorded_by) for r in stored] == [
@@ -309,7 +343,9 @@ async def test_exp_result_records_metrics_for_a_run(slack, db, ranker):
 
 
 async def test_exp_result_for_the_same_run_and_metric_replaces_the_value(slack, db, ranker):
-    await ok(slack, "exp result E-1 ndcg=0.31 run=abc123")
+    one = await ok(slack, "exp result E-1 ndcg=0.31 run=abc123")
+    assert one["text"] == "Recorded 1 result for E-1"
+    assert ":bar_chart: Recorded 1 result for *E-1*." in shown(one)
     await ok(slack, "exp result E-1 ndcg=0.36 run=abc123")
     await ok(slack, "exp result E-1 ndcg=0.34 run=def456")
 
@@ -368,7 +404,7 @@ async def test_exp_review_opens_a_review_and_posts_it_to_the_governance_channel(
     assert (review.requested_by, review.source, review.required_approvals) == (ALICE, "slack", 1)
     assert review.experiment_id == (await experiment(db)).id
     assert review.subject == "E-1 Two-tower ranker"
-    [event] = await rows(db, AuditEvent)
+    [event] = await rows(db, AuditEvent, AuditEvent.subject == "R-1")
     assert (event.actor, event.action, event.subject) == (ALICE, "review.request", "R-1")
     assert json.loads(event.payload) == {
         "purpose": "production",
@@ -391,7 +427,7 @@ async def test_exp_review_opens_a_review_and_posts_it_to_the_governance_channel(
     assert "*E-1* Two-tower ranker (proposed) · story *S-1* Train the ranker" in text
     assert "_Hypothesis:_ Two towers beat one" in text
     assert "*ndcg* 0.37 · baseline 0.3 · target 0.35" in text and "meets target" in text
-    assert "Ready: 0/6 · Done: 0/4" in text
+    assert "Ready: 6/6 · Done: 0/4" in text
     assert [(b["action_id"], b["text"]["text"], b["value"], b.get("style")) for b in buttons(request)] == [
         ("review_approve", "Approve", "R-1", "primary"),
         ("review_request_changes", "Request changes", "R-1", None),
@@ -466,6 +502,7 @@ async def test_policy_opens_a_review_when_the_experiment_succeeds(make_app, db, 
         assert review.source_key == "policy:E-1:succeeded:production"
         actions = [(e.action, e.subject) for e in await rows(db, AuditEvent)]
         assert actions == [
+            ("experiment.add", "E-1"),
             ("experiment.status", "E-1"),
             ("experiment.status", "E-1"),
             ("review.request", "R-1"),
@@ -606,6 +643,7 @@ def assert_no_raw_markup(payload: Any) -> None:
 
 async def test_names_and_hypotheses_are_stored_plain_and_shown_escaped(slack, db, make_worker, clock):
     await ok(slack, "story add Ranker &amp; friends")
+    await make_ready(slack)
     added = await ok(
         slack,
         f'exp add S-1 {TYPED_NAME} --metric ndcg --hypothesis "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;!here&gt;"',
@@ -642,12 +680,16 @@ async def test_names_and_hypotheses_are_stored_plain_and_shown_escaped(slack, db
 
 async def test_the_review_request_fallback_text_is_escaped_too(slack, db, make_worker, clock):
     await ok(slack, "story add Ranker")
+    await make_ready(slack)
     await ok(slack, f"exp add S-1 {TYPED_NAME}")
     await ok(slack, "exp review E-1")
     await deliver(make_worker(), clock)
 
     [request] = posted(slack, GOV)
-    assert request["text"] == f"Governance review R-1: production · E-1 {SHOWN_NAME}"
+    assert request["text"] == (
+        f"Governance review R-1 for <@{CAROL}>: production · E-1 {SHOWN_NAME} · "
+        "decision due Tue 8 Dec, 07:00 (Europe/Berlin)"
+    )
 
 
 @pytest.mark.parametrize(

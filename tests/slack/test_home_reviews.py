@@ -2,7 +2,7 @@
 
 from bot.services import experiments, governance, stories
 from tests.conftest import ALICE, CAROL
-from tests.factories import tx
+from tests.factories import answer_all, tx
 
 
 async def open_review(db, config) -> str:
@@ -11,6 +11,7 @@ async def open_review(db, config) -> str:
             session, config=config, team=config.teams[0], title="Ranker", actor=ALICE
         )
         story = added.story
+        await answer_all(session, config, story, "ready")
         exp = await experiments.add_experiment(
             session, config=config, story=story, name="Two-tower", actor=ALICE
         )

@@ -314,7 +314,8 @@ async def test_story_edit_form_puts_a_ready_story_into_the_chosen_sprint(slack, 
 
     assert response.status_code == 200 and response.text == ""
     assert (await stored_story(db, 1)).sprint_id == sprint2.id
-    assert await rows(db, AuditEvent) == []  # Ready: nothing forced
+    # Ready: committed without force, and on the record
+    assert [(e.action, e.subject) for e in await rows(db, AuditEvent)] == [("sprint.commit", "S-1")]
 
 
 async def test_story_form_choosing_a_sprint_by_a_non_lead_is_refused(slack, db):

@@ -14,7 +14,7 @@ from bot.store.models import AuditEvent, CriterionValue, Story
 from tests.conftest import ALICE, BOB
 from tests.factories import rows
 from tests.slack import helpers
-from tests.slack.helpers import buttons, shown
+from tests.slack.helpers import ML_READY, buttons, missing_once, shown
 from tests.slack_driver import SlackDriver
 
 # every reply to these commands is for the person alone
@@ -40,10 +40,9 @@ async def test_ready_shows_the_checklist_with_a_fill_button(slack, db, ml_story)
     assert body["text"] == "Definition of Ready for S-1"
     text = shown(body)
     assert "*Definition of Ready · Train ranker*" in text
-    assert (
-        "*S-1* is missing 6 of 6: Data availability, Feature stability, Reproducible environment, "
-        "Measurable evaluation criteria, Data contract, Validation data"
-    ) in text
+    assert "*S-1* lacks 6 of 6 criteria (marked :x: below)." in text
+    # each missing criterion is named once, with what to write
+    missing_once(text, *ML_READY)
     assert ":x: Reproducible environment — _Pinned environment or image the work runs in_" in text
     [fill] = buttons(body)
     assert (fill["text"]["text"], fill["action_id"], fill["value"]) == (
@@ -51,7 +50,7 @@ async def test_ready_shows_the_checklist_with_a_fill_button(slack, db, ml_story)
         "open_ready_modal",
         "S-1",
     )
-    assert 'key=n/a reason="why"' in text
+    assert 'Or type `ready S-1 key=value`, or `ready S-1 key=n/a reason="why"` to waive one.' in text
     assert await answers(db) == {}
 
 
@@ -61,12 +60,13 @@ async def test_ready_inline_fill_stores_the_answers(slack, db, ml_story):
         'ready S-1 data_available="s3://recsys/clicks v3" '
         "eval_criteria=<https://wandb.ai/recsys/ndcg|wandb.ai/recsys/ndcg>",
     )
-    assert body["text"] == "Recorded 2 for S-1"
+    assert body["text"] == "Recorded 2 answers for S-1"
     text = shown(body)
     assert ":pencil: Recorded 2 answers for *S-1*." in text
     assert ":white_check_mark: Data availability: s3://recsys/clicks v3" in text
     assert ":white_check_mark: Measurable evaluation criteria: https://wandb.ai/recsys/ndcg" in text
-    assert "*S-1* is missing 4 of 6" in text
+    assert "*S-1* lacks 4 of 6 criteria (marked :x: below)." in text
+    missing_once(text, "Feature stability", "Reproducible environment", "Data contract", "Validation data")
     assert await answers(db) == {
         "data_available": ("s3://recsys/clicks v3", None, ALICE),
         "eval_criteria": ("https://wandb.ai/recsys/ndcg", None, ALICE),
@@ -162,7 +162,9 @@ async def test_ready_for_an_eng_story_uses_the_eng_criteria(slack, db):
 async def test_dod_shows_and_fills_the_definition_of_done(slack, db, ml_story):
     body = await ok(slack, "dod S-1")
     assert body["text"] == "Definition of Done for S-1"
-    assert "*S-1* is missing 4 of 4: Data lineage, Model evaluation, Rollback plan, Monitoring" in shown(body)
+    assert "*S-1* lacks 4 of 4 criteria (marked :x: below)." in shown(body)
+    missing_once(shown(body), "Data lineage", "Model evaluation", "Rollback plan", "Monitoring")
+    assert "`dod S-1 key=value`" in shown(body)
     [fill] = buttons(body)
     assert (fill["text"]["text"], fill["action_id"], fill["value"]) == (
         "Fill Definition of Done",

@@ -3,7 +3,7 @@
 from bot.services import experiments, governance, readiness
 from bot.slack.blocks.governance import review_request
 from tests.conftest import ALICE
-from tests.factories import make_story, tx
+from tests.factories import answer_all, make_story, tx
 
 
 async def test_an_engineering_story_shows_its_own_done_criteria(db, config):
@@ -17,6 +17,7 @@ async def test_an_engineering_story_shows_its_own_done_criteria(db, config):
             actor=ALICE,
             answers={"code_review": "PR #42 <merged>"},
         )
+        await answer_all(s, config, story, "ready")
         exp = await experiments.add_experiment(s, config=config, story=story, name="Canary", actor=ALICE)
         review, _ = await governance.request_review(
             s, config=config, team="recsys", purpose="canary", actor=ALICE, source="slack", experiment=exp

@@ -17,7 +17,7 @@ from bot.slack import ids
 from bot.store.models import AuditEvent, Experiment, OutboxMessage, Review, ReviewDecision
 from tests.conftest import ALICE, BOB, CAROL, GOV, make_config
 from tests.factories import rows, snapshot
-from tests.slack.helpers import buttons, deliver, ok, posted, replies, shown, updates
+from tests.slack.helpers import buttons, deliver, make_ready, ok, posted, replies, shown, updates
 from tests.slack_driver import SlackDriver
 
 ERIN = "U05ERIN"
@@ -46,6 +46,7 @@ def worker(make_worker):
 async def open_review(slack: SlackDriver, *, user: str = ALICE) -> str:
     """S-1 with E-1 (ndcg 0.37 against 0.30 → 0.35) and a production review of it, R-1."""
     await ok(slack, "story add Train the ranker", user=user)
+    await make_ready(slack, user=user)
     await ok(
         slack,
         'exp add S-1 Two-tower ranker --metric ndcg --baseline 0.30 --target 0.35 --hypothesis "Two towers win"',

@@ -176,7 +176,7 @@ async def planning(slack: SlackDriver) -> None:
     await ok(slack, "ready S-2 data_available=clicks@v3 eval_criteria=ndcg")
     await ok(slack, "story add Cache warmup --type eng --points 2")
     await ok(slack, "ready S-3 acceptance_criteria=p95 dependencies=none")
-    await ok(slack, "sprint commit S-3")  # Ready: no forced commit in the audit log
+    await ok(slack, "sprint commit S-3")  # Ready: a plain commit in the audit log, nothing forced
     await ok(slack, "story add Fix typo --type eng")
 
 
@@ -269,7 +269,8 @@ async def test_sprint_commit_force_with_a_reason_is_audited(slack, db, planning)
     assert ":warning: Forced although not Ready (audited): S-2." in text
     assert await placement(db) == {"S-1": "Sprint 1", "S-2": "Sprint 1", "S-3": "Sprint 1", "S-4": None}
 
-    [event] = await rows(db, AuditEvent)
+    committed, event = await rows(db, AuditEvent, AuditEvent.subject != "S-3")  # S-3: in setup
+    assert (committed.actor, committed.action, committed.subject) == (ALICE, "sprint.commit", "S-1")
     assert (event.actor, event.action, event.subject) == (ALICE, "sprint.force_commit", "S-2")
     assert json.loads(event.payload) == {
         "sprint": "Sprint 1",

@@ -14,7 +14,7 @@ from bot.store.models import AuditEvent, OutboxMessage, Sprint, Story
 from tests import slack_driver
 from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
 from tests.factories import rows, stored_story
-from tests.slack.helpers import buttons, ok, refused, shown, strings
+from tests.slack.helpers import ML_READY, buttons, missing_once, ok, refused, shown, strings
 from tests.slack_driver import SlackDriver
 
 SPRINT_1 = '"Sprint 1" --from 2026-12-07 --to 2026-12-18'
@@ -47,7 +47,8 @@ async def test_story_add_with_every_option(slack, db):
     text = shown(body)
     assert ":white_check_mark: Added *S-1* Train ranker v2 to sprint Sprint 1." in text
     # the Definition-of-Ready checklist, every ml criterion missing, and a button to fill it
-    assert "*Definition of Ready*\n*S-1* is missing 6 of 6: Data availability, Feature stability" in text
+    assert "*Definition of Ready*\n*S-1* lacks 6 of 6 criteria (marked :x: below)." in text
+    missing_once(text, *ML_READY)
     assert ":x: Data availability — _Which dataset and version" in text
     assert ":x: Validation data" in text
     [fill] = buttons(body)
@@ -73,10 +74,9 @@ async def test_story_add_with_every_option(slack, db):
     # the new owner is told by DM, through the outbox (not directly)
     [dm] = await rows(db, OutboxMessage)
     assert dm.channel == BOB and dm.state == "pending" and dm.method == "chat.postMessage"
-    assert json.loads(dm.payload) == {
-        "channel": BOB,
-        "text": "<@U01ALICE> assigned you S-1: Train ranker v2",
-    }
+    payload = json.loads(dm.payload)
+    assert (payload["channel"], payload["text"]) == (BOB, "<@U01ALICE> assigned you S-1: Train ranker v2")
+    assert "*S-1* Train ranker v2" in shown(payload)  # what it shows: tests/slack/test_assignment_dm.py
     assert not slack.fake.of("chat.postMessage")
 
 
@@ -96,7 +96,8 @@ async def test_story_add_owned_by_oneself_sends_no_dm(slack, db):
 
 async def test_story_add_eng_story_gets_the_eng_checklist(slack, db):
     body = await ok(slack, "story add Fix login --type eng --points 0")
-    assert "*S-1* is missing 2 of 2: Acceptance criteria, Dependencies" in shown(body)
+    assert "*S-1* lacks 2 of 2 criteria (marked :x: below)." in shown(body)
+    missing_once(shown(body), "Acceptance criteria", "Dependencies")
     stored = await stored_story(db, 1)
     assert (stored.type, stored.points) == ("eng", 0)
 
@@ -542,13 +543,11 @@ async def test_story_done_is_refused_until_the_definition_of_done_is_met(slack, 
 
     refused = await ok(slack, "story done S-1")
     assert refused["response_type"] == "ephemeral"
-    assert refused["text"] == (
-        "S-1 does not meet the Definition of Done yet. "
-        "Missing: Data lineage, Model evaluation, Rollback plan, Monitoring."
-    )
+    assert refused["text"] == "S-1 does not meet the Definition of Done yet: it lacks 4 of 4 criteria."
     text = shown(refused)
-    assert ":no_entry: S-1 does not meet the Definition of Done yet." in text
-    assert "*S-1* is missing 4 of 4: Data lineage, Model evaluation, Rollback plan, Monitoring" in text
+    assert ":no_entry: *S-1* cannot be closed yet: it lacks 4 of 4 criteria (marked :x: below)." in text
+    # each missing criterion once, with its help: not in the refusal sentence and again in the list
+    missing_once(text, "Data lineage", "Model evaluation", "Rollback plan", "Monitoring")
     [fill] = buttons(refused)
     assert (fill["action_id"], fill["value"]) == ("open_done_modal", "S-1")
     assert (await stored_story(db, 1)).status == "open"
@@ -557,7 +556,9 @@ async def test_story_done_is_refused_until_the_definition_of_done_is_met(slack, 
     partly = await ok(slack, "dod S-1 data_lineage=clicks@v3 model_evaluation=ndcg+2%")
     assert ":pencil: Recorded 2 answers for *S-1*." in shown(partly)
     refused = await ok(slack, "story done S-1")
-    assert refused["text"].endswith("Missing: Rollback plan, Monitoring.")
+    assert refused["text"].endswith("it lacks 2 of 4 criteria.")
+    missing_once(shown(refused), "Rollback plan", "Monitoring")
+    assert ":white_check_mark: Data lineage: clicks@v3" in shown(refused)
     assert (await stored_story(db, 1)).status == "open"
 
     await ok(slack, 'dod S-1 rollback_plan="pin model v41" monitoring=n/a reason="offline batch model"')

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -15,7 +17,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.text import escape
+from bot.text import escape, plural
 
 MAX_BLOCKS = 50  # Slack's limit for a message
 MAX_VIEW_BLOCKS = 100  # Slack's limit for a modal or the App Home
@@ -23,6 +25,18 @@ MAX_VIEW_BLOCKS = 100  # Slack's limit for a modal or the App Home
 
 def mention(user_id: str | None) -> str:
     return f"<@{user_id}>" if user_id else "_unassigned_"
+
+
+def team_time(when: datetime, zone: ZoneInfo) -> str:
+    """A moment as the team reads it: "Tue 8 Dec, 14:00 (Europe/Berlin)"."""
+    local = when.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} ({zone.key})"
+
+
+def local_time(when: datetime, zone: ZoneInfo) -> str:
+    """A moment each reader sees in their own time zone (Slack's date token); clients that cannot
+    render it show the team's time instead."""
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|{team_time(when, zone)}>"
 
 
 def section(text: str, accessory: ButtonElement | None = None) -> SectionBlock:
@@ -65,7 +79,7 @@ def sections(text: str, *, most: int = 40) -> list[SectionBlock]:
     if len(chunks) > most:
         chunks = [
             *chunks[: most - 1],
-            f"…and {len(chunks) - most + 1} more part(s), too long for one message.",
+            f"…and {plural(len(chunks) - most + 1, 'more part')}, too long for one message.",
         ]
     return [SectionBlock(text=MarkdownTextObject(text=c)) for c in chunks if c]
 

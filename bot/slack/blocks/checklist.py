@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import Block
 
+from bot.config import Criterion
 from bot.services.readiness import KIND_NAMES, Checklist
 from bot.slack import ids
 from bot.slack.blocks import actions, button, context, mention, section, sections
-from bot.text import escape
+from bot.text import escape, plural
 
 _OPEN = {"ready": ids.OPEN_READY_MODAL, "done": ids.OPEN_DONE_MODAL}
+_WORD = {"ready": "ready", "done": "dod"}  # the subcommand that fills each checklist
 
 
 def readiness_badge(ready: Checklist) -> str:
     if ready.complete:
         return ":large_green_circle: Ready"
     return f":red_circle: not Ready ({ready.answered}/{len(ready.items)})"
+
+
+def missing_line(criterion: Criterion) -> str:
+    """One missing criterion: its label and what to write (its help)."""
+    return f":x: {escape(criterion.label)} — _{escape(criterion.help) or 'missing'}_"
 
 
 def checklist_lines(checklist: Checklist) -> str:
@@ -33,22 +40,35 @@ def checklist_lines(checklist: Checklist) -> str:
             value = value if len(value) <= 200 else value[:199] + "…"
             lines.append(f":white_check_mark: {label}: {value}")
         else:
-            lines.append(f":x: {label} — _{escape(item.criterion.help) or 'missing'}_")
+            lines.append(missing_line(item.criterion))
     return "\n".join(lines)
 
 
-def checklist_blocks(checklist: Checklist, *, title: str, story_open: bool = True) -> list[Block]:
+def gap_count(checklist: Checklist) -> str:
+    """How much of a checklist is missing, without naming the criteria (the lines below name each)."""
+    total = len(checklist.items)
+    return f"{len(checklist.missing)} of {plural(total, 'criterion', 'criteria')}"
+
+
+def checklist_blocks(
+    checklist: Checklist, *, title: str, story_open: bool = True, summary: str | None = None
+) -> list[Block]:
+    """The checklist under a title and a one-line summary (`summary` replaces the default one). Each
+    missing criterion is named once, on its own line with its help."""
     name = KIND_NAMES[checklist.kind]
-    if checklist.complete:
-        summary = f"*{checklist.story_key}* meets the {name}."
-    else:
-        missing = ", ".join(escape(c.label) for c in checklist.missing)
-        summary = f"*{checklist.story_key}* is missing {len(checklist.missing)} of {len(checklist.items)}: {missing}"
+    if summary is None:
+        if checklist.complete:
+            summary = f"*{checklist.story_key}* meets the {name}."
+        else:
+            summary = f"*{checklist.story_key}* lacks {gap_count(checklist)} (marked :x: below)."
     blocks: list[Block] = [
         section(f"*{escape(title)}*\n{summary}"),
         *sections(checklist_lines(checklist)),
     ]
     if story_open:
         blocks.append(actions(button(f"Fill {name}", _OPEN[checklist.kind], checklist.story_key, "primary")))
-        blocks.append(context('Or inline: `key=value`, or `key=n/a reason="why"` to waive one.'))
+        word, key = _WORD[checklist.kind], checklist.story_key
+        blocks.append(
+            context(f'Or type `{word} {key} key=value`, or `{word} {key} key=n/a reason="why"` to waive one.')
+        )
     return blocks

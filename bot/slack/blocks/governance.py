@@ -13,8 +13,19 @@ from bot.services.experiments import Evaluation
 from bot.services.governance import POLICY, STATE_WORDS, Evidence
 from bot.services.readiness import Checklist
 from bot.slack import ids
-from bot.slack.blocks import actions, button, context, divider, mention, render, section, sections
-from bot.text import escape
+from bot.slack.blocks import (
+    actions,
+    button,
+    context,
+    divider,
+    local_time,
+    mention,
+    render,
+    section,
+    sections,
+    team_time,
+)
+from bot.text import escape, plural
 
 VERDICT_WORDS = {"approve": "approved", "request_changes": "requested changes", "reject": "rejected"}
 VERDICT_TITLES = {"approve": "Approve", "request_changes": "Request changes", "reject": "Reject"}
@@ -54,10 +65,25 @@ def _requester(actor: str) -> str:
     return mention(actor) if actor[:1] in ("U", "W") else escape(actor)
 
 
+def _readiness_gap(ev: Evidence) -> list[Block]:
+    """A review opened without a person asking (policy, MLflow) may concern a story that is not Ready:
+    say so first, so nobody approves without noticing."""
+    if ev.story is None or ev.ready is None or ev.ready.complete:
+        return []
+    lacks = ", ".join(escape(c.label) for c in ev.ready.missing)
+    owner = mention(ev.story.owner) if ev.story.owner else "its owner"
+    return [
+        section(
+            f":warning: *{ev.story.key} is not Ready.* Its Definition of Ready lacks {lacks}. "
+            f"This review was opened without it; {owner} can fill it with `ready {ev.story.key}`."
+        )
+    ]
+
+
 def _summary(ev: Evidence) -> list[Block]:
     review, exp = ev.review, ev.experiment
     head = f"*{review.key}* · {review.purpose} · {escape(review.subject)}\nRequested by {_requester(review.requested_by)}"
-    blocks: list[Block] = [section(head)]
+    blocks: list[Block] = [section(head), *_readiness_gap(ev)]
     if exp is not None:
         story = f" · story *{ev.story.key}* {escape(ev.story.title)}" if ev.story else ""
         blocks.append(
@@ -70,23 +96,30 @@ def _summary(ev: Evidence) -> list[Block]:
     approvals = [d for d in ev.decisions if d.verdict == "approve"]
     if approvals and review.state == "pending":
         who = ", ".join(mention(d.approver) for d in approvals)
-        blocks.append(context(f"{len(approvals)} of {review.required_approvals} approvals: {who}"))
+        blocks.append(context(f"{len(approvals)} of {plural(review.required_approvals, 'approval')}: {who}"))
     return blocks
 
 
 def review_request(ev: Evidence) -> dict[str, Any]:
-    """The request as posted to the governance channel, with the three decision buttons."""
+    """The request as posted to the governance channel: who may decide and by when (each reader sees
+    the deadline in their own time zone), and the three decision buttons."""
     key = ev.review.key
+    who = " ".join(mention(u) for u in ev.waiting_on) or "no approver (add one to the team's governance)"
     blocks = [
         *_summary(ev),
+        section(f":hourglass_flowing_sand: Waiting on {who} · decision due {local_time(ev.due, ev.zone)}"),
         actions(
             button("Approve", ids.REVIEW_APPROVE, key, "primary"),
             button("Request changes", ids.REVIEW_REQUEST_CHANGES, key),
             button("Reject", ids.REVIEW_REJECT, key, "danger"),
         ),
     ]
-    text = f"Governance review {key}: {ev.review.purpose} · {escape(ev.review.subject)}"
-    return {"text": text[:300], "blocks": render(blocks)}
+    subject = escape(ev.review.subject[:120])
+    text = (
+        f"Governance review {key} for {who}: {ev.review.purpose} · {subject} · "
+        f"decision due {team_time(ev.due, ev.zone)}"
+    )
+    return {"text": text, "blocks": render(blocks)}
 
 
 def review_closed(ev: Evidence) -> dict[str, Any]:

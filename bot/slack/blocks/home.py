@@ -13,7 +13,7 @@ from bot.slack import ids
 from bot.slack.blocks import MAX_VIEW_BLOCKS, actions, button, context, divider, header, section
 from bot.slack.blocks.checklist import readiness_badge
 from bot.store.models import Review
-from bot.text import escape
+from bot.text import escape, noun
 
 MAX_STORIES = 30
 
@@ -78,7 +78,8 @@ def home_view(
             section(
                 f"*{escape(overview.sprint.name)}* · {overview.sprint.starts_on:%d %b} → "
                 f"{overview.sprint.ends_on:%d %b %Y}{goal}\n"
-                f"{overview.done_count}/{total} stories done · {overview.points_done}/{overview.points_total} points"
+                f"{overview.done_count}/{total} {noun(total, 'story', 'stories')} done · "
+                f"{overview.points_done}/{overview.points_total} {noun(overview.points_total, 'point')}"
                 f" · {overview.ready_count}/{total} Ready or done"
             ),
         )

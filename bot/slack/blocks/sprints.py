@@ -12,7 +12,7 @@ from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview
 from bot.slack.blocks import MAX_BLOCKS, SECTION_CHARS, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import readiness_badge
 from bot.store.models import Sprint, Story
-from bot.text import escape
+from bot.text import escape, noun, plural
 
 MAX_GROUP_BLOCKS = 8  # sections per group of the planning view, so the message stays under 50 blocks
 
@@ -28,7 +28,8 @@ def sprint_glance(view: SprintOverview) -> list[Block]:
     return [
         section(sprint_heading(view.sprint)),
         context(
-            f"{view.done_count}/{total} stories done · {view.points_done}/{view.points_total} points · "
+            f"{view.done_count}/{total} {noun(total, 'story', 'stories')} done · "
+            f"{view.points_done}/{view.points_total} {noun(view.points_total, 'point')} · "
             f"{view.ready_count}/{total} Ready or done"
         ),
     ]
@@ -76,7 +77,10 @@ def plan_blocks(plan: Plan, command: str) -> list[Block]:
     total = len(plan.committed) + len(plan.candidates)
     return [
         section(f"*Planning* {sprint_heading(plan.sprint)}"),
-        context(f"{plan.ready_count} of {total} stories Ready · {plan.committed_points} points committed"),
+        context(
+            f"{plan.ready_count} of {total} {noun(total, 'story', 'stories')} Ready · "
+            f"{plural(plan.committed_points, 'point')} committed"
+        ),
         divider(),
         *_group("Committed", plan.committed, "_Nothing committed yet._"),
         *_group("Ready in the backlog", ready, "_None._"),
@@ -110,8 +114,8 @@ def plan_modal(plan: Plan, command: str) -> dict[str, Any]:
 def close_report(report: CloseReport) -> list[Block]:
     where = f"sprint *{escape(report.next_sprint.name)}*" if report.next_sprint else "the backlog"
     lines = [
-        f"*Sprint {escape(report.closed.name)} closed.* Velocity: {report.velocity} points "
-        f"({len(report.done)} {'story' if len(report.done) == 1 else 'stories'} done).",
+        f"*Sprint {escape(report.closed.name)} closed.* Velocity: {plural(report.velocity, 'point')} "
+        f"({plural(len(report.done), 'story', 'stories')} done).",
     ]
     if report.carried_over:
         keys = ", ".join(f"{s.key} {escape(s.title)}" for s in report.carried_over[:30])

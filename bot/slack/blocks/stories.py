@@ -10,10 +10,10 @@ from slack_sdk.models.blocks import Block
 from bot.services.readiness import Checklist
 from bot.services.stories import STATUS_WORDS, StoryListing, StoryPage
 from bot.slack import ids
-from bot.slack.blocks import actions, button, context, divider, mention, section, sections
-from bot.slack.blocks.checklist import checklist_lines, readiness_badge
+from bot.slack.blocks import actions, button, context, divider, mention, render, section, sections
+from bot.slack.blocks.checklist import checklist_lines, missing_line, readiness_badge
 from bot.store.models import Story
-from bot.text import escape
+from bot.text import escape, plural
 
 PAGE_SIZE = 20
 
@@ -83,3 +83,25 @@ def story_card(story: Story, *, sprint_name: str | None, ready: Checklist, done:
             )
         )
     return blocks
+
+
+def assignment_dm(story: Story, *, actor: str, sprint_name: str | None, ready: Checklist) -> dict[str, Any]:
+    """The new owner's DM: the story at a glance, what its Definition of Ready still lacks (each
+    criterion once, with what to write), and buttons to fill it and to open the story."""
+    points = plural(story.points, "point") if story.points is not None else "no points yet"
+    where = f"sprint {escape(sprint_name)}" if sprint_name else "backlog"
+    blocks: list[Block] = [
+        section(f":bust_in_silhouette: {mention(actor)} assigned you *{story.key}* {escape(story.title)}"),
+        context(f"{story.type} · {points} · {where} · {readiness_badge(ready)}"),
+    ]
+    if not ready.complete:
+        lines = "\n".join(missing_line(c) for c in ready.missing)
+        blocks += sections(f"Its Definition of Ready still lacks:\n{lines}")
+        fill = button("Fill readiness", ids.OPEN_READY_MODAL, story.key, "primary")
+    else:
+        fill = button("Fill Definition of Done", ids.OPEN_DONE_MODAL, story.key)
+    blocks.append(actions(fill, button("Open story", ids.OPEN_STORY_EDIT, story.key)))
+    return {
+        "text": f"<@{actor}> assigned you {story.key}: {escape(story.title)}",
+        "blocks": render(blocks),
+    }

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
 from bot.services import audit, experiments, governance, stories
 from bot.services.errors import Invalid
 from bot.slack.blocks import context, message, section
+from bot.slack.blocks.audit import audit_log
 from bot.slack.blocks.governance import evaluation_line
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_user
 from bot.store.models import Experiment
-from bot.text import escape
+from bot.text import escape, plural
 
 MAX_LISTED = 40
 
@@ -28,10 +28,14 @@ def _float(text: str, option: str) -> float:
     return experiments.check_number(value, field=option)
 
 
+def _stage(exp: Experiment) -> str:
+    """Where an approved review has cleared it to go: " · approved for production", or nothing."""
+    return f" · approved for {exp.stage}" if exp.stage != "none" else ""
+
+
 def _line(exp: Experiment) -> str:
-    stage = f" · approved for {exp.stage}" if exp.stage != "none" else ""
     metric = f" · {escape(exp.metric)}" if exp.metric else ""
-    return f"*{exp.key}* {escape(exp.name)} · {exp.status}{stage}{metric}"
+    return f"*{exp.key}* {escape(exp.name)} · {exp.status}{_stage(exp)}{metric}"
 
 
 async def add(inv: Invocation, tokens: list[str]) -> Reply:
@@ -84,12 +88,12 @@ async def list_(inv: Invocation, tokens: list[str]) -> Reply:
         )
     lines = [_line(e) for e in found[:MAX_LISTED]]
     blocks: list[Block] = [
-        section(f"*Experiments · team {escape(team.name)}* — {len(found)}"),
+        section(f"*Experiments · team {escape(team.name)}* — {plural(len(found), 'experiment')}"),
         section("\n".join(lines)),
     ]
     if len(found) > MAX_LISTED:
         blocks.append(context(f"Showing the first {MAX_LISTED}; narrow with --story or --status."))
-    return message(f"{len(found)} experiments", blocks)
+    return message(plural(len(found), "experiment"), blocks)
 
 
 async def show(inv: Invocation, tokens: list[str]) -> Reply:
@@ -112,7 +116,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
     )
     blocks: list[Block] = [
         section(
-            f"*{exp.key}* {escape(exp.name)} · {exp.status}\nStory *{story.key}* {escape(story.title)} · owner "
+            f"*{exp.key}* {escape(exp.name)} · {exp.status}{_stage(exp)}\nStory *{story.key}* {escape(story.title)} · owner "
             + (f"<@{exp.owner}>" if exp.owner else "_none_")
         ),
         section(f"_Hypothesis:_ {escape(exp.hypothesis) or '–'}"),
@@ -165,10 +169,11 @@ async def result(inv: Invocation, tokens: list[str]) -> Reply:
             session, experiment=exp, metrics=metrics, actor=inv.user_id, source="slack", run_id=run_id
         )
         evaluation = experiments.evaluate(exp, await experiments.results(session, exp))
+    recorded = plural(len(metrics), "result")
     return message(
-        f"Recorded {len(metrics)} result(s) for {exp.key}",
+        f"Recorded {recorded} for {exp.key}",
         [
-            section(f":bar_chart: Recorded {len(metrics)} result(s) for *{exp.key}*."),
+            section(f":bar_chart: Recorded {recorded} for *{exp.key}*."),
             section(evaluation_line(evaluation)),
         ],
     )
@@ -198,35 +203,26 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
     return message(f"Opened {opened.key}", [section(text)])
 
 
-def describe(payload: dict[str, Any]) -> str:
-    """The parts of an audit payload a reader needs on one line: what moved, which criterion, and why."""
-    parts = []
-    if payload.get("from") and payload.get("to"):
-        parts.append(f"{payload['from']} → {payload['to']}")
-    if payload.get("criterion"):
-        parts.append(str(payload["criterion"]))
-    if payload.get("sprint"):
-        parts.append(f"sprint {payload['sprint']}")
-    if payload.get("source") and payload.get("subject"):  # a review request says what it asks for
-        parts.append(f"{payload['purpose']}: {payload['subject']}")
-    for why in ("reason", "rationale"):
-        if payload.get(why):
-            parts.append(f"“{payload[why]}”")
-    return " · ".join(parts)
-
-
 async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
     if len(args.positionals) != 1:
         raise Invalid("Name one item, e.g. `audit S-4`, `audit E-2` or `audit R-1`.")
     raw = args.positionals[0].strip().upper()
+    labels: dict[str, dict[str, str]] = {}
     async with inv.deps.transaction() as session:
         if raw.startswith("S"):
-            key = (await stories.get_story(session, raw)).key
+            story = await stories.get_story(session, raw)
+            key, team = story.key, story.team
+            # the story's criteria by their labels, as its type is configured now
+            labels = {
+                k: {c.key: c.label for c in inv.config.criteria(k, story.type)} for k in ("ready", "done")
+            }
         elif raw.startswith("E"):
-            key = (await experiments.get_experiment(session, raw)).key
+            exp = await experiments.get_experiment(session, raw)
+            key, team = exp.key, exp.team
         elif raw.startswith("R"):
-            key = (await governance.get_review(session, raw)).key
+            review = await governance.get_review(session, raw)
+            key, team = review.key, review.team
         else:
             raise Invalid(f"{raw!r} is not a story, experiment or review id (S-4, E-2, R-1).")
         rows = await audit.history(session, key)
@@ -234,15 +230,6 @@ async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
         return message(
             f"No decisions recorded for {key}", [section(f"No decisions are recorded for *{key}* yet.")]
         )
-    lines = []
-    for row in rows[-40:]:
-        detail = escape(describe(json.loads(row.payload)))[:300]
-        who = f"<@{row.actor}>" if row.actor[:1] in ("U", "W") else escape(row.actor)
-        line = f"`#{row.seq}` {row.at:%Y-%m-%d %H:%M} UTC · {who} · *{escape(row.action)}*"
-        lines.append(line + (f" — {detail}" if detail else ""))
-    blocks: list[Block] = [
-        section(f"*Audit log · {key}* — {len(rows)} decision(s)"),
-        section("\n".join(lines)[:2900]),
-    ]
-    blocks.append(context("Every row is hash-chained; operators can prove it with `cadence audit verify`."))
-    return message(f"Audit log for {key}", blocks)
+    configured = inv.config.team(team)
+    zone = inv.config.team_timezone(configured) if configured else ZoneInfo(inv.config.timezone)
+    return message(f"Audit log for {key}", audit_log(key, rows, zone=zone, labels=labels))

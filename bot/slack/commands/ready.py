@@ -11,6 +11,7 @@ from bot.slack.blocks.modals import criteria_modal
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_waiver
+from bot.text import plural
 
 
 def split_answers(pairs: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -61,14 +62,11 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
                 answers=answers,
                 waivers=waivers,
             )
-            recorded = len(answers) + len(waivers)
-            head = (
-                f":pencil: Recorded {recorded} {'answer' if recorded == 1 else 'answers'} for *{story.key}*."
-            )
+            recorded = plural(len(answers) + len(waivers), "answer")
             return message(
                 f"Recorded {recorded} for {story.key}",
                 [
-                    section(head),
+                    section(f":pencil: Recorded {recorded} for *{story.key}*."),
                     *checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {story.title}"),
                 ],
             )

@@ -7,7 +7,7 @@ from datetime import date
 from bot.services import readiness, sprints, stories
 from bot.services.errors import Conflict, Invalid
 from bot.slack.blocks import message, section
-from bot.slack.blocks.checklist import checklist_blocks
+from bot.slack.blocks.checklist import checklist_blocks, gap_count
 from bot.slack.blocks.modals import story_modal
 from bot.slack.blocks.sprints import sprint_label
 from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_list
@@ -187,12 +187,15 @@ async def finish(inv: Invocation, key: str) -> Reply:
         try:
             await stories.complete_story(session, config=inv.config, story=story, actor=inv.user_id)
         except stories.NotDone as refused:
+            # The service's sentence names every missing criterion; the checklist below names each once.
+            gap = gap_count(refused.checklist)
             return message(
-                escape(refused.message),
-                [
-                    section(f":no_entry: {escape(refused.message)}"),
-                    *checklist_blocks(refused.checklist, title="Definition of Done"),
-                ],
+                f"{story.key} does not meet the Definition of Done yet: it lacks {gap}.",
+                checklist_blocks(
+                    refused.checklist,
+                    title="Definition of Done",
+                    summary=f":no_entry: *{story.key}* cannot be closed yet: it lacks {gap} (marked :x: below).",
+                ),
             )
     return message(
         f"{story.key} is done.",
