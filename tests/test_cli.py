@@ -80,7 +80,7 @@ def test_serve_refuses_a_bad_config(tmp_path):
         "serve", env={"CADENCE_CONFIG": str(bad), "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
     )
     assert result.returncode == 2
-    assert f"{bad}:1: teams: List should have at least 1 item" in result.stderr
+    assert f"{bad}:1: teams: at least one team is needed" in result.stderr
 
 
 def test_serve_without_config_file_says_to_copy_the_example(tmp_path):
