@@ -79,7 +79,7 @@ Day = Annotated[date, BeforeValidator(_day)]
 
 
 class _CrossFieldError(ValueError):
-    """A rule between fields. parse_config checks these rules on the raw data (see _cross_field_problems),
+    """A rule between fields. parse_config checks these rules on the raw data (see cross_field_problems),
     so that they are reported along with every other problem; the validators raising this exist for
     configurations built in code."""
 
@@ -292,7 +292,7 @@ class AppConfig(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> AppConfig:
-        problems = _cross_field_problems(self.model_dump())
+        problems = cross_field_problems(self.model_dump())
         if problems:
             raise _CrossFieldError(f"{_format_loc(problems[0][0])}: {problems[0][1]}")
         return self
@@ -301,11 +301,22 @@ class AppConfig(_Model):
     def source(self) -> ConfigSource | None:
         return self._source
 
+    @property
+    def path(self) -> str:
+        """The file the configuration was read from ("configuration" when it was built in code)."""
+        return self._source.path if self._source is not None else "configuration"
+
+    def line(self, loc: Loc) -> int:
+        """The line of a path in that file (0 when unknown)."""
+        return (self._source.line(loc) if self._source is not None else None) or 0
+
     def where(self, loc: Loc) -> str:
         """`file:line` of a path in the file the configuration came from (the file alone if unknown)."""
-        if self._source is None:
-            return "configuration"
-        return self._source.where(loc)
+        return self._source.where(loc) if self._source is not None else self.path
+
+    def problem(self, loc: Loc, message: str) -> str:
+        """A problem as every configuration problem is written: `file:line: path: sentence`."""
+        return f"{self.where(loc)}: {_format_loc(loc)}: {message}"
 
     @property
     def story_types(self) -> list[str]:
@@ -372,7 +383,7 @@ def _dict(value: Any) -> Mapping[Any, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _cross_field_problems(data: Any) -> list[tuple[Loc, str]]:
+def cross_field_problems(data: Any) -> list[tuple[Loc, str]]:
     """The rules that tie fields together, checked on whatever the file holds (values of the wrong
     type are skipped: they are reported as field problems). Each problem is (path, sentence)."""
     problems: list[tuple[Loc, str]] = []
@@ -824,9 +835,9 @@ def parse_config(text: str, path: str | Path = "config.yaml") -> AppConfig:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
         found = _field_problems(exc)
-        if not found and not _cross_field_problems(data):  # a rule only the validators know: say it
+        if not found and not cross_field_problems(data):  # a rule only the validators know: say it
             found = [(tuple(e["loc"]), _message(e)) for e in exc.errors()]
-    found += _cross_field_problems(data)
+    found += cross_field_problems(data)
     lines: list[tuple[int, str]] = [
         (source.line(loc) or 0, f"{source.where(loc)}: {_format_loc(loc)}: {message}")
         for loc, message in found

@@ -12,6 +12,9 @@ BOT_SCOPES = [
     "chat:write.public",  # post to team channels without being invited first
     "im:write",  # open DMs for nudges
     "users:read",  # people's time zones for "send at 9:00 local"
+    "users:read.email",  # people written in the configuration by email
+    "channels:read",  # public channels written in the configuration as #name
+    "groups:read",  # private channels (the bot is in) written as #name
 ]
 BOT_EVENTS = ["app_home_opened"]
 
