@@ -260,10 +260,12 @@ async def resolve_names(config: AppConfig, client: AsyncWebClient) -> AppConfig:
     if not names:
         return config
     directory = SlackNames(client, config)
-    try:
-        found = [await directory.lookup(ref) for ref in names]
-    except SlackUnavailable as exc:
-        raise ConfigError(config.path, [f"{config.where(names[0].loc)}: {exc}"]) from None
+    found = []
+    for ref in names:
+        try:
+            found.append(await directory.lookup(ref))
+        except SlackUnavailable as exc:  # nothing more can be looked up: say why, at the name that hit it
+            raise ConfigError(config.path, [config.problem(ref.loc, str(exc))]) from None
     problems = [(lookup.ref.loc, lookup.problem) for lookup in found if lookup.problem]
     if problems:
         raise ConfigError(config.path, _problem_lines(config, problems))
