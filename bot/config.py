@@ -85,7 +85,8 @@ class _CrossFieldError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a number where text goes is meant as text (an MLflow experiment called 2024, a label of 42)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
 
 class Criterion(_Model):
@@ -183,15 +184,16 @@ def _cron_problem(value: str) -> str | None:
         reason = str(exc)
     how = 'write minute hour day month weekday, e.g. "30 9 * * mon-fri"'
     fields = value.split()
-    if len(fields) == 5:
-        for i, name in enumerate(_CRON_FIELDS):
-            probe = ["*"] * 5
-            probe[i] = fields[i]
-            try:
-                crontab_trigger(" ".join(probe))
-            except ValueError as exc:
-                detail = re.sub(r"^Error validating expression '[^']*': ", "", str(exc))
-                return f"not a valid cron expression: the {name} {fields[i]!r} is wrong ({detail}); {how}"
+    if len(fields) != 5:
+        return f"not a valid cron expression: it has {len(fields)} field(s) where cron needs 5; {how}"
+    for i, name in enumerate(_CRON_FIELDS):
+        probe = ["*"] * 5
+        probe[i] = fields[i]
+        try:
+            crontab_trigger(" ".join(probe))
+        except ValueError as exc:
+            detail = re.sub(r"^Error validating expression '[^']*': ", "", str(exc))
+            return f"not a valid cron expression: the {name} {fields[i]!r} is wrong ({detail}); {how}"
     return f"not a valid cron expression ({reason}); {how}"
 
 
@@ -353,7 +355,7 @@ def _approvals_problem(required: Any, approvers: Any) -> str | None:
     need = _whole(required)
     if need is None or not isinstance(approvers, list):
         return None
-    listed = len({a for a in approvers if isinstance(a, str)})
+    listed = len({_text(a) for a in approvers if _text(a) is not None})
     if listed == 0 or need <= listed:
         return None
     are = "approver is" if listed == 1 else "approvers are"
@@ -375,6 +377,15 @@ def _week_problem(sprint_week: Any, every_weeks: Any) -> str | None:
     return f"sprint_week {week} is past every_weeks {every}; choose a week from 1 to {every}"
 
 
+def _text(value: Any) -> str | None:
+    """Text as pydantic reads it from YAML here (a number where text goes is text), else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def _items(value: Any) -> list[tuple[int, Any]]:
     return list(enumerate(value)) if isinstance(value, list) else []
 
@@ -392,8 +403,8 @@ def cross_field_problems(data: Any) -> list[tuple[Loc, str]]:
     for attr in ("name", "channel"):
         first: dict[str, int] = {}
         for i, team in teams:
-            value = _dict(team).get(attr)
-            if not isinstance(value, str):
+            value = _text(_dict(team).get(attr))
+            if value is None:
                 continue
             seen = value.lower() if value.startswith("#") else value
             if seen in first:
@@ -416,23 +427,24 @@ def cross_field_problems(data: Any) -> list[tuple[Loc, str]]:
             problem = _week_problem(c.get("sprint_week"), c.get("every_weeks"))
             if problem:
                 problems.append((("teams", i, "ceremonies", str(name), "sprint_week"), problem))
-    names = sorted({t["name"] for _, t in teams if isinstance(_dict(t).get("name"), str)})
+    names = {str(_text(_dict(t).get("name"))) for _, t in teams if _text(_dict(t).get("name")) is not None}
+    known = ", ".join(sorted(n for n in names if n)) or "none yet"
     for j, model in _items(_dict(root.get("mlflow")).get("models")):
-        team_name = _dict(model).get("team")
-        if isinstance(team_name, str) and team_name not in names:
+        team_name = _text(_dict(model).get("team"))
+        if team_name is not None and team_name not in names:
             problems.append(
                 (
                     ("mlflow", "models", j, "team"),
                     f"mlflow model {_dict(model).get('name')!r} names team {team_name!r}, which is not "
-                    f"configured; use one of: {', '.join(names) or 'the teams under teams:'}",
+                    f"configured; use one of the teams under teams: ({known})",
                 )
             )
     for kind in ("readiness", "done"):
         for story_type, criteria in _dict(root.get(kind)).items():
             keys: set[str] = set()
             for k, criterion in _items(criteria):
-                key = _dict(criterion).get("key")
-                if not isinstance(key, str):
+                key = _text(_dict(criterion).get("key"))
+                if key is None:
                     continue
                 if key in keys:
                     problems.append(
@@ -751,7 +763,9 @@ def _message(error: ErrorDetails) -> str:
     if kind == "missing":
         return "at least one team is needed" if loc == ("teams",) else "required"
     if kind == "literal_error":
-        return f"{value!r} is not one of {ctx['expected']}"
+        if value is None:
+            return f"has no value; write one of {ctx['expected']}"
+        return f"{_show(value)} is not one of {ctx['expected']}"
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), _ALL_OPTIONS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -785,7 +799,9 @@ def _message(error: ErrorDetails) -> str:
                 return (
                     f"has no value; write [] for no criteria, or leave {name} out to keep the built-in ones"
                 )
-            return "has no value; " + (expect.how or f"write {expect.noun}{example}")
+            if expect.how.startswith(("write", "use")):
+                return f"has no value; {expect.how}"
+            return f"has no value; write {expect.noun}{example}" + (f"; {expect.how}" if expect.how else "")
         if kind in _CONTAINER_ERRORS:
             return f"expected {expect.noun}{example}"
         hint = expect.how or (f"for example {expect.example}" if expect.example else "")

@@ -1,9 +1,13 @@
 """Loading and validating config.yaml: every problem named with its line and path."""
 
+import copy
+import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from bot.config import (
     DEFAULT_DONE,
@@ -329,9 +333,8 @@ BAD_VALUES = [
     ),
     (
         team_with("    ceremonies:\n      standup: {cron: '0 9 * *'}\n"),
-        "config.yaml:5: teams[0].ceremonies.standup.cron: not a valid cron expression (a cron expression "
-        "has 5 fields (minute hour day month weekday), not 4); write minute hour day month weekday, "
-        'e.g. "30 9 * * mon-fri"',
+        "config.yaml:5: teams[0].ceremonies.standup.cron: not a valid cron expression: it has 4 field(s) "
+        'where cron needs 5; write minute hour day month weekday, e.g. "30 9 * * mon-fri"',
     ),
     (
         team_with("    ceremonies:\n      planning: {cron: '0 9 * * mon', every_weeks: 9}\n"),
@@ -430,6 +433,10 @@ BAD_VALUES = [
         "config.yaml:2: mlflow.models[0].purpose: 'staging' is not one of 'canary' or 'production'",
     ),
     (
+        ONE_TEAM + "mlflow: {tracking_uri: 'http://m', models: [{name: ranker, team: a, purpose: }]}\n",
+        "config.yaml:2: mlflow.models[0].purpose: has no value; write one of 'canary' or 'production'",
+    ),
+    (
         team_with("    ceremonies: {standup: {cron: '0 9 * * *', every_weeks: !!int two}}\n"),
         "config.yaml:4: not valid YAML (cannot read 'two' (invalid literal for int() with base 10: 'two'))",
     ),
@@ -522,16 +529,15 @@ def test_rules_across_fields_are_reported_while_other_fields_are_wrong():
         "is listed; add approvers or lower required_approvals",
         "config.yaml:7: teams[0].ceremonies.review.sprint_week: sprint_week 3 is past every_weeks 2; "
         "choose a week from 1 to 2",
-        "config.yaml:8: teams[0].ceremonies.retro.cron: not a valid cron expression (a cron expression has "
-        '5 fields (minute hour day month weekday), not 1); write minute hour day month weekday, e.g. "30 9 '
-        '* * mon-fri"',
+        "config.yaml:8: teams[0].ceremonies.retro.cron: not a valid cron expression: it has 1 field(s) where "
+        'cron needs 5; write minute hour day month weekday, e.g. "30 9 * * mon-fri"',
         "config.yaml:8: teams[0].ceremonies.retro.sprint_week: sprint_week 2 is past every_weeks 1 (the "
         "default): set every_weeks to the sprint's length in weeks, or remove sprint_week",
         "config.yaml:10: teams[1].channel: two teams share the channel 'C0001' (teams[0] has it too); "
         "each team needs its own channel",
         "config.yaml:11: teams[1].holidays[0]: 'christmas' is not a date; write YYYY-MM-DD",
         "config.yaml:14: mlflow.models[0].team: mlflow model 'ranker' names team 'search', which is not "
-        "configured; use one of: a, b",
+        "configured; use one of the teams under teams: (a, b)",
         "config.yaml:16: done.ml[1].label: must not be empty",
         "config.yaml:16: done.ml[1].key: criterion 'a' is listed twice for type 'ml'; keys must differ",
     ]
@@ -579,3 +585,69 @@ def test_a_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(bad)
     assert caught.value.problems == [f"{bad}: not a text file in UTF-8; save it as UTF-8 and try again"]
+
+
+def test_a_number_where_text_goes_is_read_as_text():
+    config = parse_config(
+        team_with("    ceremonies: {standup: {cron: '0 9 * * *'}}\n")
+        + "mlflow:\n  tracking_uri: http://mlflow:5000\n  experiments: [2024, ranker]\n"
+        + "done:\n  ml: [{key: q4, label: 42}]\n"
+    )
+    assert config.mlflow is not None and config.mlflow.experiments == ["2024", "ranker"]
+    assert config.criteria("done", "ml")[0].label == "42"
+    assert problems_of(team_with("    members: [12345]\n")) == [
+        "config.yaml:4: teams[0].members[0]: 12345 is not a Slack user id such as U0123ABCD or an email "
+        "address such as alice@example.com; type /scrum whoami in Slack to see your id"
+    ]
+
+
+def example_with_every_option() -> dict[str, Any]:
+    """config.example.yaml as data, with the options it leaves commented out filled in."""
+    data = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    data["public_url"] = "https://cadence.example.com"
+    data["templates_dir"] = "./my-templates"
+    data["mlflow"] = {
+        "tracking_uri": "http://mlflow.internal:5000",
+        "poll_minutes": 5,
+        "experiments": ["recsys-ranker"],
+        "models": [{"name": "ranker", "team": "recsys", "aliases": ["champion"], "stages": ["Production"]}],
+        "timeout_seconds": 10,
+    }
+    return data
+
+
+def option_paths(node: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to an option once: the first item of a list stands for all of them."""
+    found = [loc] if loc else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += option_paths(value, (*loc, key))
+    elif isinstance(node, list) and node:
+        found += option_paths(node[0], (*loc, 0))
+    return found
+
+
+WRONG = [None, "two words", -1, 10**9, [], {}, True]
+INTERNALS = re.compile(
+    r"Input should|should have|Field required|Value error|\^|instance of|after validation|Extra inputs"
+)
+
+
+def test_every_option_given_a_wrong_value_is_named_in_a_sentence_at_its_line():
+    base = example_with_every_option()
+    assert parse_config(yaml.safe_dump(base, sort_keys=False))  # valid as it stands
+    for loc in option_paths(base):
+        for wrong in WRONG:
+            data = copy.deepcopy(base)
+            parent = data
+            for part in loc[:-1]:
+                parent = parent[part]
+            if parent[loc[-1]] == wrong:
+                continue
+            parent[loc[-1]] = wrong
+            try:
+                parse_config(yaml.safe_dump(data, sort_keys=False))
+            except ConfigError as exc:
+                for problem in exc.problems:
+                    assert re.match(r"config\.yaml:\d+: \S", problem), problem
+                    assert not INTERNALS.search(problem), (loc, wrong, problem)
