@@ -77,6 +77,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if args.slack and _check_with_slack(config, settings):
         return 2
     print(f"{path}: OK — {len(config.teams)} team(s): {', '.join(t.name for t in config.teams)}")
+    if not args.slack:
+        from bot.integrations.slack_names import references
+
+        refs = list(references(config))
+        names = sum(1 for ref in refs if not ref.is_id)
+        print(
+            f"People and channels were not checked with Slack ({len(refs)} in the file"
+            + (f"; {names} are emails or #names, looked up when the bot starts" if names else "")
+            + "); `cadence check-config --slack` checks them (needs SLACK_BOT_TOKEN)."
+        )
     return 0
 
 

@@ -36,7 +36,13 @@ def run(
 
 def test_check_config_ok(capsys):
     assert main(["check-config", EXAMPLE]) == 0
-    assert "OK — 2 team(s): recsys, platform" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "OK — 2 team(s): recsys, platform" in out
+    # the ids and names are made up: the check says it did not ask Slack, and how to
+    assert (
+        "People and channels were not checked with Slack (11 in the file; 6 are emails or #names, looked "
+        "up when the bot starts); `cadence check-config --slack` checks them (needs SLACK_BOT_TOKEN)."
+    ) in out
 
 
 def test_check_config_lists_problems_and_fails(tmp_path, capsys):
@@ -188,6 +194,8 @@ def test_check_config_explain_prints_each_types_criteria_and_their_origin(tmp_pa
         "      qubits  Qubits available",
         "    done      (none: no built-in criteria and the file lists none): no criteria",
         f"{path}: OK — 1 team(s): recsys",
+        "People and channels were not checked with Slack (1 in the file); `cadence check-config --slack` "
+        "checks them (needs SLACK_BOT_TOKEN).",
     ]
 
 
