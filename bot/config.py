@@ -707,13 +707,43 @@ _SCALAR_ERRORS = {
     "finite_number",
     "url_parsing",
 }
-_ALL_OPTIONS = sorted(
-    {
-        name
-        for model in (AppConfig, Team, Governance, Ceremony, Criterion, Mlflow, MlflowModel, OutboxConfig)
-        for name in model.model_fields
-    }
-)
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """A model and every model its fields hold, however nested (list[Team], Governance | None …)."""
+    found = [model]
+    stack = [f.annotation for f in model.model_fields.values()]
+    while stack:
+        annotation = stack.pop()
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation not in found:
+                found += _models(annotation)
+        else:
+            stack += get_args(annotation)
+    return found
+
+
+_ALL_OPTIONS = sorted({name for model in _models(AppConfig) for name in model.model_fields})
+
+# what to say for an option that _EXPECT does not describe, by the kind of value it wanted
+_GENERIC = {
+    "string_type": "text",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+_GENERIC_CONTAINERS = {
+    "list_type": "a list",
+    "iterable_type": "a list",
+    "dict_type": "a mapping (key: value)",
+    "model_type": "a section of options (key: value)",
+    "model_attributes_type": "a section of options (key: value)",
+}
 
 
 def _shape(loc: tuple[Any, ...]) -> str:
@@ -809,6 +839,12 @@ def _message(error: ErrorDetails) -> str:
         if isinstance(value, bool):
             said += " (YAML reads an unquoted yes, no, on or off as true or false: put quotes around it)"
         return said
+    if kind in _GENERIC_CONTAINERS:
+        return f"expected {_GENERIC_CONTAINERS[kind]}" + (
+            "" if value is not None else ", but it has no value"
+        )
+    if kind in _GENERIC:
+        return "has no value" if value is None else f"{_show(value)} is not {_GENERIC[kind]}"
     return str(error["msg"]).removeprefix("Value error, ")
 
 
