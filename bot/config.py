@@ -762,9 +762,27 @@ def _shape(loc: tuple[Any, ...]) -> str:
     return out
 
 
+# top-level options: their entries in _EXPECT describe them only there, not a nested option of that name
+_ANCHORED = {
+    "teams",
+    "readiness",
+    "done",
+    "mlflow",
+    "outbox",
+    "command",
+    "app_name",
+    "public_url",
+    "templates_dir",
+    "api_max_body_bytes",
+}
+
+
 def _expected(loc: tuple[Any, ...]) -> _Expect | None:
+    """What the option at `loc` takes: its own entry, else the entry of the end of its path."""
     segments = _shape(loc).split(".")
     for i in range(len(segments)):
+        if i and re.split(r"[.\[]", segments[i])[0] in _ANCHORED:
+            continue
         found = _EXPECT.get(".".join(segments[i:]))
         if found:
             return found
