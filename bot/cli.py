@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import AppConfig, ConfigError, Settings, load_config
+from bot.config import AppConfig, ConfigError, Settings, config_warnings, explain_criteria, load_config
 from bot.store.db import create_engine
 from bot.text import plural
 
@@ -28,13 +28,34 @@ Cadence needs a Slack app before it can talk to Slack. To create one:
 Then run `cadence serve` again."""
 
 
+def _print_problems(exc: ConfigError) -> None:
+    print(f"{exc.path}: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def _config_or_exit(path: str) -> AppConfig:
+    """The configuration, its warnings printed; or every problem printed and exit 2."""
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
-        print(f"{exc.path}: the configuration has {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        _print_problems(exc)
+        raise SystemExit(2) from None
+    for warning in config_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    return config
+
+
+def _names_resolved_or_exit(config: AppConfig, settings: Settings) -> AppConfig:
+    """The configuration with emails and #channel names replaced by Slack ids, before anything starts;
+    exit 2 naming each one Slack does not know."""
+    from bot.integrations.slack_names import resolve_names
+    from bot.slack.app import web_client
+
+    try:
+        return asyncio.run(resolve_names(config, web_client(settings)))
+    except ConfigError as exc:
+        _print_problems(exc)
         raise SystemExit(2) from None
 
 
@@ -48,11 +69,74 @@ def _settings_or_exit() -> Settings:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = args.file or _settings_or_exit().config_path
+    settings = _settings_or_exit() if args.slack or not args.file else Settings()
+    path = args.file or settings.config_path
     config = _config_or_exit(path)
     _templates_or_exit(config)
+    if args.explain:
+        _explain(config)
+    if args.slack and _check_with_slack(config, settings):
+        return 2
     print(f"{path}: OK — {len(config.teams)} team(s): {', '.join(t.name for t in config.teams)}")
+    if not args.slack:
+        from bot.integrations.slack_names import references
+
+        refs = list(references(config))
+        names = sum(1 for ref in refs if not ref.is_id)
+        print(
+            f"People and channels were not checked with Slack ({len(refs)} in the file"
+            + (f"; {names} are emails or #names, looked up when the bot starts" if names else "")
+            + "); `cadence check-config --slack` checks them (needs SLACK_BOT_TOKEN)."
+        )
     return 0
+
+
+def _explain(config: AppConfig) -> None:
+    """Each story type's Definition of Ready and of Done as the bot will use them, and their origin."""
+    print("Story types and the criteria each ends up with:")
+    current = None
+    for item in explain_criteria(config):
+        if item.story_type != current:
+            current = item.story_type
+            print(f"  {current}")
+        kind = "readiness" if item.kind == "readiness" else "done     "
+        print(f"    {kind} ({item.origin}):" + ("" if item.criteria else " no criteria"))
+        width = max((len(c.key) for c in item.criteria), default=0)
+        for criterion in item.criteria:
+            print(f"      {criterion.key:<{width}}  {criterion.label}")
+
+
+def _check_with_slack(config: AppConfig, settings: Settings) -> bool:
+    """Print what Slack says about every person and channel in the configuration; True on any problem."""
+    from bot.integrations.slack_names import SlackUnavailable, check_with_slack
+    from bot.slack.app import web_client
+
+    if not settings.slack_bot_token:
+        print(
+            "check-config --slack asks Slack about the people and channels, so it needs SLACK_BOT_TOKEN "
+            "(the Bot User OAuth Token, xoxb-…, from the app's Install App page).",
+            file=sys.stderr,
+        )
+        return True
+    try:
+        who, lookups = asyncio.run(check_with_slack(config, web_client(settings)))
+    except SlackUnavailable as exc:
+        print(f"{config.path}: {exc}", file=sys.stderr)
+        return True
+    print(f"Slack ({settings.slack_api_url}, as {who}):")
+    problems = []
+    for lookup in sorted(lookups, key=lambda found: config.line(found.ref.loc)):
+        ref = lookup.ref
+        if lookup.problem:
+            problems.append(config.problem(ref.loc, lookup.problem))
+            continue
+        said = f"is {lookup.detail}" if lookup.id == ref.written else f"→ {lookup.id} ({lookup.detail})"
+        print(f"  {config.problem(ref.loc, ref.written)} {said}")
+    if problems:
+        print(f"{config.path}: {len(problems)} problem(s) with Slack:", file=sys.stderr)
+        for problem in dict.fromkeys(problems):
+            print(f"  {problem}", file=sys.stderr)
+    return bool(problems)
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
@@ -115,6 +199,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
         print(f"Cannot start: missing or invalid {', '.join(missing)}.\n", file=sys.stderr)
         print(SETUP_HELP, file=sys.stderr)
         return 2
+    config = _names_resolved_or_exit(config, settings)
 
     async def run() -> None:
         engine = create_engine(settings.database_url)
@@ -235,6 +320,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(SETUP_HELP, file=sys.stderr)
         return 2
     _templates_or_exit(config)
+    config = _names_resolved_or_exit(config, settings)
     app = create_web_app(
         settings=settings,
         config=config,
@@ -269,6 +355,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a configuration file and list every problem")
     check.add_argument("file", nargs="?", help="default: $CADENCE_CONFIG or ./config.yaml")
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="print each story type's readiness and done criteria and where they come from",
+    )
+    check.add_argument(
+        "--slack",
+        action="store_true",
+        help="ask Slack about every person and channel (needs SLACK_BOT_TOKEN): emails and #names "
+        "resolved, unknown ids flagged",
+    )
     check.set_defaults(func=cmd_check_config)
 
     clock = sub.add_parser("clock", help="run ceremonies, nudges and message delivery (no web server)")

@@ -29,6 +29,15 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.user_tz: dict[str, str] = {}  # users.info answers: user id -> IANA zone (default Europe/Berlin)
+        # The workspace's directory, for the configuration's emails and #names and the ids check:
+        # people by id ({"email", "real_name", "deleted"}: users.lookupByEmail finds them, users.info
+        # describes them), ids users.info does not know, and channels by id ({"name", "is_private",
+        # "is_archived", "is_member"}: conversations.list pages through them, conversations.info knows
+        # only them; a private channel is visible only with is_member, as to a bot).
+        self.users: dict[str, dict[str, Any]] = {}
+        self.unknown_users: set[str] = set()
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.page_size = 2  # conversations.list answers at most this many channels a page
         self._failures: dict[str, list[Failure]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -94,6 +103,10 @@ class FakeSlack:
             self.calls.clear()
             self._failures.clear()
             self.user_tz.clear()
+            self.users.clear()
+            self.unknown_users.clear()
+            self.channels.clear()
+            self.page_size = 2
 
     def fail(
         self,
@@ -154,15 +167,60 @@ class FakeSlack:
             view = args.get("view") or {}
             return {"ok": True, "view": {**view, "id": "V0001", "hash": "h1"}}
         if method == "users.info":
-            return {
-                "ok": True,
-                "user": {
-                    "id": args.get("user"),
-                    "tz": "Europe/Berlin",
-                    "tz_offset": 3600,
-                    "name": str(args.get("user", "")).lower(),
-                },
-            }
+            user_id = str(args.get("user", ""))
+            if user_id in self.unknown_users:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": self._user(user_id)}
+        if method == "users.lookupByEmail":
+            email = str(args.get("email", "")).lower()
+            found = next((u for u, p in self.users.items() if str(p.get("email", "")).lower() == email), None)
+            if found is None:
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": self._user(found)}
+        if method == "conversations.list":
+            return self._channel_page(args)
+        if method == "conversations.info":
+            channel = self._visible_channels().get(str(args.get("channel", "")))
+            if channel is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": channel}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
         return {"ok": True}
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        known = self.users.get(user_id, {})
+        return {
+            "id": user_id,
+            "name": user_id.lower(),
+            "real_name": known.get("real_name", ""),
+            "deleted": bool(known.get("deleted")),
+            "tz": self.user_tz.get(user_id, "Europe/Berlin"),
+            "tz_offset": 3600,
+            "profile": {"email": known.get("email", ""), "real_name": known.get("real_name", "")},
+        }
+
+    def _visible_channels(self) -> dict[str, dict[str, Any]]:
+        """The channels a bot can see: every public one, the private ones it is in."""
+        return {
+            cid: {"id": cid, "is_private": False, "is_archived": False, "is_member": False, **c}
+            for cid, c in self.channels.items()
+            if not c.get("is_private") or c.get("is_member")
+        }
+
+    def _channel_page(self, args: dict[str, Any]) -> dict[str, Any]:
+        types = str(args.get("types", "public_channel")).split(",")
+        channels = [
+            c
+            for c in self._visible_channels().values()
+            if ("private_channel" if c["is_private"] else "public_channel") in types
+            and not (c["is_archived"] and str(args.get("exclude_archived")) in ("1", "true", "True"))
+        ]
+        start = int(args.get("cursor") or 0)
+        size = min(int(args.get("limit") or 100), self.page_size)
+        following = start + size if start + size < len(channels) else None
+        return {
+            "ok": True,
+            "channels": channels[start : start + size],
+            "response_metadata": {"next_cursor": str(following) if following else ""},
+        }

@@ -44,3 +44,36 @@ def require_lead(team: Team, user_id: str, *, doing: str, field: str | None = No
 def people(team: Team) -> list[str]:
     """Everyone of the team, members then leads, each once (those expected at its standup)."""
     return list(dict.fromkeys([*team.members, *team.leads]))
+
+
+ROLES = ("member", "lead", "approver")
+
+
+def roles_of(config: AppConfig, user_id: str) -> list[tuple[Team, list[str]]]:
+    """Each team the person is part of, with what they are in it (member, lead, approver), in file order."""
+    found = []
+    for team in config.teams:
+        roles = [
+            role
+            for role, listed in (
+                ("member", team.members),
+                ("lead", team.leads),
+                ("approver", team.governance.approvers if team.governance else []),
+            )
+            if user_id in listed
+        ]
+        if roles:
+            found.append((team, roles))
+    return found
+
+
+def channel_uses(config: AppConfig, channel_id: str | None) -> list[tuple[Team, str]]:
+    """What the configuration uses a channel for: ("team", the team) for a team's channel, ("reviews",
+    the team) for where its governance reviews are decided."""
+    uses: list[tuple[Team, str]] = []
+    for team in config.teams:
+        if channel_id and team.channel == channel_id:
+            uses.append((team, "team"))
+        if channel_id and team.governance and team.governance.channel == channel_id:
+            uses.append((team, "reviews"))
+    return uses

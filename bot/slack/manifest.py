@@ -14,6 +14,9 @@ BOT_SCOPES = [
     "chat:write",  # reminders, nudges, review requests, DMs, and edits of them
     "chat:write.public",  # post to public team channels without being invited first (private: /invite)
     "users:read",  # people's time zones for "send at 9:00 local"
+    "users:read.email",  # people written in the configuration by email
+    "channels:read",  # public channels written in the configuration as #name
+    "groups:read",  # private channels (the bot is in) written as #name
 ]
 BOT_EVENTS = ["app_home_opened"]
 

@@ -154,6 +154,9 @@ def _table() -> list[Subcommand]:
         Subcommand(
             ("standup", "dm"), "standup dm on|off", "Also get the standup prompt as a DM", people.standup_dm
         ),
+        Subcommand(
+            ("whoami",), "whoami", "Your Slack user id, this channel's id and your teams", people.whoami
+        ),
     ]
 
 

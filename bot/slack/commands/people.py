@@ -1,4 +1,5 @@
-"""`away`, `back` and `standup dm`: a person's own availability and how they want standups."""
+"""`away`, `back`, `standup dm` and `whoami`: a person's own availability, how they want standups, and
+the ids to write them into the configuration with."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.services import away as away_service
-from bot.services import standups
+from bot.services import standups, teams
 from bot.services.errors import Invalid
-from bot.slack.blocks import message, section
+from bot.slack.blocks import context, message, section
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args
@@ -71,3 +72,40 @@ async def standup_dm(inv: Invocation, tokens: list[str]) -> Reply:
         else "You will no longer get the standup prompt as a DM."
     )
     return message(text, [section(text)])
+
+
+async def whoami(inv: Invocation, tokens: list[str]) -> Reply:
+    """The person's own Slack user id, this channel's id and their teams: what to paste into config.yaml."""
+    if tokens:
+        raise Invalid(f"Unexpected {tokens[0]!r}; `whoami` takes no arguments.")
+    lines = [f"*Your Slack user id:* `{inv.user_id}`"]
+    channel = inv.channel_id or ""
+    if channel.startswith("D"):
+        lines.append(
+            f"*This conversation:* `{channel}`, a direct message. Type `{inv.command} whoami` in a "
+            "channel to see that channel's id."
+        )
+    elif channel:
+        uses = teams.channel_uses(inv.config, channel)
+        said = "; ".join(
+            f"team *{team.name}*'s channel"
+            if use == "team"
+            else f"where team *{team.name}*'s reviews are decided"
+            for team, use in uses
+        )
+        lines.append(
+            f"*This channel's id:* `{channel}`" + (f" ({said})" if said else " (no team uses it yet)")
+        )
+    mine = teams.roles_of(inv.config, inv.user_id)
+    if mine:
+        lines.append("*Your teams:*")
+        lines += [f"• *{team.name}*: {' and '.join(roles)}" for team, roles in mine]
+    else:
+        lines.append("*Your teams:* none yet.")
+    hint = (
+        f"To add yourself to a team, put `{inv.user_id}` under its `members:` in config.yaml "
+        f"(your email works too); a channel goes under `channel:` as its id or as its name in quotes "
+        '(`"#name"`). Then run `cadence check-config --slack` and restart the bot.'
+    )
+    text = f"Your Slack user id is {inv.user_id}" + (f"; this channel's id is {channel}." if channel else ".")
+    return message(text, [section("\n".join(lines)), context(hint)])
