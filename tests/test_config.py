@@ -57,6 +57,25 @@ def test_defaults_apply_when_sections_are_left_out():
     assert config.timezone == "UTC" and config.story_types == ["eng", "ml"]
 
 
+def test_announce_defaults_to_every_post_and_each_can_be_turned_off():
+    config = parse_config(
+        "teams: [{name: a, channel: C0001}, {name: b, channel: C0002, announce: {done: false}}]"
+    )
+    every = config.teams[0].announce
+    assert (every.sprint_start, every.commits, every.done, every.close) == (True, True, True, True)
+    some = config.teams[1].announce
+    assert (some.sprint_start, some.commits, some.done, some.close) == (True, True, False, True)
+    example = load_config(ROOT / "config.example.yaml").teams[0].announce
+    assert (example.sprint_start, example.commits, example.done, example.close) == (True, True, True, True)
+
+
+def test_an_unknown_announce_key_is_named_with_its_line():
+    problems = problems_of("teams:\n  - name: a\n    channel: C0001\n    announce:\n      standups: false\n")
+    assert problems == [
+        "config.yaml:5: teams[0].announce.standups: unknown option (check the spelling against config.example.yaml)"
+    ]
+
+
 def test_missing_channel_is_named_with_path_and_line():
     problems = problems_of("teams:\n  - name: a\n    channel: C0001\n  - name: b\n    members: [U0001]\n")
     assert problems == ["config.yaml:4: teams[1].channel: required"]

@@ -19,6 +19,7 @@ from bot.slack.blocks import actions, button, render, section
 from bot.slack.blocks import sprints as blocks
 from bot.store import outbox
 from bot.store.models import Sprint, Story
+from bot.text import escape
 
 if TYPE_CHECKING:
     from bot.notify.notifier import Notifier
@@ -50,7 +51,7 @@ async def sprint_started(n: Notifier, session: AsyncSession, event: SprintStarte
         session,
         key=f"sprint:{sprint.id}:start",
         team=team,
-        text=f"Sprint {sprint.name} started",
+        text=f"Sprint {escape(sprint.name)} started",
         body=blocks.sprint_started(sprint, actor=event.actor, today=_today(n, team)),
     )
 
@@ -68,7 +69,7 @@ async def stories_committed(n: Notifier, session: AsyncSession, event: StoriesCo
             session,
             key=key,
             team=team,
-            text=f"{len(committed)} committed to {sprint.name}",
+            text=f"{len(committed)} committed to {escape(sprint.name)}",
             body=blocks.stories_committed(
                 sprint,
                 committed,
@@ -125,6 +126,6 @@ async def sprint_closed(n: Notifier, session: AsyncSession, event: SprintClosed)
         session,
         key=f"sprint:{sprint.id}:close",
         team=team,
-        text=f"Sprint {sprint.name} closed",
+        text=f"Sprint {escape(sprint.name)} closed",
         body=blocks.close_report(report),
     )

@@ -215,6 +215,7 @@ async def commit(
         picked=picked,
         actor=actor,
         force_reason=force_reason,
+        today=today,
     )
 
 

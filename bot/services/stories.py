@@ -303,8 +303,9 @@ async def edit_story(
         story.points = check_points(points)
     if owner is not None or clear_owner:
         story.owner = owner
-    if sprint is None and to_backlog:
-        story.sprint_id = None
+    if sprint is None and to_backlog and story.sprint_id is not None:
+        # out of its sprint as `story drop` takes it: by a lead, audited (not silently through the form)
+        await drop_story(session, config=config, story=story, actor=actor)
     story.updated_at = utcnow()
     session.add(story)
     await session.flush()
@@ -408,14 +409,14 @@ async def _move(
     if story.status not in allowed_from:
         raise Conflict(f"{story.key} is {STATUS_WORDS[story.status]}; it cannot become {STATUS_WORDS[to]}.")
     now = utcnow()
+    previous = story.status  # before the update: the ORM update also changes the loaded story
     moved = await session.exec(
         update(Story)
-        .where(col(Story.id) == story.id, col(Story.status) == story.status)
+        .where(col(Story.id) == story.id, col(Story.status) == previous)
         .values(status=to, updated_at=now, **values)
     )
     if moved.rowcount != 1:
         raise Conflict(f"{story.key} changed a moment ago; look at it again with `story show {story.key}`.")
-    previous = story.status
     await session.refresh(story)
     await audit.record(
         session,
@@ -478,7 +479,7 @@ async def drop_story(session: AsyncSession, *, config: AppConfig, story: Story, 
     team = config.team(story.team)
     if team is None:
         raise Conflict(f"{story.key} belongs to team {story.team}, which is no longer configured.")
-    require_lead(team, actor, doing="drop stories from a sprint")
+    require_lead(team, actor, doing="drop stories from a sprint", field="sprint")
     sprint = await session.get(Sprint, story.sprint_id)
     assert sprint is not None  # a foreign key
     now = utcnow()

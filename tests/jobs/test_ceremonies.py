@@ -33,6 +33,7 @@ from tests.factories import (
     put_in_sprint,
     tx,
 )
+from tests.factories import rows as table_rows
 from tests.slack.helpers import deliver
 
 
@@ -161,8 +162,27 @@ async def test_two_weeks_of_two_teams_fire_exactly_the_expected_runs(db, make_jo
     assert times("platform", "retro") == [utc(2026, 12, 18, 21, 0)]
     assert times("platform", "standup")[0] == utc(2026, 12, 7, 14, 30)
 
-    rows = await outbox_rows(db)
-    assert all(r.dedupe_key.startswith("run:") for r in rows)
+    everything = await outbox_rows(db)
+    # what setup caused, before any ceremony: both sprint starts in their team channels, Alice's forced
+    # commit of Bob's story in recsys's, and Bob's DM about his story going in although not Ready
+    setup = [r for r in everything if not r.dedupe_key.startswith("run:")]
+    recsys_sprint, platform_sprint = sorted(
+        await table_rows(db, stories.Sprint), key=lambda x: x.team != "recsys"
+    )
+    assert [(r.channel, r.dedupe_key.split(":")[0]) for r in setup] == [
+        (RECSYS, "sprint"),
+        (PLATFORM, "sprint"),
+        (RECSYS, "commit"),
+        (BOB, "commit"),
+    ]
+    assert [r.dedupe_key for r in setup[:2]] == [
+        f"sprint:{recsys_sprint.id}:start",
+        f"sprint:{platform_sprint.id}:start",
+    ]
+    assert setup[3].dedupe_key == f"{setup[2].dedupe_key}:forced:S-1"
+    # everything else the ceremony jobs made
+    ceremony_rows = [r for r in everything if r.dedupe_key.startswith("run:")]
+    assert len(ceremony_rows) + len(setup) == len(everything)
     expected = Counter()
     for channel in (RECSYS, PLATFORM):
         expected.update(
@@ -183,13 +203,13 @@ async def test_two_weeks_of_two_teams_fire_exactly_the_expected_runs(db, make_jo
             ("planning_nudge_24h:dm", BOB): 1,
         }
     )
-    assert kinds_by_channel(rows, runs) == expected
-    assert len(rows) == 25 * 2 + 12
+    assert kinds_by_channel(ceremony_rows, runs) == expected
+    assert len(ceremony_rows) == 25 * 2 + 12
 
     # once more at the same time (and at an earlier one): nothing new
     assert await jobs.run_due(end) == []
     assert await jobs.run_due(utc(2026, 12, 18, 16, 0)) == []
-    assert len(await outbox_rows(db)) == len(rows)
+    assert len(await outbox_rows(db)) == len(everything)
     assert len(await all_runs(db)) == len(runs)
 
 

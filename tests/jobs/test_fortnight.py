@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,16 @@ EXPECTED_MESSAGES: list[tuple[str, str, str]] = [
     ("Mon 07 01:00", BOB, "assigned"),  # S-4
     ("Mon 07 01:00", DAVE, "assigned"),  # S-5
     ("Sun 06 19:00", FRANK, "assigned"),  # the platform story, in New York time
+    # ── … and the team channel hears the sprints start and what Alice committed to them ──
+    ("Mon 07 01:00", RECSYS, "sprint start"),  # S1
+    ("Mon 07 01:00", RECSYS, "sprint start"),  # S2
+    *[("Mon 07 01:00", RECSYS, "commit")] * 7,  # one post per commit: S-1 … S-7
+    # the owners of stories forced in although not Ready hear what they lack (Alice forced them: she
+    # is not told about her own S-2 and S-6; S-7 has no owner)
+    ("Mon 07 01:00", BOB, "forced"),  # S-1
+    ("Mon 07 01:00", BOB, "forced"),  # S-3 (not Ready yet when it was committed)
+    ("Mon 07 01:00", BOB, "forced"),  # S-4
+    ("Mon 07 01:00", DAVE, "forced"),  # S-5
     # ── week 2 of sprint S1 ──
     ("Mon 07 09:30", RECSYS, "standup"),
     ("Mon 07 09:30", BOB, "standup"),  # Bob and Dave asked for the prompt as a DM too
@@ -175,6 +186,13 @@ def kind_of(call: Call) -> str:
     if call.method == "chat.update":
         return "update"
     text = call.args.get("text", "")
+    # the sprint's own posts (bot/notify/sprints.py), by their fallback text
+    if re.fullmatch(r"Sprint .+ started", text):
+        return "sprint start"
+    if re.fullmatch(r"\d+ committed to .+", text):
+        return "commit"
+    if re.fullmatch(r"<@\w+> committed your story .+", text):
+        return "forced"
     found = [k for prefix, k in KINDS.items() if text.startswith(prefix)]
     assert len(found) == 1, text
     return found[0]
@@ -428,7 +446,8 @@ def assert_nobody_away_is_dmd(world: World) -> None:
     assert to_dave, "Dave got no standup DM at all"
     for d in to_dave:
         assert d.at.astimezone(BERLIN).date() not in away_days, d.entry
-        assert kind_of(d.call) in ("standup", "assigned")  # never a nudge: he is away for both rounds
+        # never a nudge: he is away for both rounds (the setup DMs came before he left)
+        assert kind_of(d.call) in ("standup", "assigned", "forced")
 
 
 def shown(args: dict[str, Any]) -> str:
@@ -445,6 +464,22 @@ def content_checks(world: World) -> None:
     def one(when: str, channel: str, what: str) -> dict[str, Any]:
         [call] = by_entry[(when, channel, what)]
         return call.args
+
+    # the setup posts: each commit names its story and the reason it was forced in; Bob's DM about
+    # a story forced in says what it lacks and has the button to fill it
+    commits = [shown(c.args) for c in by_entry[("Mon 07 01:00", RECSYS, "commit")]]
+    assert len(commits) == 7
+    [s1] = [c for c in commits if "*S-1* Ranker baseline (3 pt) — :warning: not Ready" in c]
+    assert s1.startswith("1 committed to S1\n")
+    assert ":warning: S-1 went in although not Ready (audited): _planned in setup_" in s1
+    bob_forced = [c.args for c in by_entry[("Mon 07 01:00", BOB, "forced")]]
+    [s4] = [a for a in bob_forced if "*S-4* Retrain ranker (5 pt)" in a["text"]]
+    assert s4["text"].startswith(
+        f"<@{ALICE}> committed your story *S-4* Retrain ranker (5 pt) to sprint *S2*"
+    )
+    assert "It still lacks: Data availability, Feature stability" in s4["text"]
+    [fill] = [e for b in s4["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert (fill["action_id"], fill["value"]) == (ids.OPEN_READY_MODAL, "S-4")
 
     tues = one("Tue 08 11:30", RECSYS, "summary")["text"]
     assert tues.startswith(":memo: *Standup summary* · 1 answered · 2 did not")

@@ -4,6 +4,8 @@ user sees is the same on SQLite and PostgreSQL (where transactions really interl
 import asyncio
 from datetime import date, timedelta
 
+import pytest
+
 from bot.services import sprints, stories
 from bot.services.errors import CadenceError
 from bot.store.models import Sprint, Story
@@ -158,3 +160,81 @@ async def test_two_people_answering_the_same_criterion_at_once_both_succeed(db, 
     assert not any(isinstance(r, Exception) for r in results)
     [row] = await rows(db, CriterionValue)
     assert (row.set_by, row.value) in ((ALICE, "clicks v3"), (BOB, "clicks v4"))
+
+
+async def test_two_starts_at_once_start_the_story_once(db, config):
+    async with tx(db) as s:
+        story = await make_story(s, config)
+    key = story.key
+
+    async def start(session, actor):
+        found = await stories.get_story(session, key)
+        return await stories.start_story(session, story=found, actor=actor)
+
+    results = await _race(*(_Call(db, lambda s, a=actor: start(s, a)) for actor in (ALICE, BOB) * 5))
+
+    # one start moves it (compare-and-set on the status it read); every other is told, whether it read
+    # the story before the winner committed (PostgreSQL) or after (SQLite's write lock at BEGIN)
+    assert sum(isinstance(r, Story) for r in results) == 1
+    refusals = [r for r in results if not isinstance(r, Story)]
+    assert all(
+        r.message
+        in (
+            "S-1 is already in progress.",
+            "S-1 changed a moment ago; look at it again with `story show S-1`.",
+        )
+        for r in refusals
+    ), [r.message for r in refusals]
+    assert [e.action for e in await audit_rows(db)].count("story.start") == 1
+    assert [s.status for s in await rows(db, Story)] == ["in_progress"]
+
+
+async def test_a_block_and_an_archive_at_once_end_archived(db, config):
+    async with tx(db) as s:
+        story = await make_story(s, config)
+    key = story.key
+
+    async def block(session):
+        found = await stories.get_story(session, key)
+        return await stories.block_story(session, story=found, actor=BOB, reason="GPU quota")
+
+    async def archive(session):
+        found = await stories.get_story(session, key)
+        return await stories.archive_story(session, config=config, story=found, actor=ALICE)
+
+    results = await _race(_Call(db, block), _Call(db, archive))
+
+    # the archive wins either way (a blocked story can be archived too); a block after it is refused
+    [stored] = await rows(db, Story)
+    assert (stored.status, stored.blocked_reason, stored.sprint_id) == ("archived", None, None)
+    actions = [e.action for e in await audit_rows(db)]
+    blocked, archived = results
+    assert isinstance(archived, Story)
+    if isinstance(blocked, Story):
+        assert actions == ["story.block", "story.archive"]
+    else:
+        assert blocked.message in (
+            "S-1 is archived; it cannot become blocked.",
+            "S-1 changed a moment ago; look at it again with `story show S-1`.",
+        )
+        assert actions == ["story.archive"]
+
+
+async def test_a_status_move_on_a_story_read_before_another_moved_it_is_refused(db, config):
+    """The compare-and-set itself, without relying on how the database interleaves: Alice's request
+    read S-1 as to do; before it writes, Bob's request starts it; Alice's start then moves nothing."""
+    async with tx(db) as s:
+        await make_story(s, config)
+    async with tx(db) as s:
+        read_by_alice = await stories.get_story(s, "S-1")  # kept past its transaction: a stale read
+    async with tx(db) as s:
+        await stories.start_story(s, story=await stories.get_story(s, "S-1"), actor=BOB)
+    assert read_by_alice.status == "open"
+
+    with pytest.raises(CadenceError) as info:
+        async with tx(db) as s:
+            await stories.block_story(s, story=read_by_alice, actor=ALICE, reason="GPU quota")
+    assert info.value.message == "S-1 changed a moment ago; look at it again with `story show S-1`."
+    [stored] = await rows(db, Story)
+    assert (stored.status, stored.blocked_reason) == ("in_progress", None)
+    assert [e.action for e in await audit_rows(db)] == ["story.start"]

@@ -283,8 +283,14 @@ async def test_plan_leaves_out_done_stories(db, config):
 # --- commit --------------------------------------------------------------------------------------
 
 
-async def _commit(s, config, keys, **kw):
-    return await sprints.commit(s, config=config, team=team(config), keys=keys, actor=ALICE, **kw)
+PLANNING_DAY = D - timedelta(days=3)  # the Friday before Sprint 1 starts: no sprint is under way yet
+
+
+async def _commit(s, config, keys, today=PLANNING_DAY, **kw):
+    """sprint commit as Alice, on `today` (the team's date the adapters pass; scope added depends on it)."""
+    return await sprints.commit(
+        s, config=config, team=team(config), keys=keys, actor=ALICE, today=today, **kw
+    )
 
 
 async def _sprint_of(db, key):
@@ -306,13 +312,13 @@ async def test_commit_adds_ready_stories_to_the_planned_sprint(db, config):
     assert result.forced == []
     assert await _sprint_of(db, "S-1") == "Sprint 2"
     assert await _sprint_of(db, "S-2") == "Sprint 2"
-    # every commit is on the record, not only forced ones
+    # every commit is on the record, Ready or not; a Ready one has no reason and nothing missing
     rows = await audit_rows(db)
     assert [(r.action, r.subject, r.actor) for r in rows] == [
         ("sprint.commit", "S-1", ALICE),
         ("sprint.commit", "S-2", ALICE),
     ]
-    assert json.loads(rows[0].payload) == {"sprint": "Sprint 2", "team": "recsys"}
+    assert json.loads(rows[0].payload) == {"sprint": "Sprint 2", "team": "recsys", "points": None}
 
 
 async def test_commit_to_a_named_sprint(db, config):
@@ -356,30 +362,35 @@ async def test_force_commit_moves_them_and_audits_each_not_ready_story(db, confi
     assert [st.key for st in result.forced] == ["S-2", "S-3"]
     for key in ("S-1", "S-2", "S-3"):
         assert await _sprint_of(db, key) == "Sprint 1"
-    plain, *rows = await audit_rows(db)
-    assert (plain.action, plain.subject) == ("sprint.commit", "S-1")  # Ready: committed, no reason needed
+    rows = await audit_rows(db)
     assert [(r.action, r.subject, r.actor) for r in rows] == [
+        ("sprint.commit", "S-1", ALICE),  # Ready: a plain commit, no reason on it
         ("sprint.force_commit", "S-2", ALICE),
         ("sprint.force_commit", "S-3", ALICE),
     ]
-    assert json.loads(rows[0].payload) == {
+    assert json.loads(rows[0].payload) == {"sprint": "Sprint 1", "team": "recsys", "points": None}
+    assert json.loads(rows[1].payload) == {
         "sprint": "Sprint 1",
         "team": "recsys",
+        "points": None,
         "reason": "hotfix agreed with the PO",
         "missing": ["acceptance_criteria", "dependencies"],
     }
-    assert len(json.loads(rows[1].payload)["missing"]) == 6
+    assert len(json.loads(rows[2].payload)["missing"]) == 6
     async with tx(db) as s:
         assert (await audit.verify(s)).ok
 
 
-async def test_force_with_only_ready_stories_records_plain_commits(db, config):
+async def test_force_with_only_ready_stories_forces_nothing(db, config):
     async with tx(db) as s:
         await make_sprint(s, config)
-        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        await answer_all(s, config, await make_story(s, config, story_type="eng", points=3), "ready")
         result = await _commit(s, config, ["S-1"], force_reason="just in case")
     assert result.forced == []
-    assert [r.action for r in await audit_rows(db)] == ["sprint.commit"]
+    # audited as the plain commit it is: no force_commit row, no reason recorded
+    (row,) = await audit_rows(db)
+    assert (row.action, row.subject) == ("sprint.commit", "S-1")
+    assert json.loads(row.payload) == {"sprint": "Sprint 1", "team": "recsys", "points": 3}
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
@@ -529,8 +540,7 @@ async def test_close_without_a_next_sprint_returns_unfinished_to_the_backlog(db,
     assert await _sprint_of(db, "S-1") is None
     with pytest.raises(NotFound):
         await _resolve(db, config, "current")
-    committed, row = await audit_rows(db)
-    assert committed.action == "sprint.commit"
+    (row,) = [r for r in await audit_rows(db) if r.action == "sprint.close"]
     assert json.loads(row.payload) == {"done": [], "carried_over": ["S-1"], "to": "backlog"}
 
 
@@ -608,3 +618,211 @@ async def test_overview_counts_points_and_readiness(db, config):
     assert view.points_done == 3
     assert view.done_count == 1
     assert view.ready_count == 2
+
+
+# --- which sprint, and scope added ----------------------------------------------------------------
+
+
+async def test_commit_without_a_next_sprint_goes_to_the_current_one(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        result = await _commit(s, config, ["S-1"])
+    assert result.sprint.name == "Sprint 1"
+    assert await _sprint_of(db, "S-1") == "Sprint 1"
+
+
+@pytest.mark.parametrize(
+    ("today", "scope_added"),
+    [
+        (D - timedelta(days=3), False),  # planned before it starts
+        (D, True),  # its first day: under way
+        (D + timedelta(days=9), True),
+        (D + timedelta(days=20), True),  # over but not closed: still the current sprint
+    ],
+)
+async def test_committing_to_the_current_sprint_under_way_is_scope_added(db, config, today, scope_added):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await answer_all(s, config, await make_story(s, config, story_type="eng", points=2), "ready")
+        await make_story(s, config, story_type="eng")
+    async with tx(db) as s:
+        result = await _commit(s, config, ["S-1", "S-2"], today=today, force_reason="hotfix")
+    assert result.scope_added is scope_added
+    plain, forced = await audit_rows(db)
+    assert (plain.action, forced.action) == ("sprint.commit", "sprint.force_commit")
+    expected = {"sprint": "Sprint 1", "team": "recsys", "points": 2}
+    if scope_added:
+        expected["scope_added"] = True
+    assert json.loads(plain.payload) == expected
+    assert json.loads(forced.payload).get("scope_added", False) is scope_added
+
+
+async def test_committing_to_the_next_sprint_is_never_scope_added(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        # even on a day inside Sprint 2's dates: it is not under way until it becomes the current sprint
+        result = await _commit(s, config, ["S-1"], today=D + timedelta(days=15))
+    assert (result.sprint.name, result.scope_added) == ("Sprint 2", False)
+    assert "scope_added" not in json.loads((await audit_rows(db))[0].payload)
+
+
+async def test_scope_added_is_judged_on_the_day_the_adapters_pass_not_the_hosts(db, config):
+    """The Slack adapters pass the team's date by the app's clock; the host's date must not decide."""
+    far_future = D + timedelta(days=400)  # a sprint the host's clock has not reached
+    async with tx(db) as s:
+        await make_sprint(s, config, name="Later", starts_on=far_future)
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+        await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
+    async with tx(db) as s:
+        under_way = await _commit(s, config, ["S-1"], today=far_future + timedelta(days=1))
+        not_yet = await _commit(s, config, ["S-2"], today=far_future - timedelta(days=1))
+    assert (under_way.scope_added, not_yet.scope_added) == (True, False)
+
+
+async def test_a_commit_that_moves_a_story_from_another_sprint_records_where_from(db, config):
+    async with tx(db) as s:
+        current = await make_sprint(s, config, name="Sprint 1")
+        await make_sprint(s, config, name="Sprint 2", starts_on=D + timedelta(days=14))
+        story = await make_story(s, config, story_type="eng", points=3)
+        await answer_all(s, config, story, "ready")
+        await _commit(s, config, [story.key], sprint=current)
+    async with tx(db) as s:
+        result = await _commit(s, config, ["S-1"])  # the default: the next sprint
+    assert result.moved_from == {"S-1": "Sprint 1"}
+    assert await _sprint_of(db, "S-1") == "Sprint 2"
+    row = (await audit_rows(db))[-1]
+    assert (row.action, row.subject) == ("sprint.commit", "S-1")
+    assert json.loads(row.payload) == {
+        "sprint": "Sprint 2",
+        "team": "recsys",
+        "points": 3,
+        "from": "Sprint 1",
+    }
+
+
+async def test_an_archived_or_in_progress_story_and_the_gate(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        doing = await make_story(s, config, story_type="eng")
+        await answer_all(s, config, doing, "ready")
+        await stories.start_story(s, story=doing, actor=BOB)
+        gone = await make_story(s, config, story_type="eng")
+        await stories.archive_story(s, config=config, story=gone, actor=ALICE)
+    # a story already in progress may still be committed; an archived one may not
+    async with tx(db) as s:
+        result = await _commit(s, config, ["S-1"])
+    assert [st.key for st in result.added] == ["S-1"]
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _commit(s, config, ["S-2"], force_reason="x"))
+    assert error.message == "S-2 is already archived."
+    assert await snapshot(db) == before
+
+
+# --- a sprint that would already be over ------------------------------------------------------------
+
+
+async def test_a_sprint_that_ended_before_today_is_refused(db, config):
+    async def start(s):
+        await sprints.start_sprint(
+            s,
+            team=team(config),
+            name="Sprint 1",
+            starts_on=D,
+            ends_on=D + timedelta(days=11),
+            actor=ALICE,
+            today=D + timedelta(days=14),
+        )
+
+    before = await snapshot(db)
+    error = await refused(db, Invalid, start)
+    assert error.message == (
+        "2026-01-05..2026-01-16 ended 3 days ago; check --from and --to (today is 2026-01-19)."
+    )
+    assert error.field == "--to"
+    assert await snapshot(db) == before
+
+
+async def test_a_sprint_ending_today_or_started_in_the_past_is_accepted(db, config):
+    async with tx(db) as s:
+        ending_today = await sprints.start_sprint(
+            s,
+            team=team(config),
+            name="A",
+            starts_on=D,
+            ends_on=D + timedelta(days=4),
+            actor=ALICE,
+            today=D + timedelta(days=4),
+        )
+        started = await sprints.start_sprint(
+            s,
+            team=team(config),
+            name="B",
+            starts_on=D + timedelta(days=7),
+            ends_on=D + timedelta(days=18),
+            actor=ALICE,
+            today=D + timedelta(days=9),
+        )
+    assert (ending_today.state, started.state) == ("active", "planned")
+
+
+async def test_one_day_over_says_day_not_days(db, config):
+    error = await refused(
+        db,
+        Invalid,
+        lambda s: sprints.start_sprint(
+            s,
+            team=team(config),
+            name="S",
+            starts_on=D,
+            ends_on=D + timedelta(days=4),
+            actor=ALICE,
+            today=D + timedelta(days=5),
+        ),
+    )
+    assert "ended 1 day ago;" in error.message
+
+
+# --- where a sprint stands ------------------------------------------------------------------------
+
+
+def _sprint(starts_on=D, days=11):
+    from bot.store.models import Sprint
+
+    return Sprint(
+        team="recsys",
+        name="S",
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=days),
+        state="active",
+        created_by=ALICE,
+    )
+
+
+def test_working_days_count_mondays_to_fridays_first_and_last_day_included():
+    assert sprints.working_days(_sprint(days=11)) == 10  # Mon 5 .. Fri 16 Jan
+    assert sprints.working_days(_sprint(days=13)) == 10  # .. Sun 18 Jan
+    assert sprints.working_days(_sprint(days=4)) == 5
+    assert sprints.working_days(_sprint(starts_on=D + timedelta(days=5), days=1)) == 0  # a weekend
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (D - timedelta(days=1), sprints.SprintDay(0, 10, True, False, 0)),
+        (D, sprints.SprintDay(1, 10, False, False, 0)),
+        (D + timedelta(days=1), sprints.SprintDay(2, 10, False, False, 0)),
+        (D + timedelta(days=4), sprints.SprintDay(5, 10, False, False, 0)),  # Friday
+        (D + timedelta(days=5), sprints.SprintDay(6, 10, False, False, 0)),  # Saturday: next working day
+        (D + timedelta(days=7), sprints.SprintDay(6, 10, False, False, 0)),  # Monday of week 2
+        (D + timedelta(days=11), sprints.SprintDay(10, 10, False, False, 0)),  # its last day
+        (D + timedelta(days=12), sprints.SprintDay(10, 10, False, True, 1)),
+        (D + timedelta(days=14), sprints.SprintDay(10, 10, False, True, 3)),
+    ],
+)
+def test_sprint_day(today, expected):
+    assert sprints.sprint_day(_sprint(), today) == expected

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from bot.services import readiness, sprints, stories
+from bot.services import audit, readiness, sprints, stories
 from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
-from tests.conftest import ALICE, BOB, DAVE, FRANK
+from tests.conftest import ALICE, BOB, DAVE, FRANK, make_config
 from tests.factories import (
     PLANNED,
+    SPRINT_START,
     answer_all,
     audit_rows,
     get,
@@ -23,6 +24,9 @@ from tests.factories import (
     team,
     tx,
 )
+
+CONFIG = make_config()  # the test configuration (as the `config` fixture), for calls that take no fixture
+BEFORE_START = SPRINT_START - timedelta(days=3)  # the team's date when a sprint is not under way yet
 
 # --- add ---------------------------------------------------------------------------------------
 
@@ -155,34 +159,75 @@ async def test_adding_to_a_closed_sprint_is_refused(db, config):
 # --- into a sprint: the readiness gate of sprint commit ----------------------------------------
 
 
-async def test_adding_a_not_ready_story_into_a_sprint_is_refused_and_nothing_stored(db, config):
-    async with tx(db) as s:
-        sprint = await make_sprint(s, config)
-    before = await snapshot(db)
-    error = await refused(db, Conflict, lambda s: make_story(s, config, story_type="eng", sprint=sprint))
-    assert error.message.startswith("Not Ready: S-1 lacks Acceptance criteria, Dependencies.")
-    assert '--force reason="why"' in error.message
-    assert error.field == "sprint"
-    assert await snapshot(db) == before
-    async with tx(db) as s:
-        assert (await make_story(s, config)).key == "S-1"  # the refused add used up no number
-
-
-async def test_adding_into_a_sprint_by_someone_not_a_lead_is_forbidden(db, config):
-    async with tx(db) as s:
-        sprint = await make_sprint(s, config)
-    before = await snapshot(db)
-    error = await refused(
-        db, Forbidden, lambda s: make_story(s, config, actor=BOB, sprint=sprint, force_reason=PLANNED)
+async def _add(s, config, *, actor=ALICE, team_name="recsys", **kw):
+    """stories.add_story itself (make_story raises what the gate refuses; here the refusal is the result)."""
+    return await stories.add_story(
+        s, config=config, team=team(config, team_name), title="Train the ranker", actor=actor, **kw
     )
-    assert error.message == "Only the leads of team recsys can commit stories to a sprint."
+
+
+async def test_adding_a_not_ready_story_into_a_sprint_keeps_it_in_the_backlog_with_the_reason(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+    outbox_before = await outbox_rows(db)
+    async with tx(db) as s:
+        added = await _add(s, config, story_type="eng", sprint=sprint, today=BEFORE_START)
+    # the story is stored, numbered, and waits in the backlog; the refusal says why, naming it
+    assert (added.story.key, added.sprint) == ("S-1", None)
+    assert isinstance(added.refused, Conflict)
+    assert added.refused.message.startswith("Not Ready: S-1 lacks Acceptance criteria, Dependencies.")
+    assert '--force reason="why"' in added.refused.message
+    assert added.refused.field == "sprint"
+    async with tx(db) as s:
+        stored = await get(s, "S-1")
+    assert (stored.title, stored.sprint_id, stored.status) == ("Train the ranker", None, "open")
+    # nothing entered the sprint: no commit on the record, nothing announced
+    assert await audit_rows(db) == []
+    assert await outbox_rows(db) == outbox_before
+    async with tx(db) as s:
+        assert (await make_story(s, config)).key == "S-2"
+
+
+async def test_adding_into_a_sprint_by_someone_not_a_lead_keeps_it_in_the_backlog(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+    async with tx(db) as s:
+        added = await _add(s, config, actor=BOB, sprint=sprint, force_reason=PLANNED, today=BEFORE_START)
+    assert added.sprint is None
+    assert isinstance(added.refused, Forbidden)
+    assert added.refused.message == "Only the leads of team recsys can commit stories to a sprint."
+    async with tx(db) as s:
+        stored = await get(s, "S-1")
+    assert (stored.sprint_id, stored.created_by) == (None, BOB)
+    assert await audit_rows(db) == []
+
+
+async def test_an_add_the_gate_lets_in_names_the_sprint_and_no_refusal(db, config):
+    """A new story has no answers yet, so only a reason lets it in; then the result names the sprint."""
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, team_name="platform", name="P1", actor=FRANK)
+    async with tx(db) as s:
+        added = await _add(s, config, team_name="platform", actor=FRANK, sprint=sprint, force_reason="ops")
+    assert added.refused is None
+    assert added.sprint is not None and added.sprint.name == "P1"
+    assert added.story.sprint_id == sprint.id
+
+
+async def test_adding_into_another_teams_sprint_is_refused_and_nothing_stored(db, config):
+    async with tx(db) as s:
+        other = await make_sprint(s, config, team_name="platform", name="P1", actor=FRANK)
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _add(s, config, sprint=other, force_reason=PLANNED))
+    assert error.message == "Sprint P1 belongs to team platform, not recsys."
     assert await snapshot(db) == before
 
 
 async def test_a_forced_add_into_a_sprint_is_stored_and_audited(db, config):
     async with tx(db) as s:
         sprint = await make_sprint(s, config, name="Sprint 1")
-        story = await make_story(s, config, story_type="eng", sprint=sprint, force_reason="  hotfix ")
+        story = await make_story(
+            s, config, story_type="eng", sprint=sprint, force_reason="  hotfix ", today=BEFORE_START
+        )
         sprint_id = sprint.id
     assert story.sprint_id == sprint_id
     async with tx(db) as s:
@@ -192,16 +237,18 @@ async def test_a_forced_add_into_a_sprint_is_stored_and_audited(db, config):
     assert json.loads(row.payload) == {
         "sprint": "Sprint 1",
         "team": "recsys",
+        "points": None,
         "reason": "hotfix",
         "missing": ["acceptance_criteria", "dependencies"],
     }
 
 
-async def test_a_forced_add_needs_a_real_reason(db, config):
+@pytest.mark.parametrize("reason", ["", "  "])
+async def test_a_forced_add_needs_a_real_reason(db, config, reason):
     async with tx(db) as s:
         sprint = await make_sprint(s, config)
     before = await snapshot(db)
-    error = await refused(db, Invalid, lambda s: make_story(s, config, sprint=sprint, force_reason="  "))
+    error = await refused(db, Invalid, lambda s: _add(s, config, sprint=sprint, force_reason=reason))
     assert "--force needs a reason" in error.message
     assert await snapshot(db) == before
 
@@ -233,15 +280,19 @@ async def test_editing_a_not_ready_story_into_a_sprint_is_refused_and_changes_no
     assert await snapshot(db) == before
 
 
-async def test_editing_a_ready_story_into_a_sprint_needs_no_force_and_audits_the_commit(db, config):
+async def test_editing_a_ready_story_into_a_sprint_needs_no_force_and_is_a_plain_commit(db, config):
     async with tx(db) as s:
         sprint = await make_sprint(s, config)
         await answer_all(s, config, await make_story(s, config, story_type="eng"), "ready")
     async with tx(db) as s:
-        await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=ALICE, sprint=sprint)
+        await stories.edit_story(
+            s, config=config, story=await get(s, "S-1"), actor=ALICE, sprint=sprint, today=BEFORE_START
+        )
     async with tx(db) as s:
         assert (await get(s, "S-1")).sprint_id == sprint.id
-    assert [(r.action, r.subject) for r in await audit_rows(db)] == [("sprint.commit", "S-1")]
+    (row,) = await audit_rows(db)
+    assert (row.action, row.subject) == ("sprint.commit", "S-1")  # no force: nothing to justify
+    assert json.loads(row.payload) == {"sprint": "Sprint 1", "team": "recsys", "points": None}
 
 
 async def test_editing_into_a_sprint_by_someone_not_a_lead_is_forbidden(db, config):
@@ -798,3 +849,350 @@ async def test_pages_hold_the_same_stories_as_the_full_list(db, config, filters)
     for page in range(1, first.pages + 1):
         paged += _keys((await _page(db, config, page, page_size=1, **filters)).items)
     assert paged == _keys(full)
+
+
+# --- lifecycle: start, block, unblock, drop, archive ---------------------------------------------
+
+
+async def _status(db, key="S-1"):
+    async with tx(db) as s:
+        story = await get(s, key)
+    return story.status, story.blocked_reason
+
+
+async def _start(s, key="S-1", actor=BOB):
+    return await stories.start_story(s, story=await get(s, key), actor=actor)
+
+
+async def _block(s, reason, key="S-1", actor=BOB):
+    return await stories.block_story(s, story=await get(s, key), actor=actor, reason=reason)
+
+
+async def _unblock(s, key="S-1", actor=BOB):
+    return await stories.unblock_story(s, story=await get(s, key), actor=actor)
+
+
+async def _drop(s, key="S-1", actor=ALICE):
+    return await stories.drop_story(s, config=CONFIG, story=await get(s, key), actor=actor)
+
+
+async def _archive(s, key="S-1", actor=ALICE):
+    return await stories.archive_story(s, config=CONFIG, story=await get(s, key), actor=actor)
+
+
+async def _done(s, config, story):
+    await answer_all(s, config, story, "done")
+    return await stories.complete_story(s, config=config, story=story, actor=ALICE)
+
+
+async def test_start_moves_an_open_story_in_progress_and_audits_it(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+    async with tx(db) as s:
+        started = await _start(s)
+    assert (started.status, started.blocked_reason) == ("in_progress", None)
+    assert await _status(db) == ("in_progress", None)
+    (row,) = await audit_rows(db)
+    assert (row.action, row.subject, row.actor) == ("story.start", "S-1", BOB)
+    assert json.loads(row.payload) == {"from": "open", "to": "in_progress"}
+
+
+async def test_starting_a_story_in_progress_is_refused_and_changes_nothing(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+        await _start(s)
+    before = await snapshot(db)
+    error = await refused(db, Conflict, _start)
+    assert error.message == "S-1 is already in progress."
+    assert await snapshot(db) == before
+
+
+async def test_block_records_what_it_waits_for_and_unblock_resumes_it(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+        await _start(s)
+    async with tx(db) as s:
+        blocked = await _block(s, "  waiting for\n GPU   quota ")
+    assert (blocked.status, blocked.blocked_reason) == ("blocked", "waiting for GPU quota")
+    assert await _status(db) == ("blocked", "waiting for GPU quota")
+    async with tx(db) as s:
+        resumed = await _unblock(s)
+    assert (resumed.status, resumed.blocked_reason) == ("in_progress", None)
+    assert await _status(db) == ("in_progress", None)
+    rows = await audit_rows(db)
+    assert [(r.action, json.loads(r.payload)) for r in rows] == [
+        ("story.start", {"from": "open", "to": "in_progress"}),
+        ("story.block", {"from": "in_progress", "to": "blocked", "reason": "waiting for GPU quota"}),
+        ("story.start", {"from": "blocked", "to": "in_progress"}),  # unblocked: back in progress
+    ]
+    async with tx(db) as s:
+        assert (await audit.verify(s)).ok
+
+
+async def test_a_story_to_do_can_be_blocked_and_started_again(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+        await _block(s, "data contract unsigned")
+    assert await _status(db) == ("blocked", "data contract unsigned")
+    async with tx(db) as s:
+        await _start(s)  # starting a blocked story resumes it, and the reason goes
+    assert await _status(db) == ("in_progress", None)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\n\t"])
+async def test_block_without_a_reason_is_refused(db, config, reason):
+    async with tx(db) as s:
+        await make_story(s, config)
+    before = await snapshot(db)
+    error = await refused(db, Invalid, lambda s: _block(s, reason))
+    assert error.message.startswith("Say what it is waiting for")
+    assert error.field == "reason"
+    assert await snapshot(db) == before
+
+
+async def test_a_block_reason_of_300_characters_is_kept_and_301_refused(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+    error = await refused(db, Invalid, lambda s: _block(s, "x" * 301))
+    assert error.message == "Keep the reason to 300 characters."
+    assert await _status(db) == ("open", None)
+    async with tx(db) as s:
+        await _block(s, "y" * 300)
+    assert await _status(db) == ("blocked", "y" * 300)
+
+
+async def test_blocking_a_blocked_story_is_refused_and_keeps_its_reason(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+        await _block(s, "GPU quota")
+    before = await snapshot(db)
+    error = await refused(db, Conflict, lambda s: _block(s, "something else"))
+    assert error.message == "S-1 is already blocked."
+    assert await snapshot(db) == before
+
+
+@pytest.mark.parametrize("start_first", [False, True])
+async def test_unblocking_a_story_that_is_not_blocked_is_refused(db, config, start_first):
+    async with tx(db) as s:
+        await make_story(s, config)
+        if start_first:
+            await _start(s)
+    before = await snapshot(db)
+    error = await refused(db, Conflict, _unblock)
+    assert error.message == f"S-1 is {'in progress' if start_first else 'to do'}, not blocked."
+    assert await snapshot(db) == before
+
+
+async def test_finishing_a_blocked_story_clears_its_reason(db, config):
+    async with tx(db) as s:
+        await make_story(s, config, story_type="eng")
+        await _block(s, "review pending")
+        await _done(s, config, await get(s, "S-1"))
+    assert await _status(db) == ("done", None)
+    assert [r.action for r in await audit_rows(db)] == ["story.block", "story.done"]
+
+
+@pytest.mark.parametrize("closed", ["done", "archived"])
+async def test_a_closed_story_does_not_move_any_more(db, config, closed):
+    async with tx(db) as s:
+        story = await make_story(s, config, story_type="eng")
+        if closed == "done":
+            await _done(s, config, story)
+        else:
+            await _archive(s)
+    before = await snapshot(db)
+    for call, message in [
+        (_start, f"S-1 is {closed}; it cannot become in progress."),
+        (lambda s: _block(s, "GPU"), f"S-1 is {closed}; it cannot become blocked."),
+        (_unblock, f"S-1 is {closed}, not blocked."),
+    ]:
+        assert (await refused(db, Conflict, call)).message == message
+    assert await snapshot(db) == before
+
+
+async def test_stories_in_progress_and_blocked_stay_on_the_lists(db, config):
+    async with tx(db) as s:
+        for title in ("to do", "doing", "stuck"):
+            await make_story(s, config, title=title)
+        await _start(s, "S-2")
+        await _block(s, "GPU", "S-3")
+    async with tx(db) as s:
+        listed = await stories.list_stories(s, config=config, team=team(config))
+        not_ready = await stories.list_stories(s, config=config, team=team(config), not_ready=True)
+    assert _keys(listed) == ["S-1", "S-2", "S-3"]
+    assert [i.story.status for i in listed] == ["open", "in_progress", "blocked"]
+    assert _keys(not_ready) == ["S-1", "S-2", "S-3"]
+
+
+# --- drop ------------------------------------------------------------------------------------------
+
+
+async def test_a_lead_drops_a_story_back_to_the_backlog_audited(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, name="Sprint 1")
+        await make_story(s, config, points=5, sprint=sprint, force_reason=PLANNED)
+        await _start(s)
+    committed = await audit_rows(db)
+    async with tx(db) as s:
+        left = await _drop(s)
+    assert left.name == "Sprint 1"
+    async with tx(db) as s:
+        stored = await get(s, "S-1")
+    # out of the sprint, work on it not forgotten: it stays in progress
+    assert (stored.sprint_id, stored.status) == (None, "in_progress")
+    row = (await audit_rows(db))[len(committed)]
+    assert (row.action, row.subject, row.actor) == ("sprint.drop", "S-1", ALICE)
+    assert json.loads(row.payload) == {"sprint": "Sprint 1", "team": "recsys", "points": 5}
+
+
+async def test_dropping_by_someone_not_a_lead_is_forbidden(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await make_story(s, config, sprint=sprint, force_reason=PLANNED)
+    before = await snapshot(db)
+    error = await refused(db, Forbidden, lambda s: _drop(s, actor=BOB))
+    assert error.message == "Only the leads of team recsys can drop stories from a sprint."
+    assert await snapshot(db) == before
+
+
+async def test_in_a_team_without_leads_anyone_may_drop(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config, team_name="platform", name="P1", actor=FRANK)
+        await make_story(s, config, team_name="platform", actor=FRANK, sprint=sprint, force_reason="ops")
+    async with tx(db) as s:
+        await _drop(s, actor=FRANK)
+    async with tx(db) as s:
+        assert (await get(s, "S-1")).sprint_id is None
+
+
+async def test_dropping_a_backlog_or_done_story_is_refused(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await make_story(s, config)
+        done = await make_story(s, config, story_type="eng", sprint=sprint, force_reason=PLANNED)
+        await _done(s, config, done)
+    before = await snapshot(db)
+    assert (await refused(db, Conflict, _drop)).message == "S-1 is in the backlog, not in a sprint."
+    assert (
+        await refused(db, Conflict, lambda s: _drop(s, "S-2"))
+    ).message == "S-2 is done; only open stories leave a sprint."
+    assert await snapshot(db) == before
+
+
+async def test_moving_a_story_to_the_backlog_in_its_form_is_a_drop(db, config):
+    """The story form's Backlog choice takes a story out of its sprint as `story drop` does."""
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await make_story(s, config, sprint=sprint, force_reason=PLANNED)
+    before = await snapshot(db)
+
+    async def to_backlog(s, actor):
+        await stories.edit_story(s, config=config, story=await get(s, "S-1"), actor=actor, to_backlog=True)
+
+    error = await refused(db, Forbidden, lambda s: to_backlog(s, BOB))
+    assert error.message == "Only the leads of team recsys can drop stories from a sprint."
+    assert error.field == "sprint"
+    assert await snapshot(db) == before
+    async with tx(db) as s:
+        await to_backlog(s, ALICE)
+    async with tx(db) as s:
+        assert (await get(s, "S-1")).sprint_id is None
+    assert (await audit_rows(db))[-1].action == "sprint.drop"
+
+
+# --- archive ---------------------------------------------------------------------------------------
+
+
+async def test_anyone_may_archive_a_backlog_story_and_it_is_audited(db, config):
+    async with tx(db) as s:
+        await make_story(s, config, actor=BOB)
+        await _block(s, "no data")
+    async with tx(db) as s:
+        archived = await _archive(s, actor=BOB)
+    assert (archived.status, archived.blocked_reason, archived.sprint_id) == ("archived", None, None)
+    row = (await audit_rows(db))[-1]
+    assert (row.action, row.subject, row.actor) == ("story.archive", "S-1", BOB)
+    assert json.loads(row.payload) == {"from": "blocked", "to": "archived"}
+
+
+async def test_archiving_a_story_in_a_sprint_takes_a_lead_and_takes_it_out(db, config):
+    async with tx(db) as s:
+        sprint = await make_sprint(s, config)
+        await make_story(s, config, sprint=sprint, force_reason=PLANNED)
+    before = await snapshot(db)
+    error = await refused(db, Forbidden, lambda s: _archive(s, actor=BOB))
+    assert error.message == "Only the leads of team recsys can archive a story that is in a sprint."
+    assert await snapshot(db) == before
+    async with tx(db) as s:
+        await _archive(s, actor=ALICE)
+    async with tx(db) as s:
+        stored = await get(s, "S-1")
+        view = await sprints.overview(s, config=config, team=team(config), sprint=sprint)
+    assert (stored.status, stored.sprint_id) == ("archived", None)
+    assert view.stories == []  # off the board
+
+
+async def test_a_done_story_cannot_be_archived(db, config):
+    async with tx(db) as s:
+        await _done(s, config, await make_story(s, config, story_type="eng"))
+    before = await snapshot(db)
+    error = await refused(db, Conflict, _archive)
+    assert error.message == "S-1 is done; done stories stay on the record."
+    assert await snapshot(db) == before
+
+
+async def test_archiving_twice_is_refused(db, config):
+    async with tx(db) as s:
+        await make_story(s, config)
+        await _archive(s)
+    before = await snapshot(db)
+    assert (await refused(db, Conflict, _archive)).message == "S-1 is already archived."
+    assert await snapshot(db) == before
+
+
+async def test_an_archived_story_is_off_every_list_and_frozen(db, config):
+    async with tx(db) as s:
+        await make_sprint(s, config)
+        await make_story(s, config, title="keep", story_type="eng")
+        await make_story(s, config, title="put away", story_type="eng")
+        await _archive(s, "S-2")
+    async with tx(db) as s:
+        for filters in ({}, {"include_done": True}, {"backlog_only": True, "include_done": True}):
+            listed = await stories.list_stories(s, config=config, team=team(config), **filters)
+            assert _keys(listed) == ["S-1"], filters
+        page = await stories.page_of_stories(
+            s, config=config, team=team(config), filters=stories.StoryFilter(include_done=True)
+        )
+        assert (_keys(page.items), page.total) == (["S-1"], 1)
+        plan = await sprints.plan(s, config=config, team=team(config))
+        assert [p.story.key for p in plan.candidates] == ["S-1"]
+    before = await snapshot(db)
+
+    async def edit(s):
+        await stories.edit_story(s, config=config, story=await get(s, "S-2"), actor=ALICE, title="x")
+
+    async def commit(s):
+        await sprints.commit(
+            s, config=config, team=team(config), keys=["S-2"], actor=ALICE, force_reason=PLANNED
+        )
+
+    async def answer(s):
+        await readiness.record_answers(
+            s,
+            story=await get(s, "S-2"),
+            kind="ready",
+            config=config,
+            actor=ALICE,
+            answers={"dependencies": "x"},
+        )
+
+    async def complete(s):
+        await stories.complete_story(s, config=config, story=await get(s, "S-2"), actor=ALICE)
+
+    assert (await refused(db, Conflict, edit)).message == "S-2 is archived and can no longer be edited."
+    assert (await refused(db, Conflict, commit)).message == "S-2 is already archived."
+    assert (
+        await refused(db, Conflict, answer)
+    ).message == "S-2 is already archived; its checklists are closed."
+    assert (await refused(db, Conflict, complete)).message == "S-2 is already archived."
+    assert await snapshot(db) == before

@@ -17,7 +17,17 @@ from bot.slack.blocks import MAX_BLOCKS, MAX_VIEW_BLOCKS, error_message, message
 from bot.slack.blocks.checklist import checklist_blocks, checklist_lines
 from bot.slack.blocks.home import home_view
 from bot.slack.blocks.modals import criteria_modal, story_modal
-from bot.slack.blocks.sprints import close_report, plan_blocks, sprint_glance
+from bot.slack.blocks.sprints import (
+    close_report,
+    forced_owner_dm,
+    plan_blocks,
+    sprint_board,
+    sprint_glance,
+    sprint_label,
+    sprint_started,
+    stories_committed,
+    story_finished,
+)
 from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_line, story_list
 from bot.store.models import Sprint, Story
 from tests.conftest import ALICE, BOB
@@ -302,7 +312,8 @@ def test_plan_fits_in_a_message_and_keeps_every_section(config, count):
     assert len(blocks) <= MAX_BLOCKS
     assert_within_slack_limits(blocks)
     assert _headings(blocks) == ["*Committed", "*Ready in the backlog", "*Not Ready"]
-    assert "sprint commit" in mrkdwn(blocks[-1:])  # the hint at the end survives
+    # the hint at the end survives: what to commit, or (nothing to commit) how to fill the backlog
+    assert ("sprint commit" if count else "The backlog is empty") in mrkdwn(blocks[-1:])
     if count > 80:
         assert "lists them all." in mrkdwn(blocks)
 
@@ -352,6 +363,7 @@ def test_modals_stay_within_slack_limits(config):
         channel="C0123RECSYS",
         team="recsys",
         response_url="https://hooks.slack.com/actions/T0001/" + "1" * 13 + "/" + "a" * 24,
+        may_force=True,
     )
     assert len(view["title"]["text"]) <= 24
     assert len(view["private_metadata"]) <= 3000
@@ -394,6 +406,7 @@ def _everything_rendered(config: AppConfig) -> list[Any]:
             default_type="ml",
             channel=None,
             team="recsys",
+            may_force=True,
         ),
         criteria_modal(ready, story_title="T", channel=None),
         criteria_modal(done, story_title="T", channel=None),
@@ -426,9 +439,261 @@ def test_modal_callback_and_block_ids_come_from_the_ids_module(config):
     trees = _everything_rendered(config)
     views = [t for t in trees if isinstance(t, dict) and t.get("type") == "modal"]
     assert {v["callback_id"] for v in views} == {ids.STORY_MODAL, ids.CRITERIA_MODAL}
-    fields = {ids.FIELD_TITLE, ids.FIELD_TYPE, ids.FIELD_OWNER, ids.FIELD_POINTS, ids.FIELD_SPRINT}
+    fields = {
+        ids.FIELD_TITLE,
+        ids.FIELD_TYPE,
+        ids.FIELD_OWNER,
+        ids.FIELD_POINTS,
+        ids.FIELD_SPRINT,
+        ids.FIELD_REASON,
+    }
     for view in views:
         for b in view["blocks"]:
             if b["type"] == "input":
                 assert b["block_id"] in fields or b["block_id"].startswith(ids.CRITERION_PREFIX)
                 assert b["element"]["action_id"] == ids.INPUT
+
+
+# ── the sprint's labels, board and team-channel posts ────────────────────────────────────────
+
+MON, FRI = date(2026, 12, 7), date(2026, 12, 18)  # the first and last day of make_sprint()
+
+
+@pytest.mark.parametrize(
+    ("state", "today", "label"),
+    [
+        ("active", MON, "*Sprint 14* (current, day 1 of 10)"),
+        ("active", date(2026, 12, 9), "*Sprint 14* (current, day 3 of 10)"),
+        ("active", FRI, "*Sprint 14* (current, day 10 of 10)"),
+        ("active", date(2026, 12, 19), "*Sprint 14* (current, ended Fri 18 Dec, 1 day ago)"),
+        ("active", date(2026, 12, 21), "*Sprint 14* (current, ended Fri 18 Dec, 3 days ago)"),
+        ("active", date(2026, 12, 4), "*Sprint 14* (current, starts Mon 07 Dec)"),
+        ("planned", date(2026, 12, 4), "*Sprint 14* (next, starts Mon 07 Dec)"),
+        ("planned", MON, "*Sprint 14* (next, day 1 of 10)"),
+        ("closed", date(2026, 12, 21), "*Sprint 14* (closed)"),
+    ],
+)
+def test_sprint_label_names_the_sprint_and_where_it_stands(state, today, label):
+    assert sprint_label(make_sprint(state=state), today) == label
+
+
+def test_sprint_label_escapes_the_name():
+    assert sprint_label(make_sprint(name=EVIL), MON) == f"*{EVIL_ESCAPED}* (current, day 1 of 10)"
+
+
+def overview(config: AppConfig, statuses: list[str], *, title: str | None = None) -> SprintOverview:
+    items = []
+    for n, status in enumerate(statuses, start=1):
+        story = make_story(n, title=title, status=status, owner=BOB if n % 2 else None)
+        if status == "blocked":
+            story.blocked_reason = f"reason {n}"
+        items.append(StoryListing(story, "Sprint 14", make_checklist(config, story, answered=n % 7)))
+    return SprintOverview(make_sprint(goal=None), items)
+
+
+def test_sprint_board_groups_blocked_in_progress_to_do_and_done(config):
+    view = overview(config, ["open", "blocked", "done", "in_progress", "open", "blocked"])
+    blocks = render(sprint_board(view, today=date(2026, 12, 9)))
+    assert mrkdwn(blocks[:2]).split("\n") == [
+        "*Sprint 14* (current) · Mon 07 Dec → Fri 18 Dec 2026",
+        "Day 3 of 10 · 7 working days left · 1/6 stories done · 3/21 points · 2/6 Ready or done",
+    ]
+    groups = [b["text"]["text"].split("\n") for b in blocks[2:]]
+    assert [g[0] for g in groups] == [
+        "*:octagonal_sign: Blocked (2 · 8 pt)*",  # S-2 (2 pt) and S-6 (6 pt)
+        "*:large_blue_circle: In progress (1 · 4 pt)*",
+        "*:white_circle: To do (2 · 6 pt)*",
+        "*:white_check_mark: Done (1 · 3 pt)*",
+    ]
+    assert groups[0][1] == "*S-2* Story number 2 (2 pt) · :red_circle: not Ready (2/6) — _reason 2_"
+    assert groups[0][2] == "*S-6* Story number 6 (6 pt) · :large_green_circle: Ready — _reason 6_"
+    assert groups[1][1] == "*S-4* Story number 4 (4 pt) · :red_circle: not Ready (4/6)"
+    assert groups[3][1] == f"*S-3* Story number 3 (3 pt) · <@{BOB}>"  # done: no readiness badge
+
+
+def test_sprint_board_of_an_empty_sprint_says_how_to_fill_it(config):
+    blocks = render(sprint_board(overview(config, []), today=MON))
+    assert mrkdwn(blocks[-1:]) == "_No stories in this sprint yet: `sprint commit S-n` adds them._"
+
+
+@pytest.mark.parametrize("count", [1, 40, 200])
+def test_sprint_board_fits_in_a_message(config, count):
+    statuses = ["open", "in_progress", "blocked", "done"]
+    view = overview(config, [statuses[n % 4] for n in range(count)], title="<&>" * 66)
+    blocks = render(sprint_board(view, today=MON))
+    assert len(blocks) <= MAX_BLOCKS
+    assert_within_slack_limits(blocks)
+
+
+def test_sprint_board_escapes_titles_reasons_and_names(config):
+    view = overview(config, ["blocked", "done"], title=EVIL)
+    view.stories[0].story.blocked_reason = EVIL
+    view.sprint.name = view.sprint.goal = EVIL
+    blocks = render(sprint_board(view, today=MON))
+    assert_escaped(blocks)
+    assert mrkdwn(blocks).count(EVIL_ESCAPED) == 5  # name, goal, two titles, the reason
+
+
+def test_sprint_posts_escape_what_people_typed(config):
+    sprint = make_sprint(name=EVIL, goal=EVIL)
+    story = make_story(1, title=EVIL)
+    assert_escaped(render(sprint_started(sprint, actor=ALICE, today=MON)))
+    committed = stories_committed(
+        sprint, [story], forced=[story], actor=ALICE, scope_added=True, reason=EVIL, today=MON
+    )
+    assert_escaped(render(committed))
+    assert mrkdwn(render(committed)).count(EVIL_ESCAPED) == 3  # the sprint, the title, the reason
+    dm = forced_owner_dm(story, sprint, actor=ALICE, reason=EVIL, missing=[EVIL])
+    assert EVIL_ESCAPED in dm and "<!channel>" not in dm and dm.count(EVIL_ESCAPED) == 4
+    view = SprintOverview(sprint, [StoryListing(story, EVIL, make_checklist(config, story))])
+    assert_escaped(render(story_finished(story, actor=BOB, view=view)))
+
+
+def test_a_commit_post_counts_points_and_names_forced_stories_once():
+    sprint = make_sprint()
+    a, b, c = make_story(1), make_story(2), make_story(8)  # 1, 2 and 0 points
+    c.points = None
+    blocks = render(
+        stories_committed(
+            sprint, [a, b, c], forced=[b], actor=ALICE, scope_added=False, reason=None, today=MON
+        )
+    )
+    assert mrkdwn(blocks) == (
+        f":inbox_tray: Committed to *Sprint 14* (current, day 1 of 10) by <@{ALICE}> · 3 points\n"
+        "• *S-1* Story number 1 (1 pt)\n"
+        "• *S-2* Story number 2 (2 pt) — :warning: not Ready\n"
+        "• *S-8* Story number 8\n"
+        ":warning: S-2 went in although not Ready (audited)"
+    )
+
+
+def test_a_commit_post_of_many_stories_fits_in_a_message():
+    stories = [make_story(n, title="T" * 200) for n in range(1, 201)]
+    blocks = render(
+        stories_committed(
+            make_sprint(), stories, forced=stories, actor=ALICE, scope_added=True, reason="x" * 300, today=MON
+        )
+    )
+    assert len(blocks) <= MAX_BLOCKS
+    assert_within_slack_limits(blocks)
+
+
+def test_the_forced_owner_dm_says_what_is_left_or_that_nothing_is():
+    sprint, story = make_sprint(), make_story(4)
+    assert forced_owner_dm(story, sprint, actor=ALICE, reason="hotfix", missing=["Data contract"]) == (
+        f"<@{ALICE}> committed your story *S-4* Story number 4 (4 pt) to sprint *Sprint 14* although it is "
+        "not Ready (reason: hotfix). It still lacks: Data contract."
+    )
+    assert forced_owner_dm(story, sprint, actor=ALICE, reason=None, missing=[]).endswith(
+        "although it is not Ready. It still lacks: nothing any more."
+    )
+
+
+def test_a_finished_story_post_with_and_without_its_sprint(config):
+    story = make_story(3, status="done")
+    assert mrkdwn(render(story_finished(story, actor=BOB, view=None))) == (
+        f":tada: <@{BOB}> finished *S-3* Story number 3 (3 pt)"
+    )
+    view = overview(config, ["done", "open", "done"])
+    assert mrkdwn(render(story_finished(story, actor=BOB, view=view))).endswith(
+        " · Sprint 14: 2/3 stories, 4/6 points done"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ready", "not_ready", "hint"),
+    [
+        (
+            [1, 2],
+            [3],
+            'Commit the Ready ones with `/scrum sprint commit S-1 S-2 --to "Sprint 14"`; '
+            'a lead can force a not-Ready story in with `--force reason="…"`.',
+        ),
+        (
+            [],
+            [3],
+            "Nothing in the backlog is Ready yet: fill criteria with `/scrum ready S-n`; "
+            'a lead can force a not-Ready story in with `--force reason="…"`.',
+        ),
+        ([], [], "The backlog is empty: add stories with `/scrum story add`."),
+    ],
+)
+def test_the_planning_hint_suggests_only_what_can_go_in(config, ready, not_ready, hint):
+    candidates = [planned(config, n, ready=True) for n in ready] + [
+        planned(config, n, ready=False) for n in not_ready
+    ]
+    plan = Plan(make_sprint(), [planned(config, 9, ready=True)], candidates)
+    assert mrkdwn(render(plan_blocks(plan, "/scrum"))[-1:]) == hint
+
+
+def test_the_planning_hint_names_at_most_five_stories_and_a_one_word_sprint_unquoted(config):
+    plan = Plan(make_sprint(name="S14"), [], [planned(config, n, ready=True) for n in range(1, 9)])
+    assert mrkdwn(render(plan_blocks(plan, "/scrum"))[-1:]).startswith(
+        "Commit the Ready ones with `/scrum sprint commit S-1 S-2 S-3 S-4 S-5 --to S14`;"
+    )
+
+
+# ── stories by status ────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("open", ":red_circle: not Ready (0/6)"),
+        ("in_progress", "in progress · :red_circle: not Ready (0/6)"),
+        ("blocked", "blocked · :red_circle: not Ready (0/6)"),
+        ("done", ":white_check_mark: done"),
+    ],
+)
+def test_story_line_shows_the_status(config, status, shown):
+    story = make_story(2, status=status)
+    line = story_line(StoryListing(story, None, make_checklist(config, story)))
+    assert line.endswith(f" · backlog · {shown}")
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "shown", "has_buttons"),
+    [
+        ("open", None, "to do", True),
+        ("in_progress", None, "in progress", True),
+        ("blocked", EVIL, f"blocked — {EVIL_ESCAPED}", True),
+        ("done", None, "done", False),
+        ("archived", None, "archived", False),
+    ],
+)
+def test_story_card_shows_the_status_and_offers_buttons_while_open(
+    config, status, reason, shown, has_buttons
+):
+    story = make_story(1, status=status)
+    story.blocked_reason = reason
+    blocks = render(
+        story_card(
+            story,
+            sprint_name=None,
+            ready=make_checklist(config, story),
+            done=make_checklist(config, story, "done"),
+        )
+    )
+    assert mrkdwn(blocks[1:2]).endswith(f"*Status* {shown}")
+    assert bool(action_ids(blocks)) is has_buttons
+
+
+def _story_form(config: AppConfig, *, sprints: list[Sprint], may_force: bool) -> dict[str, Any]:
+    return story_modal(
+        story_types=config.story_types,
+        sprints=sprints,
+        story=None,
+        default_type="ml",
+        channel=None,
+        team="recsys",
+        may_force=may_force,
+    )
+
+
+def test_the_story_form_offers_the_reason_only_to_who_may_force_into_an_open_sprint(config):
+    def block_ids(view: dict[str, Any]) -> list[str]:
+        return [b["block_id"] for b in view["blocks"]]
+
+    assert block_ids(_story_form(config, sprints=[make_sprint()], may_force=True))[-1] == ids.FIELD_REASON
+    assert ids.FIELD_REASON not in block_ids(_story_form(config, sprints=[make_sprint()], may_force=False))
+    assert ids.FIELD_REASON not in block_ids(_story_form(config, sprints=[], may_force=True))

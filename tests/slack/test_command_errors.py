@@ -34,7 +34,8 @@ MALFORMED = [
         "story frob",
         [
             "'story frob' is not a command",
-            "Did you mean one of: story add, story list, story show, story edit, story assign, story done?",
+            "Did you mean one of: story add, story list, story show, story edit, story assign, story start, "
+            "story block, story unblock, story done, story drop, story archive?",
         ],
         "help",
     ),
@@ -90,6 +91,36 @@ MALFORMED = [
     ("story done X-1", ["'X-1' is not a story id"], "story done S-n"),
     ("story done S-999", ["There is no story S-999"], "story done S-n"),
     ("story done", ["Name one story, e.g. `story done S-12`"], "story done S-n"),
+    # story start / block / unblock / drop / archive
+    ("story start", ["Name one story, e.g. `story start S-12`"], "story start S-n"),
+    ("story start X-1", ["'X-1' is not a story id"], "story start S-n"),
+    ("story start S-999", ["There is no story S-999"], "story start S-n"),
+    ("story start S-1 S-2", ["Name one story"], "story start S-n"),
+    (
+        "story block S-1",
+        ['Say what it is waiting for, e.g. `story block S-12 reason="GPU quota"`'],
+        "story block S-n reason=",
+    ),
+    ('story block S-1 reason="   "', ["Say what it is waiting for"], "story block S-n reason="),
+    (
+        'story block S-1 reason="' + "x" * 301 + '"',
+        ["Keep the reason to 300 characters"],
+        "story block S-n reason=",
+    ),
+    ('story block reason="GPU quota"', ["Name one story, e.g. `story block S-12"], "story block S-n"),
+    (
+        'story block S-1 owner=bob reason="GPU"',
+        ['Unexpected owner=…; only reason="…" goes here.'],
+        "story block S-n",
+    ),
+    ('story block S-999 reason="GPU quota"', ["There is no story S-999"], "story block S-n"),
+    ("story unblock", ["Name one story, e.g. `story unblock S-12`"], "story unblock S-n"),
+    ("story unblock S-999", ["There is no story S-999"], "story unblock S-n"),
+    ("story drop", ["Name one story, e.g. `story drop S-12`"], "story drop S-n"),
+    ("story drop X-1", ["'X-1' is not a story id"], "story drop S-n"),
+    ("story drop S-999", ["There is no story S-999"], "story drop S-n"),
+    ("story archive", ["Name one story, e.g. `story archive S-12`"], "story archive S-n"),
+    ("story archive S-999", ["There is no story S-999"], "story archive S-n"),
     # ready / dod
     ("ready", ["Name a story, e.g. `ready S-12`"], "ready S-n"),
     ("ready X-1", ["'X-1' is not a story id"], "ready S-n"),
@@ -151,8 +182,24 @@ MALFORMED = [
         "sprint start NAME",
     ),
     (
-        'sprint start "Sprint 1" --from 2026-12-07 --to 2026-03-05',
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2027-03-05',  # 88 days
         ["A sprint can last at most 42 days"],
+        "sprint start NAME",
+    ),
+    (
+        'sprint start "Sprint 1" --from 2026-12-07 --to 2027-01-19',  # 43 days
+        ["A sprint can last at most 42 days"],
+        "sprint start NAME",
+    ),
+    (
+        # over before it would begin: the app's clock says Monday 7 December 2026
+        'sprint start "Sprint 1" --from 2026-11-02 --to 2026-11-13',
+        ["2026-11-02..2026-11-13 ended 24 days ago; check --from and --to (today is 2026-12-07)."],
+        "sprint start NAME",
+    ),
+    (
+        'sprint start "Sprint 1" --from 2026-11-23 --to 2026-12-06',
+        ["2026-11-23..2026-12-06 ended 1 day ago; check --from and --to (today is 2026-12-07)."],
         "sprint start NAME",
     ),
     (
@@ -181,6 +228,10 @@ MALFORMED = [
     ("sprint commit S-1 points=3", ["Unexpected points=…"], "sprint commit S-n"),
     ("sprint commit S-1", ["Team recsys has no sprint to plan"], "sprint commit S-n"),
     ("sprint commit S-1 --sprint nope", ["Team recsys has no sprint called 'nope'"], "sprint commit S-n"),
+    ("sprint commit S-1 --to nope", ["Team recsys has no sprint called 'nope'"], "sprint commit S-n"),
+    ("sprint commit S-1 --to next", ["Team recsys has no next sprint planned"], "sprint commit S-n"),
+    ("sprint commit S-1 --to current", ["Team recsys has no current sprint"], "sprint commit S-n"),
+    ("sprint commit S-1 --to", ["--to needs a value"], "sprint commit S-n"),
     ("sprint close", ["Team recsys has no current sprint to close"], "sprint close"),
     ("sprint close now", ["Unexpected 'now'; `sprint close` closes the current sprint"], "sprint close"),
 ]
@@ -321,13 +372,21 @@ async def test_help_lists_every_subcommand(slack, db):
         ("story show S-n", "Show a story with its checklists"),
         ("story edit S-n", "Edit a story in a form"),
         ("story assign S-n @user", "Give a story a new owner"),
+        ("story start S-n", "Mark a story in progress"),
+        ('story block S-n reason="…"', "Mark a story blocked, saying what it waits for"),
+        ("story unblock S-n", "Back in progress"),
         ("story done S-n", "Mark done (checks the Definition of Done)"),
+        ("story drop S-n", "Take a story out of its sprint, back to the backlog"),
+        ("story archive S-n", "Put away a story nobody will do (audited)"),
         ('ready S-n [key=value …] [key=n/a reason="…"]', "Show or fill the Definition of Ready"),
         ('dod S-n [key=value …] [key=n/a reason="…"]', "Show or fill the Definition of Done"),
         ('sprint start NAME --from YYYY-MM-DD --to YYYY-MM-DD [--goal "…"]', "Create a sprint"),
         ("sprint current", "The current sprint at a glance"),
         ("sprint plan [NAME]", "Readiness gate for the sprint being planned"),
-        ('sprint commit S-n … [--sprint NAME] [--force reason="…"]', "Add Ready stories to the sprint"),
+        (
+            'sprint commit S-n … [--to current|next|NAME] [--force reason="…"]',
+            "Add Ready stories to a sprint: the next one if planned, else the current (--to picks)",
+        ),
         ("sprint close", "Close the sprint; unfinished stories carry over"),
     ]:
         assert f"`/scrum {usage}" in text, usage

@@ -9,7 +9,7 @@ import pytest
 
 from bot.slack import ids
 from bot.store.models import AuditEvent, CriterionValue, OutboxMessage, Sprint, Story
-from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM
+from tests.conftest import ALICE, BOB, DAVE, FRANK, PLATFORM, RECSYS
 from tests.factories import rows, stored_story
 from tests.slack.helpers import replies
 
@@ -121,11 +121,14 @@ async def test_story_form_submission_stores_the_story_and_confirms(slack, db):
     )
     assert (stored.team, stored.created_by, stored.status) == ("recsys", ALICE, "open")
     [confirmation] = replies(slack)
-    assert "S-1" in confirmation["text"] and "Train ranker v2" in confirmation["text"]
+    assert confirmation["text"] == (
+        ":white_check_mark: Added *S-1* Train ranker v2 to the backlog.\n:red_circle: not Ready (0/6)"
+    )
     assert confirmation["response_type"] == "ephemeral"
     assert confirmation["replace_original"] is False
-    # Bob was told about the story he now owns, through the outbox.
-    [dm] = await rows(db, OutboxMessage)
+    # Bob was told about the story he now owns, through the outbox (after the sprint's start post).
+    started, dm = await rows(db, OutboxMessage)
+    assert started.channel == RECSYS and started.dedupe_key == f"sprint:{sprint.id}:start"
     assert dm.channel == BOB and "S-1" in json.loads(dm.payload)["text"]
 
 
@@ -254,25 +257,47 @@ async def test_story_edit_form_clearing_the_owner_unassigns_the_story(slack, db)
 # ── the story form: into a sprint only through the readiness gate ────────────────────────────
 
 
-async def test_story_form_choosing_a_sprint_for_a_not_ready_story_is_refused_on_the_sprint_field(slack, db):
+async def test_story_form_choosing_a_sprint_for_a_not_ready_story_keeps_it_in_the_backlog(slack, db):
     await slack.command(SPRINT_CMD)
     [sprint] = await rows(db, Sprint)
+    outbox_before = await rows(db, OutboxMessage)
     await slack.command("story add")
     view = slack.last_view()
 
-    response = await slack.submit(view, story_values(title="Train ranker", owner=BOB, sprint=str(sprint.id)))
+    response = await slack.submit(view, story_values(title="Train ranker", sprint=str(sprint.id)))
 
-    assert response.status_code == 200
-    body = response.json()
-    assert body["response_action"] == "errors"
-    assert list(body["errors"]) == ["sprint"]
-    assert body["errors"]["sprint"].startswith("Not Ready: S-1 lacks Data availability")
-    assert await rows(db, Story) == []
-    assert await rows(db, AuditEvent) == [] and await rows(db, OutboxMessage) == []
-    assert replies(slack) == []
-    # the refusal used up no number: the same form to the backlog adds S-1
-    assert (await slack.submit(view, story_values(title="Train ranker"))).text == ""
-    assert [s.key for s in await rows(db, Story)] == ["S-1"]
+    # the form closes: the story is stored, in the backlog, and the confirmation says why
+    assert response.status_code == 200 and response.text == ""
+    stored = await stored_story(db, 1)
+    assert (stored.title, stored.sprint_id, stored.status) == ("Train ranker", None, "open")
+    [confirmation] = replies(slack)
+    assert confirmation["text"].startswith(
+        ":white_check_mark: Added *S-1* Train ranker to the backlog.\n"
+        ":no_entry: It is not in the sprint you asked for: Not Ready: S-1 lacks Data availability, "
+    )
+    assert confirmation["text"].endswith("\n:red_circle: not Ready (0/6)")
+    # nothing entered the sprint: no commit on the record, nothing announced
+    assert await rows(db, AuditEvent) == []
+    assert await rows(db, OutboxMessage) == outbox_before
+
+
+async def test_story_form_sprint_by_a_non_lead_keeps_the_new_story_in_the_backlog(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await slack.command("story add", user=BOB)
+    view = slack.last_view()
+    assert "reason" not in [b.get("block_id") for b in view["blocks"]]  # Bob is not a lead
+
+    response = await slack.submit(view, story_values(title="Fix login", sprint=str(sprint.id)), user=BOB)
+
+    assert response.status_code == 200 and response.text == ""
+    assert (await stored_story(db, 1)).sprint_id is None
+    [confirmation] = replies(slack)
+    assert (
+        ":no_entry: It is not in the sprint you asked for: "
+        "Only the leads of team recsys can commit stories to a sprint."
+    ) in confirmation["text"]
+    assert await rows(db, AuditEvent) == []
 
 
 async def test_story_edit_form_choosing_a_sprint_for_a_not_ready_story_changes_nothing(slack, db):
@@ -314,8 +339,10 @@ async def test_story_edit_form_puts_a_ready_story_into_the_chosen_sprint(slack, 
 
     assert response.status_code == 200 and response.text == ""
     assert (await stored_story(db, 1)).sprint_id == sprint2.id
-    # Ready: committed without force, and on the record
-    assert [(e.action, e.subject) for e in await rows(db, AuditEvent)] == [("sprint.commit", "S-1")]
+    # Ready: nothing forced, a plain commit on the record
+    [event] = await rows(db, AuditEvent)
+    assert (event.action, event.subject) == ("sprint.commit", "S-1")
+    assert json.loads(event.payload) == {"sprint": "Sprint 2", "team": "recsys", "points": None}
 
 
 async def test_story_form_choosing_a_sprint_by_a_non_lead_is_refused(slack, db):
@@ -683,3 +710,124 @@ async def test_checklist_form_prefill_fits_the_field_for_a_long_waiver(slack, db
         element = b.get("element") or {}
         if "initial_value" in element:
             assert len(element["initial_value"]) <= element["max_length"], b["block_id"]
+
+
+@pytest.mark.parametrize("action", [ids.OPEN_READY_MODAL, ids.OPEN_DONE_MODAL])
+async def test_form_for_an_archived_story_is_refused(slack, db, action):
+    await new_story(slack)
+    await slack.command("story archive S-1")
+    slack.fake.reset()
+
+    response = await slack.click(action, "S-1")
+
+    assert response.status_code == 200
+    assert slack.fake.of("views.open") == []
+    [refusal] = replies(slack)
+    assert "S-1 is already archived; its checklists are closed." in refusal["text"]
+
+
+# ── the story form: a lead's reason to commit a story that is not Ready ──────────────────────
+
+
+def reason(value: str | None) -> dict[str, dict[str, Any]]:
+    return {ids.FIELD_REASON: text(value)}
+
+
+async def test_the_reason_field_is_offered_to_leads_when_the_team_has_open_sprints(slack, db):
+    await slack.command("story add")
+    assert "reason" not in [b["block_id"] for b in slack.last_view()["blocks"]]  # no sprint to commit to
+    await slack.command(SPRINT_CMD)
+    await slack.command("story add")
+    view = slack.last_view()
+    assert [b["block_id"] for b in view["blocks"]] == ["title", "type", "owner", "points", "sprint", "reason"]
+    field = block(view, "reason")
+    assert field["label"]["text"] == "Reason to commit it although not Ready"
+    assert field["optional"] is True
+    assert field["element"]["max_length"] == 300
+    # not for Bob, who is not a lead: the gate would not let him commit anyway
+    await slack.command("story add", user=BOB)
+    assert "reason" not in [b["block_id"] for b in slack.last_view()["blocks"]]
+
+
+async def test_in_a_team_without_leads_everyone_gets_the_reason_field(slack, db):
+    await slack.command('sprint start "P1" --from 2026-12-07 --to 2026-12-18', user=FRANK, channel=PLATFORM)
+    await slack.command("story add", user=FRANK, channel=PLATFORM)
+    assert "reason" in [b["block_id"] for b in slack.last_view()["blocks"]]
+
+
+async def test_a_lead_commits_a_new_not_ready_story_with_a_reason_from_the_form(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await slack.command("story add")
+    view = slack.last_view()
+
+    response = await slack.submit(
+        view, story_values(title="Hotfix ranker", sprint=str(sprint.id)) | reason("  agreed with the PO ")
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    assert (await stored_story(db, 1)).sprint_id == sprint.id
+    [event] = await rows(db, AuditEvent)
+    assert (event.actor, event.action, event.subject) == (ALICE, "sprint.force_commit", "S-1")
+    assert json.loads(event.payload)["reason"] == "agreed with the PO"
+    [confirmation] = replies(slack)
+    assert confirmation["text"] == (
+        ":white_check_mark: Added *S-1* Hotfix ranker to *Sprint 1* (current, day 1 of 10).\n"
+        ":red_circle: not Ready (0/6)"
+    )
+
+
+async def test_a_blank_reason_is_no_reason_and_a_reason_without_a_sprint_is_ignored(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await slack.command("story add")
+    view = slack.last_view()
+
+    await slack.submit(view, story_values(title="One", sprint=str(sprint.id)) | reason("   "))
+    await slack.submit(view, story_values(title="Two") | reason("agreed"))
+
+    assert [(s.key, s.sprint_id) for s in await rows(db, Story)] == [("S-1", None), ("S-2", None)]
+    assert await rows(db, AuditEvent) == []
+    first, second = replies(slack)
+    assert ":no_entry: It is not in the sprint you asked for: Not Ready: S-1 lacks" in first["text"]
+    assert second["text"].startswith(":white_check_mark: Added *S-2* Two to the backlog.\n")
+
+
+async def test_a_lead_moves_a_not_ready_story_into_a_sprint_with_a_reason_from_the_edit_form(slack, db):
+    await slack.command(SPRINT_CMD)
+    [sprint] = await rows(db, Sprint)
+    await new_story(slack, "Train ranker --points 5")
+    await slack.command("story edit S-1")
+    view = slack.last_view()
+    assert "reason" in [b["block_id"] for b in view["blocks"]]
+
+    response = await slack.submit(
+        view, story_values(title="Train ranker", points="5", sprint=str(sprint.id)) | reason("hotfix")
+    )
+
+    assert response.status_code == 200 and response.text == ""
+    assert (await stored_story(db, 1)).sprint_id == sprint.id
+    [event] = await rows(db, AuditEvent)
+    assert (event.action, json.loads(event.payload)["reason"]) == ("sprint.force_commit", "hotfix")
+
+
+async def test_taking_a_story_out_of_its_sprint_in_the_form_is_a_lead_decision(slack, db):
+    await slack.command(SPRINT_CMD)
+    await new_story(slack, 'Train ranker --sprint current --force reason="planned"')
+    before = await stored_story(db, 1)
+    await slack.command("story edit S-1", user=BOB)
+
+    refused = await slack.submit(slack.last_view(), story_values(title="Renamed", sprint="backlog"), user=BOB)
+
+    body = refused.json()
+    assert body["response_action"] == "errors"
+    assert body["errors"] == {"sprint": "Only the leads of team recsys can drop stories from a sprint."}
+    assert await stored_story(db, 1) == before
+
+    await slack.command("story edit S-1")
+    response = await slack.submit(slack.last_view(), story_values(title="Renamed", sprint="backlog"))
+    assert response.status_code == 200 and response.text == ""
+    stored = await stored_story(db, 1)
+    assert (stored.title, stored.sprint_id) == ("Renamed", None)
+    [drop] = await rows(db, AuditEvent, AuditEvent.action == "sprint.drop")
+    assert (drop.actor, drop.subject, json.loads(drop.payload)["sprint"]) == (ALICE, "S-1", "Sprint 1")

@@ -73,17 +73,15 @@ async def _checklist(inv: Invocation, tokens: list[str], kind: str) -> Reply:
         checklist = await readiness.checklist(session, story, kind, inv.config)
     return message(
         f"{KIND_NAMES[kind]} for {story.key}",
-        checklist_blocks(
-            checklist, title=f"{KIND_NAMES[kind]} · {story.title}", story_open=story.status == "open"
-        ),
+        checklist_blocks(checklist, title=f"{KIND_NAMES[kind]} · {story.title}", story_open=not story.closed),
     )
 
 
 async def open_criteria_form(inv: Invocation, story_key: str, kind: str) -> None:
     async with inv.deps.transaction() as session:
         story = await stories.get_story(session, story_key)
-        if story.status == "done":
-            raise Invalid(f"{story.key} is already done; its checklists are closed.")
+        if story.closed:
+            raise Invalid(f"{story.key} is already {story.status}; its checklists are closed.")
         checklist = await readiness.checklist(session, story, kind, inv.config)
     inv.open_modal(
         criteria_modal(

@@ -210,8 +210,7 @@ def _key_and_reason(tokens: list[str], usage_hint: str) -> tuple[str, str | None
         raise Invalid(f'Unexpected {unknown[0]}=…; only reason="…" goes here.')
     if len(args.positionals) != 1:
         raise Invalid(f"Name one story, e.g. `{usage_hint}`.")
-    reason = args.pairs.get("reason")
-    return args.positionals[0], unescape(reason) if reason is not None else None
+    return args.positionals[0], args.pairs.get("reason")  # parse_args unescaped it already (once)
 
 
 def _moved(story: Story, head: str) -> Reply:
