@@ -96,7 +96,8 @@ async def admit(
     # Every check is above this line: a refusal has written nothing, so a caller may catch it and go on.
     now = utcnow()
     today = today or now.astimezone(config.team_timezone(team)).date()  # the team's date
-    scope_added = sprint.state == "active" and today >= sprint.starts_on
+    # Scope added: into a sprint already under way. Its first day is planning day, not added scope.
+    scope_added = sprint.state == "active" and today > sprint.starts_on
     left = {s.sprint_id for s in unique if s.sprint_id is not None}
     names = {
         row.id: row.name for row in (await session.exec(select(Sprint).where(col(Sprint.id).in_(left)))).all()

@@ -229,8 +229,8 @@ def sprint_board(view: SprintOverview, *, today: date) -> list[Block]:
         status = f"Day {where.day} of {where.of} · {where.of - where.day} working day{'s' if where.of - where.day != 1 else ''} left"
     blocks.append(
         context(
-            f"{status} · {view.done_count}/{total} stories done · {view.points_done}/{view.points_total} points · "
-            f"{view.ready_count}/{total} Ready or done"
+            f"{status} · {view.done_count}/{plural(total, 'story', 'stories')} done · "
+            f"{view.points_done}/{plural(view.points_total, 'point')} · {view.ready_count}/{total} Ready or done"
         )
     )
     for status_key in STATUS_ORDER:
