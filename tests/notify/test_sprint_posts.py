@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -119,13 +120,14 @@ async def test_scope_added_and_forced_stories_are_posted_and_their_owners_told(
 ):
     before = len(await sent_to(slack, worker, clock, RECSYS))
     dms_before = {who: len(posted(slack, who)) for who in (ALICE, BOB, DAVE)}
+    clock.set(datetime(2026, 12, 8, 9, 0, tzinfo=UTC))  # Tuesday: Sprint 1's first (planning) day is over
     body = await ok(slack, 'sprint commit S-1 S-2 S-3 --to current --force reason="agreed with the PO"')
     assert "The sprint is under way: recorded as scope added (the sprint review shows it)." in shown(body)
 
     [post] = (await sent_to(slack, worker, clock, RECSYS))[before:]
     assert post["text"] == "3 committed to Sprint 1"
     assert section_texts(post) == [
-        f":heavy_plus_sign: Scope added to *Sprint 1* (current, day 1 of 10) by <@{ALICE}> · 8 points\n"
+        f":heavy_plus_sign: Scope added to *Sprint 1* (current, day 2 of 10) by <@{ALICE}> · 8 points\n"
         "• *S-1* Fix login (3 pt)\n"
         "• *S-2* Train ranker (5 pt) — :warning: not Ready\n"
         "• *S-3* Cache warmup — :warning: not Ready\n"
@@ -164,10 +166,12 @@ async def test_a_story_added_into_a_sprint_is_posted_as_a_commit(slack, db, work
     )
     start, commit = await sent_to(slack, worker, clock, RECSYS)
     assert kinds([start, commit]) == ["start", "commit"]
-    assert section_texts(commit)[0].startswith(
-        ":heavy_plus_sign: Scope added to *Sprint 1* (current, day 1 of 10)"
-    )
-    assert ":warning: S-1 went in although not Ready (audited): _hotfix_" in section_texts(commit)[0]
+    # on the sprint's first day (planning day): a plain commit, not scope added
+    assert section_texts(commit) == [
+        f":inbox_tray: Committed to *Sprint 1* (current, day 1 of 10) by <@{ALICE}> · 2 points\n"
+        "• *S-1* Train ranker (2 pt) — :warning: not Ready\n"
+        ":warning: S-1 went in although not Ready (audited): _hotfix_"
+    ]
     # Bob hears twice: he owns a new story, and it went into the sprint although not Ready
     assigned, forced = posted(slack, BOB)
     assert assigned["text"] == f"<@{ALICE}> assigned you S-1: Train ranker"

@@ -637,7 +637,8 @@ async def test_commit_without_a_next_sprint_goes_to_the_current_one(db, config):
     ("today", "scope_added"),
     [
         (D - timedelta(days=3), False),  # planned before it starts
-        (D, True),  # its first day: under way
+        (D, False),  # its first day is planning day: not added scope
+        (D + timedelta(days=1), True),  # from its second day it is under way
         (D + timedelta(days=9), True),
         (D + timedelta(days=20), True),  # over but not closed: still the current sprint
     ],

@@ -285,6 +285,7 @@ async def test_sprint_commit_force_with_a_reason_is_audited(slack, db, planning)
     text = shown(body)
     assert ":inbox_tray: Committed S-1, S-2 to *Sprint 1* (current, day 1 of 10)." in text
     assert ":warning: Forced although not Ready (audited): S-2." in text
+    assert "scope added" not in text  # Sprint 1's first day is planning day
     assert await placement(db) == {"S-1": "Sprint 1", "S-2": "Sprint 1", "S-3": "Sprint 1", "S-4": None}
 
     # the Ready one is a plain commit, the forced one carries the reason and what it lacks
@@ -294,8 +295,7 @@ async def test_sprint_commit_force_with_a_reason_is_audited(slack, db, planning)
     assert json.loads(forced.payload) == {
         "sprint": "Sprint 1",
         "team": "recsys",
-        "points": 5,
-        "scope_added": True,  # Sprint 1 is under way (its first day)
+        "points": 5,  # no scope_added: Sprint 1's first day is planning day
         "reason": "agreed with the PO",
         "missing": ["feature_stability", "reproducible_env", "data_contract", "validation_dataset"],
     }
@@ -447,34 +447,62 @@ async def test_sprint_start_reply_never_contains_a_typed_channel_mention(slack, 
 # --- sprint commit: which sprint, and scope added -------------------------------------------------
 
 
-async def test_sprint_commit_goes_to_the_current_sprint_when_none_is_planned(slack, db, planning):
+SCOPE_ADDED = "The sprint is under way: recorded as scope added (the sprint review shows it)."
+
+
+async def test_sprint_commit_on_the_sprints_first_day_is_a_plain_commit(slack, db, planning):
+    # Sprint 1 started today (the app's clock): its first day is planning day, not added scope
     body = await ok(slack, "sprint commit S-1")
-    text = shown(body)
-    assert ":inbox_tray: Committed S-1 to *Sprint 1* (current, day 1 of 10)." in text
-    # Sprint 1 started today (the app's clock): it is under way, so this is scope added
-    assert "The sprint is under way: recorded as scope added (the sprint review shows it)." in text
+    assert shown(body) == "Committed S-1\n:inbox_tray: Committed S-1 to *Sprint 1* (current, day 1 of 10)."
+    assert "scope added" not in shown(body)
     assert (await placement(db))["S-1"] == "Sprint 1"
     [event] = await rows(db, AuditEvent, AuditEvent.subject == "S-1")
     assert event.action == "sprint.commit"
-    assert json.loads(event.payload) == {
-        "sprint": "Sprint 1",
-        "team": "recsys",
-        "points": 3,
-        "scope_added": True,
-    }
+    assert json.loads(event.payload) == {"sprint": "Sprint 1", "team": "recsys", "points": 3}
+
+
+@pytest.mark.parametrize(
+    ("now", "day", "scope_added"),
+    [
+        # the team's date decides, in Berlin: 22:59 UTC on 7 December is still its first day there...
+        (datetime(2026, 12, 7, 22, 59, tzinfo=UTC), 1, False),
+        # ...and 23:00 UTC is already midnight of Tuesday 8 December: the sprint is under way
+        (datetime(2026, 12, 7, 23, 0, tzinfo=UTC), 2, True),
+        (datetime(2026, 12, 10, 9, 0, tzinfo=UTC), 4, True),
+        (datetime(2026, 12, 18, 16, 0, tzinfo=UTC), 10, True),  # its last day
+    ],
+)
+async def test_sprint_commit_goes_to_the_current_sprint_when_none_is_planned(
+    slack, db, planning, clock, now, day, scope_added
+):
+    clock.set(now)
+    body = await ok(slack, "sprint commit S-1")
+    text = shown(body)
+    assert f":inbox_tray: Committed S-1 to *Sprint 1* (current, day {day} of 10)." in text
+    # after its first day, Sprint 1 is under way: a commit to it is scope added
+    assert (SCOPE_ADDED in text) is scope_added
+    assert ("scope added" in text) is scope_added
+    assert (await placement(db))["S-1"] == "Sprint 1"
+    [event] = await rows(db, AuditEvent, AuditEvent.subject == "S-1")
+    assert event.action == "sprint.commit"
+    expected = {"sprint": "Sprint 1", "team": "recsys", "points": 3}
+    if scope_added:
+        expected["scope_added"] = True
+    assert json.loads(event.payload) == expected
 
 
 @pytest.mark.parametrize(
     ("to", "sprint", "label"),
     [
         ("--to next", "Sprint 2", "*Sprint 2* (next, starts Mon 21 Dec)"),
-        ("--to current", "Sprint 1", "*Sprint 1* (current, day 1 of 10)"),
-        ('--to "Sprint 1"', "Sprint 1", "*Sprint 1* (current, day 1 of 10)"),
+        ("--to current", "Sprint 1", "*Sprint 1* (current, day 2 of 10)"),
+        ('--to "Sprint 1"', "Sprint 1", "*Sprint 1* (current, day 2 of 10)"),
         ("--to=next", "Sprint 2", "*Sprint 2* (next, starts Mon 21 Dec)"),
-        ('--sprint "Sprint 1"', "Sprint 1", "*Sprint 1* (current, day 1 of 10)"),  # the older spelling
+        ('--sprint "Sprint 1"', "Sprint 1", "*Sprint 1* (current, day 2 of 10)"),  # the older spelling
     ],
 )
-async def test_sprint_commit_to_picks_the_sprint(slack, db, planning, to, sprint, label):
+async def test_sprint_commit_to_picks_the_sprint(slack, db, planning, clock, to, sprint, label):
+    clock.advance(days=1)  # Tuesday: Sprint 1 is under way, Sprint 2 has not started
     await ok(slack, f"sprint start {SPRINT_2}")
     body = await ok(slack, f"sprint commit S-1 {to}")
     assert f":inbox_tray: Committed S-1 to {label}." in shown(body)

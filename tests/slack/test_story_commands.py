@@ -50,8 +50,11 @@ async def test_story_add_with_every_option(slack, db):
     assert ":white_check_mark: Added *S-1* Train ranker v2 to *Sprint 1* (current, day 1 of 10).\n" in text
     assert ":no_entry:" not in text
     # the Definition-of-Ready checklist, every ml criterion missing, and a button to fill it
-    assert "*Definition of Ready*\n*S-1* is missing 6 of 6: Data availability, Feature stability" in text
-    assert ":x: Data availability — _Which dataset and version" in text
+    assert (
+        "*Definition of Ready*\n*S-1* lacks 6 of 6 criteria (marked :x: below).\n"
+        ":x: Data availability — _Which dataset and version the work needs, and where it is_\n"
+        ":x: Feature stability — _Features are defined and will not change mid-sprint_\n"
+    ) in text
     assert ":x: Validation data" in text
     [fill] = buttons(body)
     assert fill["text"]["text"] == "Fill Definition of Ready"
@@ -78,10 +81,16 @@ async def test_story_add_with_every_option(slack, db):
     started, dm, committed, forced_dm = await rows(db, OutboxMessage)
     assert [m.channel for m in (started, dm, committed, forced_dm)] == [RECSYS, BOB, RECSYS, BOB]
     assert all(m.state == "pending" and m.method == "chat.postMessage" for m in (dm, committed, forced_dm))
-    assert json.loads(dm.payload) == {
-        "channel": BOB,
-        "text": "<@U01ALICE> assigned you S-1: Train ranker v2",
-    }
+    dm_payload = json.loads(dm.payload)
+    assert sorted(dm_payload) == ["blocks", "channel", "text"]
+    assert (dm_payload["channel"], dm_payload["text"]) == (
+        BOB,
+        "<@U01ALICE> assigned you S-1: Train ranker v2",
+    )
+    # the story at a glance (tests/slack/test_assignment_dm.py tests the rest of the DM)
+    assert dm_payload["blocks"][0]["text"]["text"] == (
+        ":bust_in_silhouette: <@U01ALICE> assigned you *S-1* Train ranker v2"
+    )
     assert json.loads(committed.payload)["text"] == "1 committed to Sprint 1"
     assert "committed your story *S-1* Train ranker v2 (5 pt)" in json.loads(forced_dm.payload)["text"]
     assert not slack.fake.of("chat.postMessage")
@@ -103,7 +112,11 @@ async def test_story_add_owned_by_oneself_sends_no_dm(slack, db):
 
 async def test_story_add_eng_story_gets_the_eng_checklist(slack, db):
     body = await ok(slack, "story add Fix login --type eng --points 0")
-    assert "*S-1* is missing 2 of 2: Acceptance criteria, Dependencies" in shown(body)
+    assert (
+        "*S-1* lacks 2 of 2 criteria (marked :x: below).\n"
+        ":x: Acceptance criteria — _How we will know the story is done_\n"
+        ":x: Dependencies — _Other teams, services or stories this waits on_\n"
+    ) in shown(body)
     stored = await stored_story(db, 1)
     assert (stored.type, stored.points) == ("eng", 0)
 
@@ -139,7 +152,7 @@ async def test_story_add_of_a_not_ready_story_into_a_sprint_keeps_it_in_the_back
         '(--force reason="why").'
     ) in text
     # the checklist of what it lacks follows, with its button
-    assert "*S-1* is missing 6 of 6" in text
+    assert "*Definition of Ready*\n*S-1* lacks 6 of 6 criteria (marked :x: below).\n" in text
     assert [b["value"] for b in buttons(body)] == ["S-1"]
     stored = await stored_story(db, 1)
     assert (stored.title, stored.sprint_id, stored.status) == ("Train ranker", None, "open")
@@ -164,8 +177,7 @@ async def test_story_add_into_a_sprint_with_force_is_added_and_audited(slack, db
     assert json.loads(event.payload) == {
         "sprint": "Sprint 1",
         "team": "recsys",
-        "points": None,
-        "scope_added": True,  # Sprint 1 started today (the app's clock): it is under way
+        "points": None,  # no scope_added: Sprint 1 started today (the app's clock), its planning day
         "reason": "hotfix",
         "missing": [
             "data_available",
@@ -588,13 +600,19 @@ async def test_story_done_is_refused_until_the_definition_of_done_is_met(slack, 
 
     refused = await ok(slack, "story done S-1")
     assert refused["response_type"] == "ephemeral"
-    assert refused["text"] == (
-        "S-1 does not meet the Definition of Done yet. "
-        "Missing: Data lineage, Model evaluation, Rollback plan, Monitoring."
-    )
+    assert refused["text"] == "S-1 does not meet the Definition of Done yet: it lacks 4 of 4 criteria."
     text = shown(refused)
-    assert ":no_entry: S-1 does not meet the Definition of Done yet." in text
-    assert "*S-1* is missing 4 of 4: Data lineage, Model evaluation, Rollback plan, Monitoring" in text
+    # the missing criteria are named once, each on its own line with its help, in the checklist below
+    assert (
+        "*Definition of Done*\n"
+        ":no_entry: *S-1* cannot be closed yet: it lacks 4 of 4 criteria (marked :x: below).\n"
+        ":x: Data lineage — _Where the training data came from, with versions_\n"
+        ":x: Model evaluation — _Results on the validation data against the baseline_\n"
+        ":x: Rollback plan — _How to return to the previous model_\n"
+        ":x: Monitoring — _Dashboards and alerts for the model in production_\n"
+    ) in text
+    for label in ("Data lineage", "Model evaluation", "Rollback plan", "Monitoring"):
+        assert text.count(label) == 1, label
     [fill] = buttons(refused)
     assert (fill["action_id"], fill["value"]) == ("open_done_modal", "S-1")
     assert (await stored_story(db, 1)).status == "open"
@@ -603,7 +621,11 @@ async def test_story_done_is_refused_until_the_definition_of_done_is_met(slack, 
     partly = await ok(slack, "dod S-1 data_lineage=clicks@v3 model_evaluation=ndcg+2%")
     assert ":pencil: Recorded 2 answers for *S-1*." in shown(partly)
     refused = await ok(slack, "story done S-1")
-    assert refused["text"].endswith("Missing: Rollback plan, Monitoring.")
+    assert refused["text"] == "S-1 does not meet the Definition of Done yet: it lacks 2 of 4 criteria."
+    assert [line for line in shown(refused).split("\n") if line.startswith(":x: ")] == [
+        ":x: Rollback plan — _How to return to the previous model_",
+        ":x: Monitoring — _Dashboards and alerts for the model in production_",
+    ]
     assert (await stored_story(db, 1)).status == "open"
 
     await ok(slack, 'dod S-1 rollback_plan="pin model v41" monitoring=n/a reason="offline batch model"')
@@ -844,8 +866,11 @@ async def test_story_archive_puts_a_story_away(slack, db, in_sprint):
         (BOB, "story.archive", "S-2", {"from": "open", "to": "archived"}),
         (ALICE, "story.archive", "S-1", {"from": "open", "to": "archived"}),
     ]
-    # the audit command shows it
-    assert "story.archive" in shown(await ok(slack, "audit S-1"))
+    # the audit command shows it, in words (not the action's name)
+    log = shown(await ok(slack, "audit S-1"))
+    assert "story.archive" not in log
+    last = [line for line in log.split("\n") if line.startswith("`#")][-1]
+    assert last.split(" · ", 1)[1] == f"<@{ALICE}> · archived it: nobody will do it"
 
 
 async def test_an_archived_story_is_off_the_lists_and_frozen(slack, db, in_sprint):
