@@ -164,7 +164,7 @@ async def test_success_opens_the_policy_review_and_posts_it_to_the_governance_ch
     assert await make_worker().run_once() == 1
     [posted] = fake_slack.delivered()
     assert posted.args["channel"] == GOV
-    assert posted.args["text"].startswith("Governance review R-1: production")
+    assert posted.args["text"].startswith("Governance review R-1 for <@U09CAROL>: production")
 
 
 async def test_a_run_tagged_with_a_story_creates_one_experiment(
