@@ -257,6 +257,68 @@ class Mlflow(_Model):
     timeout_seconds: float = Field(default=10, gt=0, le=120)
 
 
+DriftMetricName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class DriftRule(_Model):
+    """When readings of a model's metric alert a team: thresholds, how long before it opens, where."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True)
+
+    model: str = Field(min_length=1, max_length=200)  # a glob: recsys-* matches every recsys model
+    metric: DriftMetricName  # a glob too
+    feature: str | None = Field(default=None, min_length=1, max_length=200)  # a glob; None: any feature
+    direction: Literal["above", "below"]
+    warn: float | None = Field(default=None, allow_inf_nan=False)
+    critical: float | None = Field(default=None, allow_inf_nan=False)
+    # consecutive breaching windows before an incident opens, and in-range windows before it resolves
+    for_windows: int = Field(default=1, ge=1, le=1000, alias="for")
+    resolve_after: int = Field(default=1, ge=1, le=1000)
+    team: str
+    channel: ChannelRef | None = None  # default: the team's channel
+    runbook: Annotated[str, StringConstraints(pattern=_URL)] | None = None
+    auto_story: Literal["critical", "never"] = "never"
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> DriftRule:
+        problem = _thresholds_problem(self.direction, self.warn, self.critical)
+        if problem:
+            raise _CrossFieldError(problem)
+        return self
+
+
+class AlertmanagerLabels(_Model):
+    """Which Alertmanager labels (and which annotation) carry what Cadence needs."""
+
+    model: str = "model"
+    metric: str = "metric"
+    feature: str = "feature"
+    team: str = "team"
+    severity: str = "severity"
+    value: str = "value"  # an annotation
+
+
+class WorkingHours(_Model):
+    start: Annotated[str, StringConstraints(pattern=_TIME)] = "09:00"
+    end: Annotated[str, StringConstraints(pattern=_TIME)] = "17:00"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise _CrossFieldError(f"the working day ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
+class Drift(_Model):
+    rules: list[DriftRule] = Field(default_factory=list)
+    retention_days: int = Field(default=90, ge=1, le=3650)  # readings older than this are deleted
+    ack_timeout_hours: float = Field(default=4, gt=0, le=24 * 14)  # of the team's working time
+    repeat_interval_hours: float = Field(default=24, gt=0, le=24 * 30)  # between reminders
+    reopen_window_hours: float = Field(default=24, ge=0, le=24 * 90)  # a resolved one breaching again
+    working_hours: WorkingHours = Field(default_factory=lambda: WorkingHours())
+    alertmanager: AlertmanagerLabels = Field(default_factory=lambda: AlertmanagerLabels())
+
+
 class OutboxConfig(_Model):
     max_attempts: int = Field(default=8, ge=1, le=50)  # then the message is dead-lettered
     per_channel_interval_seconds: float = Field(default=1.0, ge=0, le=60)  # Slack allows ~1 msg/s/channel
@@ -280,6 +342,7 @@ class AppConfig(_Model):
     templates_dir: str | None = None  # your own templates, looked up before the built-in ones
     outbox: OutboxConfig = Field(default_factory=lambda: OutboxConfig())
     mlflow: Mlflow | None = None
+    drift: Drift = Field(default_factory=lambda: Drift())
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
 
     # the file this configuration was read from, for line numbers (None when built in code)
@@ -375,6 +438,18 @@ def _approvals_problem(required: Any, approvers: Any) -> str | None:
     )
 
 
+def _thresholds_problem(direction: Any, warn: Any, critical: Any) -> str | None:
+    numbers = [v for v in (warn, critical) if isinstance(v, int | float) and not isinstance(v, bool)]
+    if warn is None and critical is None:
+        return "a drift rule needs a warn or a critical threshold (or both)"
+    if len(numbers) == 2 and direction in ("above", "below"):
+        if direction == "above" and critical < warn:
+            return f"critical ({critical}) is below warn ({warn}); with direction above, critical is the higher one"
+        if direction == "below" and critical > warn:
+            return f"critical ({critical}) is above warn ({warn}); with direction below, critical is the lower one"
+    return None
+
+
 def _week_problem(sprint_week: Any, every_weeks: Any) -> str | None:
     week, every = _whole(sprint_week), _whole(1 if every_weeks is None else every_weeks)
     if week is None or every is None or every < 1 or week <= every:
@@ -449,6 +524,20 @@ def cross_field_problems(data: Any) -> list[tuple[Loc, str]]:
                     f"configured; use one of the teams under teams: ({known})",
                 )
             )
+    for j, rule in _items(_dict(root.get("drift")).get("rules")):
+        team_name = _text(_dict(rule).get("team"))
+        if team_name is not None and team_name not in names:
+            problems.append(
+                (
+                    ("drift", "rules", j, "team"),
+                    f"drift rule for {_dict(rule).get('model')!r} names team {team_name!r}, which is not "
+                    f"configured; use one of the teams under teams: ({known})",
+                )
+            )
+        r = _dict(rule)
+        problem = _thresholds_problem(r.get("direction"), r.get("warn"), r.get("critical"))
+        if problem and isinstance(rule, Mapping):
+            problems.append((("drift", "rules", j, "critical" if "critical" in r else "warn"), problem))
     for kind in ("readiness", "done"):
         for story_type, criteria in _dict(root.get(kind)).items():
             keys: set[str] = set()
@@ -701,6 +790,33 @@ _EXPECT: dict[str, _Expect] = {
     "stages": _Expect("a list of model stages", "[Production]"),
     "aliases[]": _Expect("a model alias", "champion"),
     "stages[]": _Expect("a model stage", "Production"),
+    "drift": _Expect("a section with drift rules", "{rules: [{model: recsys-*, metric: psi, …}]}"),
+    "rules": _Expect(
+        "a list of drift rules", "[{model: recsys-*, metric: psi, direction: above, warn: 0.1, team: recsys}]"
+    ),
+    "rules[]": _Expect(
+        "a drift rule with model, metric, direction, a threshold and a team",
+        "{model: recsys-*, metric: psi, direction: above, warn: 0.1, critical: 0.2, team: recsys}",
+    ),
+    "rules[].model": _Expect("a model name, * and ? allowed", "recsys-*"),
+    "rules[].metric": _Expect("a metric name, * and ? allowed", "psi"),
+    "rules[].feature": _Expect("a feature name, * and ? allowed", "user_age"),
+    "rules[].team": _Expect("the name of a team", "recsys"),
+    "direction": _Expect("a direction", how="write above (higher is worse) or below (lower is worse)"),
+    "warn": _Expect("a number", "0.1"),
+    "critical": _Expect("a number", "0.2"),
+    "for": _Expect("a whole number of windows", "1"),
+    "resolve_after": _Expect("a whole number of windows", "1"),
+    "runbook": _Expect("an http(s) URL", "https://wiki.example.com/runbooks/drift"),
+    "auto_story": _Expect("when to open a retraining story by itself", how="write critical or never"),
+    "retention_days": _Expect("a whole number of days", "90"),
+    "ack_timeout_hours": _Expect("a number of working hours", "4"),
+    "repeat_interval_hours": _Expect("a number of hours", "24"),
+    "reopen_window_hours": _Expect("a number of hours", "24"),
+    "working_hours": _Expect("a working day", '{start: "09:00", end: "17:00"}'),
+    "start": _Expect("a time of day", how="write HH:MM (24-hour)"),
+    "end": _Expect("a time of day", how="write HH:MM (24-hour)"),
+    "alertmanager": _Expect("the Alertmanager label names", "{model: model, metric: metric}"),
 }
 _MAPPINGS = {"ceremonies", "readiness", "done", "review_on"}  # their keys are names people choose
 _CONTAINER_ERRORS = {"list_type", "dict_type", "model_type", "model_attributes_type", "iterable_type"}
@@ -779,6 +895,7 @@ _ANCHORED = {
     "done",
     "mlflow",
     "outbox",
+    "drift",
     "command",
     "app_name",
     "public_url",

@@ -54,6 +54,7 @@ class Story(SQLModel, table=True):
     )
     status: str = Field(default="open", max_length=16)  # open | in_progress | blocked | done | archived
     blocked_reason: str | None = Field(default=None, max_length=300)  # why, while status is blocked
+    details: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # e.g. drift evidence
     created_by: str = Field(max_length=32)
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
@@ -301,3 +302,87 @@ class ReviewDecision(SQLModel, table=True):
     verdict: str = Field(max_length=20)  # approve | request_changes | reject
     rationale: str = Field(default="", sa_column=Column(Text, nullable=False))
     decided_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class DriftReading(SQLModel, table=True):
+    """One value of a monitored metric for one window: stored once, kept `drift.retention_days`."""
+
+    __tablename__ = "drift_reading"
+    __table_args__ = (
+        UniqueConstraint("model", "metric", "feature", "source", "window_end", name="uq_drift_reading"),
+        Index("ix_drift_reading_window", "window_end"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    model: str = Field(max_length=200)
+    metric: str = Field(max_length=100)
+    feature: str = Field(default="", max_length=200)  # "" when the metric is not about one feature
+    source: str = Field(default="", max_length=100)
+    window_end: datetime = Field(sa_column=_when())
+    value: float
+    labels: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+
+class DriftIncident(SQLModel, table=True):
+    """A drift problem a team owns (D-n): one per (team, model, metric, feature) while it is live.
+
+    `live` is 1 while the incident is pending, open or acknowledged and NULL once resolved, so the
+    unique index allows one live incident per key and any number of resolved ones."""
+
+    __tablename__ = "drift_incident"
+    __table_args__ = (
+        UniqueConstraint("team", "model", "metric", "feature", "live", name="uq_drift_incident_live"),
+        Index("ix_drift_incident_state", "state", "ack_due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int | None = Field(default=None, unique=True)  # given when it opens; a pending one has none
+    team: str = Field(max_length=40)
+    model: str = Field(max_length=200)
+    metric: str = Field(max_length=100)
+    feature: str = Field(default="", max_length=200)
+    live: int | None = 1
+    state: str = Field(default="pending", max_length=16)  # pending | open | acknowledged | resolved
+    severity: str = Field(default="warn", max_length=8)  # warn | critical: the latest breaching window's
+    peak_severity: str = Field(default="warn", max_length=8)
+    direction: str = Field(max_length=8)  # above | below, from the rule that matched
+    threshold: float | None = None  # the threshold the latest value is compared with
+    value: float | None = None  # the latest value
+    source: str = Field(default="", max_length=100)
+    fingerprint: str | None = Field(default=None, max_length=100, index=True)  # Alertmanager's
+    breach_streak: int = 0  # consecutive breaching windows (before it opens: towards `for`)
+    ok_streak: int = 0  # consecutive windows back in range (towards `resolve_after`)
+    breaching_windows: int = 0
+    recent: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON [[iso, value], …]
+    first_seen: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    last_seen: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    last_window: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    opened_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    ack_due_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    acked_by: str | None = Field(default=None, max_length=64)
+    acked_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    snoozed_until: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    snoozed_by: str | None = Field(default=None, max_length=64)
+    snooze_until_resolved: bool = False
+    reminders: int = 0
+    reopened: int = 0
+    resolved_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    resolved_by: str | None = Field(default=None, max_length=64)
+    resolve_reason: str | None = Field(default=None, max_length=300)
+    story_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("story.id"), nullable=True)
+    )
+    message_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("outbox.id"), nullable=True)
+    )
+    replies: int = 0  # thread replies queued so far (their dedupe keys count up)
+    edit_due_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))  # last paced edit
+    channel: str = Field(max_length=32)
+    runbook: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+
+    @property
+    def key(self) -> str:
+        return f"D-{self.number}"
