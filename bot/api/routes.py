@@ -191,6 +191,9 @@ def install(
     app.state.api_auth = BearerAuth(parse_tokens(settings.api_tokens))
     # The limit comes from the config, known only here: FastAPI applies it per inclusion of the router.
     app.include_router(router, max_body_size=config.api_max_body_bytes)
+    from bot.api import drift  # its routes import this module's dependencies
+
+    app.include_router(drift.router, max_body_size=max(drift.DRIFT_MAX_BODY, config.api_max_body_bytes))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from bot.store.models import ExperimentBase
 
@@ -94,3 +94,101 @@ class ExperimentOut(ExperimentBase):
     evaluation: EvaluationOut
     reviews: list[ReviewOut]
     updated_at: datetime
+
+
+# ── drift ──────────────────────────────────────────────────────────────────────────────────────
+
+
+def _rfc3339(value: object) -> object:
+    """window_end is written as RFC 3339 text with a zone: not a number of seconds, not a bare date."""
+    if not isinstance(value, str):
+        raise ValueError("write window_end as RFC 3339 text, e.g. 2026-12-03T10:00:00Z")
+    if "T" not in value.upper() and " " not in value:
+        raise ValueError("window_end needs a time and a zone, e.g. 2026-12-03T10:00:00Z")
+    return value
+
+
+DriftName = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+WindowEnd = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
+
+class ReadingIn(_In):
+    """One value of a monitored metric for one window (a PSI of a feature, an AUC, a drift share)."""
+
+    model: DriftName
+    metric: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    value: Number
+    window_end: WindowEnd
+    feature: Annotated[str, StringConstraints(max_length=200, strip_whitespace=True)] | None = None
+    source: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] | None = None
+    labels: (
+        dict[
+            Annotated[str, StringConstraints(max_length=100)],
+            Annotated[str, StringConstraints(max_length=500)],
+        ]
+        | None
+    ) = Field(default=None, max_length=32)
+
+
+class DriftIn(_In):
+    readings: list[ReadingIn] = Field(min_length=1)
+
+
+class DriftOut(BaseModel):
+    received: int
+    stored: int
+    duplicates: int  # sent before: stored once
+    unmatched: int  # stored, but no rule watches them (visible under /drift/readings)
+    opened: list[str]
+    changed: list[str]
+    resolved: list[str]
+
+
+class IncidentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    key: str
+    team: str
+    model: str
+    metric: str
+    feature: str | None
+    state: str
+    severity: str
+    peak_severity: str
+    value: float | None
+    threshold: float | None
+    direction: str
+    breaching_windows: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    opened_at: datetime | None
+    acked_by: str | None
+    acked_at: datetime | None
+    snoozed_until: datetime | None
+    snoozed_until_resolved: bool
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolve_reason: str | None
+    story: str | None
+    source: str | None
+
+
+class ReadingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    model: str
+    metric: str
+    feature: str | None
+    source: str | None
+    value: float
+    window_end: datetime
+    labels: dict[str, str]
+    received_at: datetime
+
+
+class AlertsOut(BaseModel):
+    received: int
+    opened: list[str]
+    changed: list[str]
+    resolved: list[str]
+    skipped: list[str]  # alerts Cadence could not use, each with the reason

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import AppConfig, Settings
 from bot.jobs.ceremonies import CeremonyJobs
+from bot.jobs.drift import DriftJobs
 from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
 from bot.jobs.outbox_worker import OutboxWorker
@@ -56,11 +57,13 @@ class Runner:
         *,
         governance: GovernanceJobs | None = None,
         mlflow: MlflowSync | None = None,
+        drift: DriftJobs | None = None,
     ) -> None:
         self.jobs = jobs
         self.worker = worker
         self.governance = governance
         self.mlflow = mlflow
+        self.drift = drift
         self.notifier = jobs.notifier
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
@@ -98,6 +101,15 @@ class Runner:
                 coalesce=True,
                 max_instances=1,
             )
+        if self.drift is not None:
+            self.scheduler.add_job(
+                self.drift.prune,
+                IntervalTrigger(hours=6),
+                id="drift-prune",
+                name="drift readings retention",
+                coalesce=True,
+                max_instances=1,
+            )
         return self.scheduler
 
     async def _tick(self, team: str | None = None) -> None:
@@ -106,6 +118,8 @@ class Runner:
             if team is None:
                 if self.governance is not None:
                     await self.governance.remind_overdue()
+                if self.drift is not None:
+                    await self.drift.remind_unacknowledged()
                 async with unit_of_work(self.jobs.sessions) as session:
                     await forget_before(session, self.jobs.clock.now() - EVENT_MEMORY)
         except Exception:  # a failed round is retried by the next wake-up; never kill the scheduler
@@ -165,5 +179,9 @@ def build_clock(
         )
         sync = MlflowSync(config=config, notifier=notifier, client=client, clock=clock)
     return Runner(
-        jobs, worker, governance=GovernanceJobs(config=config, notifier=notifier, clock=clock), mlflow=sync
+        jobs,
+        worker,
+        governance=GovernanceJobs(config=config, notifier=notifier, clock=clock),
+        mlflow=sync,
+        drift=DriftJobs(config=config, notifier=notifier, clock=clock),
     )

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig
-from bot.notify import ceremonies, governance, sprints, stories
+from bot.notify import ceremonies, drift, governance, sprints, stories
 from bot.notify.templates import Renderer
 from bot.services import events
 from bot.store.db import unit_of_work
@@ -55,6 +55,11 @@ HANDLERS: dict[type[events.Event], Handler] = {
     events.ReviewRequested: governance.review_requested,
     events.ReviewDecided: governance.review_decided,
     events.ReviewOverdue: governance.review_overdue,
+    events.DriftOpened: drift.drift_opened,
+    events.DriftChanged: drift.drift_changed,
+    events.DriftEscalated: drift.drift_escalated,
+    events.DriftResolved: drift.drift_resolved,
+    events.DriftAckOverdue: drift.drift_ack_overdue,
 }
 
 

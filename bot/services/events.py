@@ -101,6 +101,44 @@ class ReviewOverdue(Event):
     review_id: int
 
 
+@dataclass(frozen=True)
+class DriftOpened(Event):
+    """A drift incident opened (its first message), or a resolved one reopened under the same D-n."""
+
+    incident_id: int
+    reopened: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class DriftChanged(Event):
+    """Something shown on the incident's message changed. `urgent`: a person did it (edit at once);
+    otherwise new readings (edits are paced, so a storm of readings makes few Slack calls)."""
+
+    incident_id: int
+    urgent: bool
+
+
+@dataclass(frozen=True)
+class DriftEscalated(Event):
+    """The incident reached a worse severity than before (warn to critical)."""
+
+    incident_id: int
+
+
+@dataclass(frozen=True)
+class DriftResolved(Event):
+    incident_id: int
+    actor: str
+
+
+@dataclass(frozen=True)
+class DriftAckOverdue(Event):
+    """Nobody acknowledged an open incident in time; its reminder was claimed."""
+
+    incident_id: int
+
+
 def record(session: AsyncSession, event: Event) -> None:
     """Note `event` on the transaction; it is published when the unit of work ends normally."""
     session.info.setdefault(PENDING_EVENTS, []).append(event)

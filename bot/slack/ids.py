@@ -37,3 +37,9 @@ REVIEW_REQUEST_CHANGES = "review_request_changes"
 REVIEW_REJECT = "review_reject"
 REVIEW_DECISION_MODAL = "review_decision_modal"
 FIELD_RATIONALE = "rationale"
+
+# Drift incidents (value: incident key; the snooze menu's option values are "<key>|<1h|24h|resolved>")
+DRIFT_ACK = "drift_ack"
+DRIFT_SNOOZE = "drift_snooze"
+DRIFT_STORY = "drift_story"
+DRIFT_RUNBOOK = "drift_runbook"  # a link button: Slack still sends the click, which is only acknowledged

@@ -53,35 +53,71 @@ async def find(session: AsyncSession, dedupe_key: str) -> OutboxMessage | None:
     return (await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))).first()
 
 
-async def replace_pending_update(session: AsyncSession, *, update_of: int, payload: dict[str, Any]) -> bool:
-    """Fold a new edit of a message into one still waiting to be sent; False if none is waiting."""
-    pending = (
+async def _pending_update(session: AsyncSession, update_of: int) -> OutboxMessage | None:
+    return (
         await session.exec(
             select(OutboxMessage).where(
                 OutboxMessage.update_of == update_of, OutboxMessage.state == "pending"
             )
         )
     ).first()
+
+
+def _set_payload(row: OutboxMessage, payload: dict[str, Any]) -> None:
+    row.payload = json.dumps({**payload, "channel": row.channel}, sort_keys=True, separators=(",", ":"))
+
+
+async def replace_pending_update(session: AsyncSession, *, update_of: int, payload: dict[str, Any]) -> bool:
+    """Fold a new edit of a message into one still waiting to be sent; False if none is waiting."""
+    pending = await _pending_update(session, update_of)
     if pending is None:
         return False
-    pending.payload = json.dumps(
-        {**payload, "channel": pending.channel}, sort_keys=True, separators=(",", ":")
-    )
+    _set_payload(pending, payload)
     session.add(pending)
     return True
 
 
 async def edit(
-    session: AsyncSession, *, original: int, channel: str, payload: dict[str, Any], dedupe_key: str
-) -> None:
+    session: AsyncSession,
+    *,
+    original: int,
+    channel: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    not_before: datetime | None = None,
+) -> datetime:
     """Queue a chat.update of an earlier message (sent once the original is). A newer edit folds into
-    one that is still waiting, so a burst of changes makes one call."""
-    if not await replace_pending_update(session, update_of=original, payload=payload):
-        await enqueue(
-            session,
-            dedupe_key=dedupe_key,
-            channel=channel,
-            payload=payload,
-            method="chat.update",
-            update_of=original,
-        )
+    one that is still waiting, which then goes at the earlier of the two times, so a burst of changes
+    makes one call. Returns when the edit is due."""
+    due = not_before or DUE_NOW
+    pending = await _pending_update(session, original)
+    if pending is not None:
+        _set_payload(pending, payload)
+        pending.next_attempt_at = min(pending.next_attempt_at, due)
+        session.add(pending)
+        return pending.next_attempt_at
+    await enqueue(
+        session,
+        dedupe_key=dedupe_key,
+        channel=channel,
+        payload=payload,
+        method="chat.update",
+        update_of=original,
+        not_before=not_before,
+    )
+    return due
+
+
+async def revise(
+    session: AsyncSession, message_id: int, payload: dict[str, Any], *, due_now: bool = False
+) -> bool:
+    """Rewrite a message that has not been sent yet (and send it as soon as possible if `due_now`);
+    False if it has gone (or is going) already, and needs an edit instead."""
+    row = await session.get(OutboxMessage, message_id)
+    if row is None or row.state != "pending":
+        return False
+    _set_payload(row, payload)
+    if due_now:
+        row.next_attempt_at = DUE_NOW
+    session.add(row)
+    return True

@@ -1,0 +1,122 @@
+"""/api/v1 drift routes: readings in (plain, or an Evidently report, or Alertmanager's webhook),
+incidents and readings out. Bodies here may be large (10,000 readings), so these routes have their
+own body limit; the rest of /api/v1 keeps `api_max_body_bytes`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+
+from bot.api.routes import CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
+from bot.api.schemas import DriftIn, DriftOut, IncidentOut, ReadingOut
+from bot.services import drift
+from bot.store.models import DriftIncident, DriftReading, Story
+
+DRIFT_MAX_BODY = 8 * 1024 * 1024  # 10,000 readings with labels, or an Evidently report of many columns
+
+router = APIRouter(prefix="/api/v1", tags=["drift"], dependencies=[Depends(get_caller)])
+
+
+def too_many(count: int) -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": [
+                {
+                    "loc": ["body", "readings"],
+                    "msg": f"at most {drift.MAX_READINGS} readings a request; this one has {count}: "
+                    "send them in batches",
+                    "type": "too_many",
+                }
+            ]
+        },
+        status_code=413,
+    )
+
+
+async def _ingest(session: Any, config: Any, clock: Any, readings: list[drift.Reading]) -> DriftOut:
+    done = await drift.ingest(session, config=config, readings=readings, now=clock.now())
+    return DriftOut(
+        received=done.received,
+        stored=done.stored,
+        duplicates=done.duplicates,
+        unmatched=done.unmatched,
+        opened=done.opened,
+        changed=done.changed,
+        resolved=done.resolved,
+    )
+
+
+@router.post("/drift", response_model=DriftOut, responses={401: {}, 413: {}, 422: {}})
+async def post_readings(
+    body: DriftIn, who: CallerDep, session: SessionDep, config: ConfigDep, clock: ClockDep
+) -> DriftOut | JSONResponse:
+    """Store readings (the same model, metric, feature, source and window twice is stored once) and
+    run the new ones through the drift rules; the answer names the incidents that opened, changed or
+    resolved."""
+    if len(body.readings) > drift.MAX_READINGS:
+        return too_many(len(body.readings))
+    readings = [
+        drift.Reading(
+            model=r.model,
+            metric=r.metric,
+            value=r.value,
+            window_end=r.window_end,
+            feature=r.feature or "",
+            source=r.source or "",
+            labels=dict(r.labels or {}),
+        )
+        for r in body.readings
+    ]
+    return await _ingest(session, config, clock, readings)
+
+
+async def incident_out(session: Any, incident: DriftIncident) -> IncidentOut:
+    story = await session.get(Story, incident.story_id) if incident.story_id else None
+    fields: dict[str, Any] = {name: getattr(incident, name, None) for name in IncidentOut.model_fields}
+    fields |= {
+        "key": incident.key,
+        "feature": incident.feature or None,
+        "source": incident.source or None,
+        "story": story.key if story else None,
+        "snoozed_until_resolved": incident.snooze_until_resolved,
+    }
+    return IncidentOut(**fields)
+
+
+@router.get("/drift/incidents", response_model=list[IncidentOut], responses={401: {}, 422: {}})
+async def get_incidents(
+    session: SessionDep,
+    state: Literal["open", "acknowledged", "resolved", "all"] = "open",
+    team: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[IncidentOut]:
+    """Incidents, newest first; `open` means open or acknowledged."""
+    found = await drift.list_incidents(session, team=team, state=state, limit=limit)
+    return [await incident_out(session, i) for i in found]
+
+
+@router.get("/drift/incidents/{key}", response_model=IncidentOut, responses={401: {}, 404: {}, 422: {}})
+async def get_incident(key: str, session: SessionDep) -> IncidentOut:
+    return await incident_out(session, await drift.get_incident(session, key))
+
+
+def reading_out(r: DriftReading) -> ReadingOut:
+    fields: dict[str, Any] = {name: getattr(r, name) for name in ReadingOut.model_fields}
+    fields |= {"feature": r.feature or None, "source": r.source or None, "labels": json.loads(r.labels)}
+    return ReadingOut(**fields)
+
+
+@router.get("/drift/readings", response_model=list[ReadingOut], responses={401: {}, 422: {}})
+async def get_readings(
+    session: SessionDep,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    metric: Annotated[str | None, Query(max_length=100)] = None,
+    feature: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[ReadingOut]:
+    """Stored readings, newest window first, including those no rule watches."""
+    rows = await drift.readings_of(session, model=model, metric=metric, feature=feature, limit=limit)
+    return [reading_out(r) for r in rows]
