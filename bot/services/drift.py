@@ -203,7 +203,7 @@ async def _store_readings(session: AsyncSession, readings: Sequence[Reading], no
     )
     new: set[tuple[str, str, str, str, datetime]] = set()
     for start in range(0, len(rows), 2000):
-        result = await session.execute(stmt, rows[start : start + 2000])
+        result = await (await session.connection()).execute(stmt, rows[start : start + 2000])
         new.update((m, k, f, s, w.astimezone(UTC)) for m, k, f, s, w in result.all())
     return [
         r for r in readings if (r.model, r.metric, r.feature, r.source, r.window_end.astimezone(UTC)) in new

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from tests.drift.conftest import AUTH, reading, wire
+from tests.factories import outbox_rows
+
+
+async def test_readings_open_an_incident_and_post_one_message(api, db, clock):
+    clock.set(reading(0).window_end)
+    body = {"readings": [wire(reading(0.05, window=0)), wire(reading(0.15, window=1)), wire(reading(0.25, window=2))]}
+    r = await api.post("/api/v1/drift", json=body, headers=AUTH)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["stored"] == 3 and out["opened"] == ["D-1"], out
+    again = await api.post("/api/v1/drift", json=body, headers=AUTH)
+    assert again.json()["stored"] == 0 and again.json()["duplicates"] == 3
+    incidents = (await api.get("/api/v1/drift/incidents", headers=AUTH)).json()
+    assert [i["key"] for i in incidents] == ["D-1"]
+    assert incidents[0]["severity"] == "critical"
+    rows = await outbox_rows(db)
+    assert len(rows) == 1 and rows[0].channel == "C0123RECSYS"
