@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.services import governance, sprints, stories
+from bot.services import drift, governance, sprints, stories
 from bot.slack.blocks.home import home_view
 from bot.slack.context import Deps
 
@@ -19,6 +19,9 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
         mine = []
         for team in config.teams:
             mine += await stories.list_stories(session, config=config, team=team, owner=user_id)
+        incidents = []
+        for team in teams:
+            incidents += await drift.list_incidents(session, team=team.name, state="open", limit=50)
         overviews = []
         for team in teams:
             sprint = await sprints.current_sprint(session, team)
@@ -29,5 +32,7 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
     mine.sort(key=lambda item: (item.ready.complete, item.story.number))
     await client.views_publish(
         user_id=user_id,
-        view=home_view(mine=mine, sprints=overviews, command=config.command, reviews=reviews),
+        view=home_view(
+            mine=mine, sprints=overviews, command=config.command, reviews=reviews, incidents=incidents
+        ),
     )

@@ -351,11 +351,12 @@ async def test_audit_escapes_what_people_wrote(slack, db):
 # ── refused ──────────────────────────────────────────────────────────────────────────────────
 
 REFUSED = [
-    ("audit", ["Name one item, e.g. `audit S-4`, `audit E-2` or `audit R-1`."]),
+    ("audit", ["Name one item, e.g. `audit S-4`, `audit E-2`, `audit R-1` or `audit D-3`."]),
     ("audit S-1 E-1", ["Name one item"]),
-    ("audit X-1", ["'X-1' is not a story, experiment or review id (S-4, E-2, R-1)."]),
-    ("audit 42", ["'42' is not a story, experiment or review id"]),
-    ("audit D-1", ["'D-1' is not a story, experiment or review id"]),
+    ("audit X-1", ["'X-1' is not a story, experiment, review or drift incident id (S-4, E-2, R-1, D-3)."]),
+    ("audit 42", ["'42' is not a story, experiment, review or drift incident id"]),
+    ("audit D-1", ["There is no drift incident D-1."]),
+    ("audit D-x", ["'D-X' is not a drift incident; write it as D-12."]),
     ("audit S-x", ["'S-X' is not a story id"]),
     ("audit E-x", ["'E-X' is not an experiment id"]),
     ("audit R-x", ["'R-X' is not a review id"]),
@@ -370,4 +371,4 @@ REFUSED = [
 @pytest.mark.parametrize(("command", "needles"), REFUSED, ids=[r[0] for r in REFUSED])
 async def test_unknown_and_malformed_ids_are_refused(slack, db, command, needles):
     await open_review(slack)
-    await refused(slack, db, command, *needles, usage="audit S-n|E-n|R-n")
+    await refused(slack, db, command, *needles, usage="audit S-n|E-n|R-n|D-n")

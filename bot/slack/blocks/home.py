@@ -1,4 +1,5 @@
-"""The App Home tab: my stories with readiness gaps, and each of my teams' current sprint."""
+"""The App Home tab: my teams' open drift incidents, reviews waiting for me, my stories with
+readiness gaps, and each of my teams' current sprint."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ from typing import Any
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.services import drift
 from bot.services.sprints import SprintOverview
 from bot.services.stories import StoryListing
 from bot.slack import ids
-from bot.slack.blocks import MAX_VIEW_BLOCKS, actions, button, context, divider, header, section
+from bot.slack.blocks import MAX_VIEW_BLOCKS, actions, button, context, divider, header, mention, section
 from bot.slack.blocks.checklist import readiness_badge
-from bot.store.models import Review
+from bot.slack.blocks.drift import ICONS, subject
+from bot.store.models import DriftIncident, Review
 from bot.text import escape, noun
 
 MAX_STORIES = 30
 
 
 MAX_REVIEWS = 10
+MAX_INCIDENTS = 10
 
 
 def home_view(
@@ -27,8 +31,39 @@ def home_view(
     sprints: list[tuple[str, SprintOverview | None]],
     command: str,
     reviews: list[Review] | None = None,
+    incidents: list[DriftIncident] | None = None,
 ) -> dict[str, Any]:
     blocks: list[Block] = []
+    if incidents:
+        blocks.append(header("Open drift incidents"))
+        for incident in incidents[:MAX_INCIDENTS]:
+            who = (
+                f"acknowledged by {mention(incident.acked_by)}"
+                if incident.state == "acknowledged"
+                else "not acknowledged"
+            )
+            buttons = (
+                [button("Acknowledge", ids.DRIFT_ACK, incident.key, "primary")]
+                if incident.state == "open"
+                else []
+            )
+            buttons.append(
+                button(
+                    "Create retraining story" if incident.story_id is None else "Show story",
+                    ids.DRIFT_STORY,
+                    incident.key,
+                )
+            )
+            blocks.append(
+                section(
+                    f"{ICONS.get(incident.severity, '')} *{incident.key}* {incident.severity} · "
+                    f"{subject(incident)} · {escape(drift.comparison(incident))} · {who}"
+                )
+            )
+            blocks.append(actions(*buttons))
+        if len(incidents) > MAX_INCIDENTS:
+            blocks.append(context(f"…and {len(incidents) - MAX_INCIDENTS} more: `{command} drift`"))
+        blocks.append(divider())
     if reviews:
         blocks.append(header("Reviews waiting for your decision"))
         for review in reviews[:MAX_REVIEWS]:

@@ -69,6 +69,7 @@ def story_card(story: Story, *, sprint_name: str | None, ready: Checklist, done:
     blocks: list[Block] = [
         section(f"*{story.key}* {escape(story.title)}"),
         context(" · ".join(facts)),
+        *(sections(escape(story.details)) if story.details else []),
         divider(),
         *sections(f"*Definition of Ready* — {readiness_badge(ready)}\n" + checklist_lines(ready)),
         *sections(f"*Definition of Done* — {done.answered}/{len(done.items)}\n" + checklist_lines(done)),

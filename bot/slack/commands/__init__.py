@@ -23,7 +23,7 @@ class Subcommand:
 
 
 def _table() -> list[Subcommand]:
-    from bot.slack.commands import experiments, people, ready, sprint, story
+    from bot.slack.commands import drift, experiments, people, ready, sprint, story
     from bot.slack.commands import help as help_cmd
 
     return [
@@ -148,8 +148,33 @@ def _table() -> list[Subcommand]:
             "Ask the approvers to review a promotion",
             experiments.review,
         ),
+        Subcommand(("drift",), "drift", "Your team's open drift incidents", drift.list_),
         Subcommand(
-            ("audit",), "audit S-n|E-n|R-n", "The decision history of an item", experiments.audit_history
+            ("drift", "show"), "drift show D-n", "One incident: its state, sparkline and readings", drift.show
+        ),
+        Subcommand(
+            ("drift", "ack"), "drift ack D-n", "Acknowledge an incident (no more reminders)", drift.ack_cmd
+        ),
+        Subcommand(
+            ("drift", "snooze"),
+            "drift snooze D-n 1h|24h|resolved",
+            "No reminders for a while, or until it resolves",
+            drift.snooze_cmd,
+        ),
+        Subcommand(
+            ("drift", "resolve"),
+            'drift resolve D-n [reason="…"]',
+            "Resolve an incident by hand (audited)",
+            drift.resolve_cmd,
+        ),
+        Subcommand(
+            ("drift", "story"),
+            "drift story D-n",
+            "Create the incident's retraining story (or show it)",
+            drift.story_cmd,
+        ),
+        Subcommand(
+            ("audit",), "audit S-n|E-n|R-n|D-n", "The decision history of an item", experiments.audit_history
         ),
         Subcommand(
             ("standup", "dm"), "standup dm on|off", "Also get the standup prompt as a DM", people.standup_dm

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from slack_sdk.models.blocks import Block
 
-from bot.services import audit, experiments, governance, stories
+from bot.services import audit, drift, experiments, governance, stories
 from bot.services.errors import Invalid
 from bot.slack.blocks import context, message, section
 from bot.slack.blocks.audit import audit_log
@@ -206,7 +206,7 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
 async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
     if len(args.positionals) != 1:
-        raise Invalid("Name one item, e.g. `audit S-4`, `audit E-2` or `audit R-1`.")
+        raise Invalid("Name one item, e.g. `audit S-4`, `audit E-2`, `audit R-1` or `audit D-3`.")
     raw = args.positionals[0].strip().upper()
     labels: dict[str, dict[str, str]] = {}
     async with inv.deps.transaction() as session:
@@ -223,8 +223,13 @@ async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
         elif raw.startswith("R"):
             review = await governance.get_review(session, raw)
             key, team = review.key, review.team
+        elif raw.startswith("D"):
+            incident = await drift.get_incident(session, raw)
+            key, team = incident.key, incident.team
         else:
-            raise Invalid(f"{raw!r} is not a story, experiment or review id (S-4, E-2, R-1).")
+            raise Invalid(
+                f"{raw!r} is not a story, experiment, review or drift incident id (S-4, E-2, R-1, D-3)."
+            )
         rows = await audit.history(session, key)
     if not rows:
         return message(

@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.blocks.ceremonies import standup_modal
 from bot.slack.blocks.governance import decision_modal
 from bot.slack.blocks.sprints import plan_modal
+from bot.slack.commands import drift as drift_commands
 from bot.slack.commands.ready import open_criteria_form
 from bot.slack.commands.story import finish, list_, open_story_form
 from bot.slack.context import Invocation
@@ -132,6 +133,54 @@ async def page(
         who.reply_later(reply, replace_original=True)
 
 
+def _permalink(body: dict[str, Any]) -> str | None:
+    """The clicked message's link (the evidence of a retraining story points back to the alert)."""
+    container = body.get("container") or {}
+    channel, ts = container.get("channel_id"), container.get("message_ts")
+    if not channel or not ts:
+        return None
+    return f"https://slack.com/archives/{channel}/p{str(ts).replace('.', '')}"
+
+
+async def drift_ack(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    reply = await drift_commands.acknowledge(who, _value(body))
+    if reply:
+        who.reply_later(reply)
+
+
+async def drift_snooze(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    selected = str((body["actions"][0].get("selected_option") or {}).get("value") or "")
+    key, _, choice = selected.partition("|")
+    if not key or not choice:
+        raise Invalid("Pick how long to snooze the incident for.")
+    reply = await drift_commands.snooze(who, key, choice)
+    if reply:
+        who.reply_later(reply)
+
+
+async def drift_story(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    reply = await drift_commands.story(who, _value(body), link=_permalink(body))
+    if reply:
+        who.reply_later(reply)
+
+
+async def drift_runbook(ack: AsyncAck) -> None:
+    """A link button: Slack opens the runbook itself and still sends the click, which needs an ack."""
+    await ack()
+
+
 def register(app: AsyncApp) -> None:
     app.action(ids.OPEN_READY_MODAL)(open_ready)
     app.action(ids.OPEN_DONE_MODAL)(open_done)
@@ -143,3 +192,7 @@ def register(app: AsyncApp) -> None:
     app.action(ids.OPEN_PLAN_VIEW)(open_plan)
     app.action(ids.OPEN_STANDUP_MODAL)(open_standup)
     app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))(page)
+    app.action(ids.DRIFT_ACK)(drift_ack)
+    app.action(ids.DRIFT_SNOOZE)(drift_snooze)
+    app.action(ids.DRIFT_STORY)(drift_story)
+    app.action(ids.DRIFT_RUNBOOK)(drift_runbook)
