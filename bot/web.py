@@ -18,6 +18,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
 from bot.jobs import outbox_worker
 from bot.jobs.runner import build_clock
+from bot.services import drift
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
@@ -113,6 +114,21 @@ def create_web_app(
             ("rate_limited", stats.rate_limited),
         ):
             lines += [f"# TYPE cadence_outbox_{name}_total counter", f"cadence_outbox_{name}_total {value}"]
+        async with unit_of_work(sessions) as session:
+            open_incidents = await drift.open_counts(session)
+        lines.append("# TYPE cadence_drift_open_incidents gauge")
+        lines += [
+            f'cadence_drift_open_incidents{{severity="{s}"}} {n}' for s, n in sorted(open_incidents.items())
+        ]
+        ingested = getattr(web.state, "drift_stats", None)
+        for name, value in (
+            ("received", ingested.received if ingested else 0),
+            ("stored", ingested.stored if ingested else 0),
+        ):
+            lines += [
+                f"# TYPE cadence_drift_readings_{name}_total counter",
+                f"cadence_drift_readings_{name}_total {value}",
+            ]
         return "\n".join(lines) + "\n"
 
     return web

@@ -5,9 +5,10 @@ own body limit; the rest of /api/v1 keeps `api_max_body_bytes`."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from bot.api.routes import CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
@@ -16,6 +17,22 @@ from bot.services import drift
 from bot.store.models import DriftIncident, DriftReading, Story
 
 DRIFT_MAX_BODY = 8 * 1024 * 1024  # 10,000 readings with labels, or an Evidently report of many columns
+
+
+@dataclass
+class DriftStats:
+    """This process's ingestion counters, for /metrics."""
+
+    received: int = 0
+    stored: int = 0
+
+
+def stats_of(request: Request) -> DriftStats:
+    stats = getattr(request.app.state, "drift_stats", None)
+    if stats is None:
+        stats = request.app.state.drift_stats = DriftStats()
+    return stats
+
 
 router = APIRouter(prefix="/api/v1", tags=["drift"], dependencies=[Depends(get_caller)])
 
@@ -36,8 +53,13 @@ def too_many(count: int) -> JSONResponse:
     )
 
 
-async def _ingest(session: Any, config: Any, clock: Any, readings: list[drift.Reading]) -> DriftOut:
+async def _ingest(
+    request: Request, session: Any, config: Any, clock: Any, readings: list[drift.Reading]
+) -> DriftOut:
     done = await drift.ingest(session, config=config, readings=readings, now=clock.now())
+    stats = stats_of(request)
+    stats.received += done.received
+    stats.stored += done.stored
     return DriftOut(
         received=done.received,
         stored=done.stored,
@@ -51,7 +73,7 @@ async def _ingest(session: Any, config: Any, clock: Any, readings: list[drift.Re
 
 @router.post("/drift", response_model=DriftOut, responses={401: {}, 413: {}, 422: {}})
 async def post_readings(
-    body: DriftIn, who: CallerDep, session: SessionDep, config: ConfigDep, clock: ClockDep
+    request: Request, body: DriftIn, who: CallerDep, session: SessionDep, config: ConfigDep, clock: ClockDep
 ) -> DriftOut | JSONResponse:
     """Store readings (the same model, metric, feature, source and window twice is stored once) and
     run the new ones through the drift rules; the answer names the incidents that opened, changed or
@@ -70,7 +92,7 @@ async def post_readings(
         )
         for r in body.readings
     ]
-    return await _ingest(session, config, clock, readings)
+    return await _ingest(request, session, config, clock, readings)
 
 
 async def incident_out(session: Any, incident: DriftIncident) -> IncidentOut:

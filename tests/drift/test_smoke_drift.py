@@ -18,3 +18,14 @@ async def test_readings_open_an_incident_and_post_one_message(api, db, clock):
     assert incidents[0]["severity"] == "critical"
     rows = await outbox_rows(db)
     assert len(rows) == 1 and rows[0].channel == "C0123RECSYS"
+
+
+async def test_metrics_count_readings_and_open_incidents(api, clock):
+    clock.set(reading(0).window_end)
+    body = {"readings": [wire(reading(0.25, window=0)), wire(reading(0.5, metric="unwatched", window=0))]}
+    assert (await api.post("/api/v1/drift", json=body, headers=AUTH)).status_code == 200
+    text = (await api.get("/metrics")).text
+    assert 'cadence_drift_open_incidents{severity="critical"} 1' in text
+    assert 'cadence_drift_open_incidents{severity="warn"} 0' in text
+    assert "cadence_drift_readings_received_total 2" in text
+    assert "cadence_drift_readings_stored_total 2" in text
