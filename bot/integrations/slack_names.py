@@ -74,6 +74,9 @@ def references(config: AppConfig) -> Iterator[Reference]:
             yield Reference(("teams", i, "governance", "channel"), team.governance.channel, "channel")
             for j, person in enumerate(team.governance.approvers):
                 yield Reference(("teams", i, "governance", "approvers", j), person, "user")
+    for k, rule in enumerate(config.drift.rules):
+        if rule.channel is not None:
+            yield Reference(("drift", "rules", k, "channel"), rule.channel, "channel")
 
 
 class SlackNames:
@@ -309,4 +312,9 @@ def with_ids(config: AppConfig, ids: dict[Loc, str]) -> AppConfig:
                 ids.get(("teams", i, role, j), person) for j, person in enumerate(getattr(team, role))
             ]
         teams.append(team.model_copy(update=update))
-    return config.model_copy(update={"teams": teams})
+    rules = [
+        rule.model_copy(update={"channel": ids.get(("drift", "rules", k, "channel"), rule.channel)})
+        for k, rule in enumerate(config.drift.rules)
+    ]
+    drift = config.drift.model_copy(update={"rules": rules})
+    return config.model_copy(update={"teams": teams, "drift": drift})

@@ -85,6 +85,19 @@ async def test_emails_and_channel_names_become_ids(workspace, client):
     assert config.where(("teams", 0, "members")) == "config.yaml:5"
 
 
+async def test_a_drift_rule_channel_written_as_a_name_becomes_its_id(workspace, client):
+    text = BY_NAME + (
+        "drift:\n  rules:\n"
+        '    - {model: "*", metric: psi, direction: above, warn: 0.1, team: platform, channel: "#random"}\n'
+        "    - {model: '*', metric: auc, direction: below, warn: 0.8, team: recsys}\n"
+    )
+    config = await resolve_names(parse_config(text), client)
+    assert [r.channel for r in config.drift.rules] == ["C0RANDOM", None]
+    wrong = text.replace('"#random"', '"#nowhere"')
+    (problem,) = await refused(wrong, client)
+    assert "drift.rules[0].channel" in problem and "no channel named #nowhere" in problem
+
+
 async def test_ids_are_taken_as_written_and_each_name_is_asked_once(workspace, client):
     await resolve_names(parse_config(BY_NAME), client)
     assert sorted(c.args["email"] for c in workspace.of("users.lookupByEmail")) == [
