@@ -43,8 +43,11 @@ class Receiver:
             self.received.append((dict(request.headers), body))
         return JSONResponse({"ok": True})
 
-    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = WAIT) -> tuple[dict[str, str], Any]:
-        """The first recorded request whose body satisfies `predicate`, polling until `timeout`."""
+    def wait_for(
+        self, predicate: Callable[[Any], bool], server: AlertmanagerServer, timeout: float = WAIT
+    ) -> tuple[dict[str, str], Any]:
+        """The first recorded request whose body satisfies `predicate`, polling until `timeout`; the
+        failure shows what did arrive and the end of Alertmanager's log."""
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -53,7 +56,10 @@ class Receiver:
                         return headers, body
                 seen = [b.get("status") for _, b in self.received]
             if time.monotonic() > deadline:
-                raise AssertionError(f"no matching webhook in {timeout:.0f} s; got statuses {seen}")
+                raise AssertionError(
+                    f"no matching webhook in {timeout:.0f} s; got statuses {seen}; alertmanager's log:\n"
+                    + server.log_tail()
+                )
             time.sleep(0.05)
 
 
@@ -97,7 +103,7 @@ def test_a_firing_then_resolved_alert_reaches_cadence_and_parses(
     )
     server.post_alerts([firing])
 
-    headers, body = receiver.wait_for(lambda b: b["status"] == "firing")
+    headers, body = receiver.wait_for(lambda b: b["status"] == "firing", server)
     assert headers["authorization"] == f"Bearer {TOKEN}"
     assert headers["content-type"].startswith("application/json")
     assert body["version"] == "4" and body["truncatedAlerts"] == 0
@@ -128,7 +134,7 @@ def test_a_firing_then_resolved_alert_reaches_cadence_and_parses(
 
     ended = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     server.post_alerts([resolved(firing, at=ended)])
-    _, done = receiver.wait_for(lambda b: b["status"] == "resolved")
+    _, done = receiver.wait_for(lambda b: b["status"] == "resolved", server)
     _record("resolved", done, server)
     [back], notes = alerts_from_webhook(done)
     assert notes == []
@@ -156,7 +162,7 @@ def test_one_group_carries_several_alerts_and_says_what_it_truncated(
             alert({"alertname": "FeatureDrift", "model": "ranker", "feature": "device"}),
         ]
     )
-    _, body = receiver.wait_for(lambda b: b["status"] == "firing")
+    _, body = receiver.wait_for(lambda b: b["status"] == "firing", server)
     assert body["truncatedAlerts"] == 1 and len(body["alerts"]) == 2
     assert body["commonLabels"]["model"] == "ranker"
 
