@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 from bot.config import AppConfig
 from bot.integrations.mlflow import MlflowClient
 from tests.conftest import make_config
+from tests.integrations.alertmanager_server import AlertmanagerServer, alertmanager_binary, serving_asgi
 
 FIXTURES = Path(__file__).parent / "fixtures"
 START_TIMEOUT = 90.0  # seconds; a cold start of MLflow 3 (creating its SQLite schema) takes ~15-20 s
@@ -433,3 +435,31 @@ async def live_client(mlflow_server: str) -> AsyncIterator[MlflowClient]:
     client = MlflowClient(mlflow_server, timeout=30)
     yield client
     await client.aclose()
+
+
+# ------------------------------------------------------------------------------ Prometheus Alertmanager
+
+
+@pytest.fixture
+def serve_asgi() -> Iterator[Callable[..., str]]:
+    """serve_asgi(app) -> base URL: the app served by uvicorn on a free loopback port until the test ends."""
+    with ExitStack() as stack:
+        yield lambda app, **kwargs: stack.enter_context(serving_asgi(app, **kwargs))
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """alertmanager(webhook_url, **config) -> a started AlertmanagerServer (stopped when the test ends);
+    config as for alertmanager_server.write_config. Skips when the binary is not installed."""
+    binary = alertmanager_binary()
+    count = 0
+
+    def start(webhook_url: str, **config: Any) -> AlertmanagerServer:
+        nonlocal count
+        count += 1
+        workdir = tmp_path / f"alertmanager-{count}"
+        workdir.mkdir()
+        return stack.enter_context(AlertmanagerServer(binary, workdir, webhook_url, **config))
+
+    with ExitStack() as stack:
+        yield start
