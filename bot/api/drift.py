@@ -8,11 +8,13 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
 from bot.api.routes import CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
-from bot.api.schemas import DriftIn, DriftOut, IncidentOut, ReadingOut
+from bot.api.schemas import AlertsOut, DriftIn, DriftOut, IncidentOut, ReadingOut
+from bot.integrations import alertmanager
 from bot.services import drift
 from bot.store.models import DriftIncident, DriftReading, Story
 
@@ -142,3 +144,63 @@ async def get_readings(
     """Stored readings, newest window first, including those no rule watches."""
     rows = await drift.readings_of(session, model=model, metric=metric, feature=feature, limit=limit)
     return [reading_out(r) for r in rows]
+
+
+@router.post("/alertmanager", response_model=AlertsOut, responses={401: {}, 413: {}, 422: {}})
+async def alertmanager_webhook(
+    payload: Annotated[dict[str, Any], Body()],
+    who: CallerDep,
+    session: SessionDep,
+    config: ConfigDep,
+    clock: ClockDep,
+) -> AlertsOut | JSONResponse:
+    """Prometheus Alertmanager's webhook (version 4): firing alerts with model and metric labels open
+    or update incidents, resolved ones resolve them; what could not be used is listed in `skipped`."""
+    names = config.drift.alertmanager
+    try:
+        found, skipped = alertmanager.alerts_from_webhook(
+            payload,
+            alertmanager.LabelNames(
+                model=names.model,
+                metric=names.metric,
+                feature=names.feature,
+                team=names.team,
+                severity=names.severity,
+                value=names.value,
+            ),
+        )
+    except ValidationError as exc:
+        detail = [
+            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+    except alertmanager.UnsupportedPayload as exc:
+        return JSONResponse(
+            {"detail": [{"loc": ["body", "version"], "msg": str(exc), "type": "unsupported"}]},
+            status_code=422,
+        )
+    alerts = [
+        drift.Alert(
+            fingerprint=a.fingerprint,
+            firing=a.firing,
+            model=a.model,
+            metric=a.metric,
+            starts_at=a.starts_at,
+            feature=a.feature or "",
+            value=a.value,
+            severity=a.severity,
+            team=a.team,
+            summary=a.summary,
+            runbook=a.runbook,
+        )
+        for a in found
+    ]
+    done = await drift.apply_alerts(session, config=config, alerts=alerts, now=clock.now())
+    return AlertsOut(
+        received=len(payload.get("alerts") or []),
+        opened=done.opened,
+        changed=done.changed,
+        resolved=done.resolved,
+        skipped=[*skipped, *done.skipped],
+    )

@@ -357,7 +357,8 @@ class _Evaluator:
         incident.updated_at = self.now
         self.session.add(incident)
         if incident.ok_streak >= rule.resolve_after:
-            _resolve(incident, SYSTEM, f"back in range for {incident.ok_streak} window(s)", self.now)
+            windows = "window" if incident.ok_streak == 1 else f"{incident.ok_streak} windows"
+            await _auto_resolve(self.session, incident, SYSTEM, f"back in range for {windows}", self.now)
             self.batch.mark(incident, resolved=True)
             self.incident = None
         else:
@@ -410,6 +411,17 @@ def _resolve(incident: DriftIncident, actor: str, reason: str, now: datetime) ->
     incident.state, incident.live = "resolved", None
     incident.resolved_at, incident.resolved_by, incident.resolve_reason = now, actor, reason[:300]
     incident.updated_at = now
+
+
+async def _auto_resolve(
+    session: AsyncSession, incident: DriftIncident, actor: str, reason: str, now: datetime
+) -> None:
+    """Resolved by the readings or by the monitor: recorded in the audit log like a person's."""
+    _resolve(incident, actor, reason, now)
+    session.add(incident)
+    await audit.record(
+        session, actor=actor, action="drift.resolve", subject=incident.key, payload={"reason": reason}, at=now
+    )
 
 
 def _evidence(incident: DriftIncident) -> dict[str, Any]:
@@ -553,8 +565,9 @@ async def _apply_alert(
         if not alert.firing:
             if incident is None or incident.state == "pending":
                 continue  # nothing open for it (already resolved, or never opened)
-            _resolve(incident, "alertmanager", alert.summary or "resolved in Alertmanager", now)
-            session.add(incident)
+            await _auto_resolve(
+                session, incident, "alertmanager", alert.summary or "resolved in Alertmanager", now
+            )
             batch.mark(incident, resolved=True)
             continue
         severity = (severity_of(rule, alert.value) if rule and alert.value is not None else None) or (
@@ -580,8 +593,14 @@ async def _apply_alert(
         repeat = incident.fingerprint == alert.fingerprint and not opening
         incident.fingerprint = alert.fingerprint
         incident.threshold = threshold_of(rule, severity) if rule else incident.threshold
-        if alert.value is not None and math.isfinite(alert.value) and not repeat:
-            _note(incident, alert.value, alert.starts_at, alert.source)
+        if (
+            alert.value is not None
+            and math.isfinite(alert.value)
+            and (not repeat or alert.value != incident.value)
+        ):
+            # a repeat notification carrying a new value (Prometheus re-evaluated it) moves the value
+            # and the sparkline, not the count of breaching windows
+            _note(incident, alert.value, now if repeat else alert.starts_at, alert.source)
         incident.source = alert.source
         if not repeat:
             incident.breaching_windows += 1

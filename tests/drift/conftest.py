@@ -19,7 +19,14 @@ AUTH = {"Authorization": "Bearer secret-1"}
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # Monday 7 December 2026, 09:00 in Berlin
 
 RULES: list[dict[str, Any]] = [
-    {"model": "recsys-*", "metric": "psi", "direction": "above", "warn": 0.1, "critical": 0.2, "team": "recsys"},
+    {
+        "model": "recsys-*",
+        "metric": "psi",
+        "direction": "above",
+        "warn": 0.1,
+        "critical": 0.2,
+        "team": "recsys",
+    },
     {"model": "recsys-*", "metric": "ks_p_value", "direction": "below", "warn": 0.05, "team": "recsys"},
     {
         "model": "recsys-ranker",

@@ -6,7 +6,13 @@ from tests.factories import outbox_rows
 
 async def test_readings_open_an_incident_and_post_one_message(api, db, clock):
     clock.set(reading(0).window_end)
-    body = {"readings": [wire(reading(0.05, window=0)), wire(reading(0.15, window=1)), wire(reading(0.25, window=2))]}
+    body = {
+        "readings": [
+            wire(reading(0.05, window=0)),
+            wire(reading(0.15, window=1)),
+            wire(reading(0.25, window=2)),
+        ]
+    }
     r = await api.post("/api/v1/drift", json=body, headers=AUTH)
     assert r.status_code == 200, r.text
     out = r.json()
