@@ -13,8 +13,17 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from bot.api.routes import CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
-from bot.api.schemas import AlertsOut, DriftIn, DriftOut, IncidentOut, ReadingOut
-from bot.integrations import alertmanager
+from bot.api.schemas import (
+    AlertsOut,
+    DriftIn,
+    DriftName,
+    DriftOut,
+    EvidentlyOut,
+    IncidentOut,
+    ReadingOut,
+    WindowEnd,
+)
+from bot.integrations import alertmanager, evidently
 from bot.services import drift
 from bot.store.models import DriftIncident, DriftReading, Story
 
@@ -97,6 +106,55 @@ async def post_readings(
     return await _ingest(request, session, config, clock, readings)
 
 
+def unprocessable(where: str, message: str, kind: str) -> JSONResponse:
+    """A 422 in FastAPI's own shape, for `where` such as "body" or "query.window_end"."""
+    return JSONResponse(
+        {"detail": [{"loc": where.split("."), "msg": message, "type": kind}]}, status_code=422
+    )
+
+
+@router.post("/drift/evidently", response_model=EvidentlyOut, responses={401: {}, 413: {}, 422: {}})
+async def post_evidently(
+    request: Request,
+    report: Annotated[Any, Body()],
+    model: Annotated[DriftName, Query(description="the model the report monitors")],
+    who: CallerDep,
+    session: SessionDep,
+    config: ConfigDep,
+    clock: ClockDep,
+    window_end: Annotated[
+        WindowEnd | None, Query(description="RFC 3339 end of the report's window; else its timestamp")
+    ] = None,
+) -> EvidentlyOut | JSONResponse:
+    """An Evidently data-drift report (0.7's snapshot JSON, a saved snapshot, or the legacy
+    Report.as_dict()): the share of drifted columns and each column's drift score become readings of
+    `model`, run through the drift rules like any others."""
+    try:
+        read = evidently.readings_from_report(report, window_end=window_end)
+    except evidently.UnsupportedReport as exc:
+        return unprocessable("body", str(exc), "unsupported")
+    except evidently.MissingWindowEnd as exc:
+        return unprocessable("query.window_end", str(exc), "missing")
+    if len(read.readings) > drift.MAX_READINGS:
+        return too_many(len(read.readings))
+    readings = [
+        drift.Reading(
+            model=model,
+            metric=r.metric,
+            value=r.value,
+            window_end=read.window_end,
+            feature=r.feature,
+            source=evidently.SOURCE,
+            labels=r.labels,
+        )
+        for r in read.readings
+    ]
+    done = await _ingest(request, session, config, clock, readings)
+    return EvidentlyOut(
+        **done.model_dump(), shape=read.shape, window_end=read.window_end, skipped=read.skipped
+    )
+
+
 async def incident_out(session: Any, incident: DriftIncident) -> IncidentOut:
     story = await session.get(Story, incident.story_id) if incident.story_id else None
     fields: dict[str, Any] = {name: getattr(incident, name, None) for name in IncidentOut.model_fields}
@@ -176,10 +234,7 @@ async def alertmanager_webhook(
         ]
         return JSONResponse({"detail": detail}, status_code=422)
     except alertmanager.UnsupportedPayload as exc:
-        return JSONResponse(
-            {"detail": [{"loc": ["body", "version"], "msg": str(exc), "type": "unsupported"}]},
-            status_code=422,
-        )
+        return unprocessable("body.version", str(exc), "unsupported")
     alerts = [
         drift.Alert(
             fingerprint=a.fingerprint,

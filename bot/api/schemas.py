@@ -192,3 +192,9 @@ class AlertsOut(BaseModel):
     changed: list[str]
     resolved: list[str]
     skipped: list[str]  # alerts Cadence could not use, each with the reason
+
+
+class EvidentlyOut(DriftOut):
+    shape: str  # which of the report shapes it was read as (snapshot, saved, legacy)
+    window_end: datetime  # the window its readings were stored under
+    skipped: list[str]  # scores left out (not finite numbers), each with the reason
