@@ -1070,6 +1070,7 @@ class SprintDrift:
     median_time_to_ack: timedelta | None
     stories_created: int
     stories_open: int
+    still_open: int  # of the incidents opened, those not resolved yet
     incidents: tuple[str, ...]
 
 
@@ -1100,5 +1101,6 @@ async def sprint_stats(session: AsyncSession, *, team: str, starts: datetime, en
         median_time_to_ack=median,
         stories_created=len(story_ids),
         stories_open=open_stories,
+        still_open=sum(1 for i in rows if i.state != "resolved"),
         incidents=tuple(i.key for i in sorted(rows, key=lambda i: i.number or 0)),
     )
