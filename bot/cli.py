@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -72,7 +73,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings_or_exit() if args.slack or not args.file else Settings()
     path = args.file or settings.config_path
     config = _config_or_exit(path)
-    _templates_or_exit(config)
+    _templates_or_exit(config, review=True)
     if args.explain:
         _explain(config)
     if args.slack and _check_with_slack(config, settings):
@@ -171,10 +172,16 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _templates_or_exit(config: AppConfig) -> None:
+def _templates_or_exit(config: AppConfig, *, review: bool = False) -> None:
+    """Exit 2 listing the templates that fail with sample values. `review`: the sprint-review templates
+    too (at posting time a failing one falls back to the built-in one, so `serve` does not refuse)."""
     from bot.notify.templates import Renderer
 
     problems = Renderer(config.templates_dir).check()
+    if review:
+        from bot.notify.review import ReviewRenderer
+
+        problems += ReviewRenderer(config.templates_dir).check()
     if problems:
         print("The message templates have problems:", file=sys.stderr)
         for problem in problems:
@@ -307,6 +314,64 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return _with_session(work)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """`cadence report sprint current|NAME [--team T] --format md|html|slack|json [--out FILE]`."""
+    from pathlib import Path
+
+    from bot.clock import SystemClock
+    from bot.notify.review import ReviewRenderer, export
+    from bot.services import sprint_review
+    from bot.services.errors import NotFound
+    from bot.services.sprints import resolve_sprint
+
+    settings = _settings_or_exit()
+    config = _config_or_exit(settings.config_path)
+    ref = " ".join(args.sprint)
+    teams = [t for t in config.teams if args.team in (None, t.name)]
+    if args.team and not teams:
+        known = ", ".join(t.name for t in config.teams)
+        print(f"--team {args.team!r} is not a configured team (teams: {known})", file=sys.stderr)
+        return 2
+
+    async def work(session: AsyncSession) -> int:
+        found = []
+        for team in teams:
+            try:
+                found.append((team, await resolve_sprint(session, team=team, ref=ref)))
+            except NotFound as exc:
+                if args.team:
+                    print(str(exc), file=sys.stderr)
+                    return 1
+        if not found:
+            print(f"No team has a sprint {ref!r}.", file=sys.stderr)
+            return 1
+        if len(found) > 1:
+            names = ", ".join(t.name for t, _ in found)
+            print(f"Teams {names} all have a sprint {ref!r}: choose one with --team.", file=sys.stderr)
+            return 2
+        team, sprint = found[0]
+        review = await sprint_review.build(
+            session, config=config, team=team, sprint=sprint, now=SystemClock().now()
+        )
+        done.append(export(ReviewRenderer(config.templates_dir), review, args.format, command=config.command))
+        done.append(f"{team.name} {sprint.name}")
+        return 0
+
+    done: list[Any] = []
+    code = _with_session(work)
+    if code or not done:
+        return code
+    rendered, which = done
+    if rendered.problem:
+        print(f"warning: {rendered.problem}; the built-in template was used", file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(rendered.text, encoding="utf-8")
+        print(f"wrote the review of {which} to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(rendered.text if rendered.text.endswith("\n") else rendered.text + "\n")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -385,6 +450,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", help="only rows from this date (YYYY-MM-DD, UTC) on")
     audit.set_defaults(func=cmd_audit)
+
+    report = sub.add_parser("report", help="export a sprint review (Markdown, HTML, Slack mrkdwn or JSON)")
+    report_sub = report.add_subparsers(dest="what", required=True, metavar="WHAT")
+    sprint_report = report_sub.add_parser(
+        "sprint", help="the review of one sprint: current, next or its name"
+    )
+    sprint_report.add_argument("sprint", nargs="+", help="current, next, or the sprint's name")
+    sprint_report.add_argument("--team", help="the team (needed when several teams have such a sprint)")
+    sprint_report.add_argument("--format", choices=("md", "html", "slack", "json"), default="md")
+    sprint_report.add_argument("--out", help="write to this file instead of standard output")
+    report.set_defaults(func=cmd_report)
 
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=("upgrade", "current"))

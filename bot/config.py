@@ -128,6 +128,8 @@ class Ceremony(_Model):
     grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
     # standup: DMs to people who opted in go at this local time in each person's Slack time zone
     dm_local_time: Annotated[str, StringConstraints(pattern=_TIME)] | None = None
+    # review: the sprint-review summary posts this many minutes before the ceremony (unset: not posted)
+    summary_minutes_before: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
 
     @field_validator("cron")
     @classmethod
@@ -169,6 +171,16 @@ class Team(_Model):
     @classmethod
     def _valid_tz(cls, value: str | None) -> str | None:
         return None if value is None else _check_timezone(value)
+
+    @field_validator("ceremonies")
+    @classmethod
+    def _summary_on_review_only(cls, value: dict[str, Ceremony]) -> dict[str, Ceremony]:
+        for name, ceremony in value.items():
+            if name != "review" and ceremony.summary_minutes_before is not None:
+                raise ValueError(
+                    f"{name}: summary_minutes_before belongs to the review ceremony (the sprint-review summary)"
+                )
+        return value
 
     def includes(self, user_id: str) -> bool:
         return user_id in self.members or user_id in self.leads
@@ -753,6 +765,7 @@ _EXPECT: dict[str, _Expect] = {
     "nudge_hours_before": _Expect("a list of hours before planning", "[24, 2]"),
     "nudge_hours_before[]": _Expect("a whole number of hours", "24"),
     "dm_local_time": _Expect("a time of day", how="write HH:MM (24-hour)"),
+    "summary_minutes_before": _Expect("a whole number of minutes before the review", "30"),
     "readiness": _Expect(
         "a mapping from story type to its criteria", "{ml: [{key: data_contract, label: …}]}"
     ),

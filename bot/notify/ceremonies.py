@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import away, nudges, sprints, standups
+from bot.notify.review import post_review
+from bot.services import away, nudges, sprint_review, sprints, standups
 from bot.services.events import CeremonyDue, ReadinessChanged, StandupAnswered
 from bot.services.nudges import ReadinessRound
 from bot.services.schedule import Occasion, local_dm_time, occasions
@@ -70,6 +71,8 @@ async def ceremony_due(n: Notifier, session: AsyncSession, event: CeremonyDue) -
         await _nudge(n, session, due, run)
     elif occ.kind == "standup_summary":
         await _standup_summary(n, session, due, run)
+    elif occ.kind == "review_summary":
+        await _review_summary(n, session, due, run)
     else:
         await _reminder(n, session, due, run)
     session.add(run)
@@ -247,6 +250,20 @@ async def _standup_summary(n: Notifier, session: AsyncSession, due: Due, run: Ce
         thread_of=standup.message_id,
     )
     run.note = f"{len(summary.answers)} answered, {len(summary.missing)} did not"
+
+
+async def _review_summary(n: Notifier, session: AsyncSession, due: Due, run: CeremonyRun) -> None:
+    """The sprint review, `summary_minutes_before` the review ceremony: of the sprint current then."""
+    sprint = await sprints.current_sprint(session, due.team)
+    if sprint is None:
+        run.note = "no current sprint to review"
+        return
+    review = await sprint_review.build(session, config=n.config, team=due.team, sprint=sprint, now=due.now)
+    run.sprint_id = sprint.id
+    run.message_id = await post_review(
+        session, config=n.config, team=due.team, review=review, key=f"run:{run.id}"
+    )
+    run.note = f"review of {sprint.name}"
 
 
 async def standup_answered(n: Notifier, session: AsyncSession, event: StandupAnswered) -> None:

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig
-from bot.notify import ceremonies, drift, governance, sprints, stories
+from bot.notify import ceremonies, drift, governance, review, sprints, stories
 from bot.notify.templates import Renderer
 from bot.services import events
 from bot.store.db import unit_of_work
@@ -52,6 +52,7 @@ HANDLERS: dict[type[events.Event], Handler] = {
     events.ReadinessChanged: ceremonies.readiness_changed,
     events.StandupAnswered: ceremonies.standup_answered,
     events.CeremonyDue: ceremonies.ceremony_due,
+    events.ReviewSummaryRequested: review.review_requested,
     events.ReviewRequested: governance.review_requested,
     events.ReviewDecided: governance.review_decided,
     events.ReviewOverdue: governance.review_overdue,

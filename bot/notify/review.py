@@ -18,8 +18,9 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
@@ -32,10 +33,21 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
+from slack_sdk.models.blocks import Block, DividerBlock
 
+from bot.config import AppConfig, Team
 from bot.notify.templates import BUILTIN_DIR
-from bot.services.sprint_review import SprintReview, StoryLine, Waiver
+from bot.services.events import ReviewSummaryRequested
+from bot.services.sprint_review import SprintReview, StoryLine, Waiver, build
+from bot.slack.blocks import header, render, sections
+from bot.store import outbox
+from bot.store.models import Sprint
 from bot.text import escape
+
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from bot.notify.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +60,6 @@ FORMATS = (*TEMPLATES, "json")
 
 # Slack's limits on one message (https://api.slack.com/reference/block-kit/blocks)
 MAX_BLOCKS = 50
-MAX_SECTION = 3000
 MAX_HEADER = 150
 VERDICTS = {"approve": "approved", "request_changes": "requested changes", "reject": "rejected"}
 
@@ -297,6 +308,18 @@ class ReviewRenderer:
             where = f"{file}, line {line}" if line else file
             raise TemplateProblem(where, f"{type(exc).__name__}: {exc}") from exc
 
+    def check(self) -> list[str]:
+        """The team's review templates rendered with a sample review; each problem, one line."""
+        problems = []
+        for fmt in TEMPLATES:
+            if self.has_custom(fmt):
+                label = str(self.custom_dir / TEMPLATES[fmt]) if self.custom_dir else TEMPLATES[fmt]
+                try:
+                    self._render(self._envs[fmt], fmt, context(sample()), label)
+                except TemplateProblem as problem:
+                    problems.append(str(problem))
+        return problems
+
     def render(
         self,
         review: SprintReview,
@@ -328,61 +351,38 @@ def _unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def _sections(lines: list[str]) -> list[dict[str, Any]]:
-    """Section blocks of at most MAX_SECTION characters, cut between lines (a longer line is cut
-    inside, never dropped)."""
-    out: list[str] = []
-    chunk = ""
-    for line in lines:
-        while len(line) > MAX_SECTION:
-            if chunk:
-                out.append(chunk)
-                chunk = ""
-            out.append(line[:MAX_SECTION])
-            line = line[MAX_SECTION:]
-        candidate = f"{chunk}\n{line}" if chunk else line
-        if len(candidate) > MAX_SECTION:
-            out.append(chunk)
-            chunk = line
-        else:
-            chunk = candidate
-    if chunk.strip():
-        out.append(chunk)
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}} for text in out if text.strip()]
-
-
 def slack_blocks(text: str) -> list[dict[str, Any]]:
     """The Slack template's output as blocks: `# title` lines are headers, `---` lines dividers, the
-    text between them sections (blank lines start a new one)."""
-    blocks: list[dict[str, Any]] = []
+    text between them sections (a blank line starts a new one; a long one is split between lines,
+    never cut)."""
+    blocks: list[Block] = []
     para: list[str] = []
 
     def flush() -> None:
-        blocks.extend(_sections(para))
+        if para:
+            blocks.extend(sections("\n".join(para), most=10_000))
         para.clear()
 
     for line in text.splitlines():
         stripped = line.strip()
         if stripped == "---":
             flush()
-            blocks.append({"type": "divider"})
+            blocks.append(DividerBlock())
         elif stripped.startswith("# "):
             flush()
             title = _unescape(stripped[2:].strip())
             if len(title) > MAX_HEADER:  # too long for a header: a bold section says it all
-                blocks.extend(_sections([f"*{stripped[2:].strip()}*"]))
+                blocks.extend(sections(f"*{stripped[2:].strip()}*"))
             else:
-                blocks.append(
-                    {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}}
-                )
+                blocks.append(header(title))
         elif not stripped:
             flush()
         else:
             para.append(line.rstrip())
     flush()
-    while blocks and blocks[-1]["type"] == "divider":
+    while blocks and isinstance(blocks[-1], DividerBlock):
         blocks.pop()
-    return blocks
+    return render(blocks)
 
 
 def messages(blocks: list[dict[str, Any]], *, fallback: str) -> list[dict[str, Any]]:
@@ -456,3 +456,102 @@ def sample() -> SprintReview:
             sr.Blocker("U02BOB", "waiting for the feature store credentials", day + timedelta(days=2)),
         ),
     )
+
+
+# ── charts, and the whole review in one format ───────────────────────────────────────────────
+
+
+def draw_charts(review: SprintReview) -> dict[str, bytes]:
+    """The burndown and velocity PNGs (matplotlib; imported on first use, it is slow to load)."""
+    from bot.notify import charts
+
+    return {
+        "burndown": charts.burndown_png(review.burndown, title=f"Burndown · {review.team} · {review.sprint}"),
+        "velocity": charts.velocity_png(review.velocity, title=f"Velocity · {review.team}"),
+    }
+
+
+def export(
+    renderer: ReviewRenderer,
+    review: SprintReview,
+    fmt: str,
+    *,
+    with_charts: bool = True,
+    command: str = "/scrum",
+) -> Rendered:
+    """The review as a file's content: HTML gets its charts embedded, so the page stands alone."""
+    uris: dict[str, str | None] | None = None
+    if fmt == "html" and with_charts:
+        from bot.notify.charts import data_uri
+
+        uris = {name: data_uri(png) for name, png in draw_charts(review).items()}
+    return renderer.render(review, fmt, charts=uris, command=command)
+
+
+# ── the messages that post it ────────────────────────────────────────────────────────────────
+
+
+@lru_cache(maxsize=8)
+def renderer_for(templates_dir: str | None) -> ReviewRenderer:
+    """One renderer per templates folder: Jinja compiles each template once and keeps it."""
+    return ReviewRenderer(templates_dir)
+
+
+async def post_review(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    review: SprintReview,
+    key: str,
+    charts: bool = True,
+) -> int | None:
+    """Queue the review in the team channel: the summary, its continuation as thread replies when it is
+    longer than one message, and the charts uploaded in the thread; a team template that failed is
+    reported to the team's leads. The dedupe `key` makes a second call for the same occasion a no-op.
+    Returns the summary's outbox id."""
+    rendered = renderer_for(config.templates_dir).render(review, "slack", command=config.command)
+    fallback = f"Sprint review of {review.team}: {review.sprint}"
+    parts = messages(slack_blocks(rendered.text), fallback=fallback)
+    if not await outbox.enqueue(session, dedupe_key=key, channel=team.channel, payload=parts[0]):
+        return None  # posted for this occasion already
+    root = await outbox.find(session, key)
+    root_id = root.id if root else None
+    for n, part in enumerate(parts[1:], start=2):
+        await outbox.enqueue(
+            session, dedupe_key=f"{key}:part{n}", channel=team.channel, payload=part, thread_of=root_id
+        )
+    if charts:
+        pngs = draw_charts(review)
+        await outbox.enqueue_upload(
+            session,
+            dedupe_key=f"{key}:charts",
+            channel=team.channel,
+            files=[
+                ("burndown.png", f"Burndown of {review.sprint}", pngs["burndown"]),
+                ("velocity.png", f"Velocity of team {review.team}", pngs["velocity"]),
+            ],
+            initial_comment=f"Burndown and velocity of {review.sprint}",
+            thread_of=root_id,
+        )
+    if rendered.problem:
+        note = (
+            f":warning: The sprint review of {escape(review.sprint)} was posted with the built-in template, "
+            f"because the team's own failed: {escape(rendered.problem)}"
+        )
+        for lead in team.leads:
+            await outbox.enqueue(
+                session, dedupe_key=f"{key}:template:{lead}", channel=lead, payload={"text": note}
+            )
+    return root_id
+
+
+async def review_requested(n: Notifier, session: AsyncSession, event: ReviewSummaryRequested) -> None:
+    """`Post to channel` under a preview: the review as it stands now."""
+    sprint = await session.get(Sprint, event.sprint_id)
+    team = n.config.team(sprint.team) if sprint else None
+    if sprint is None or team is None:
+        return
+    review = await build(session, config=n.config, team=team, sprint=sprint, now=event.at)
+    stamp = event.at.strftime("%Y%m%dT%H%M")
+    await post_review(session, config=n.config, team=team, review=review, key=f"review:{sprint.id}:{stamp}")

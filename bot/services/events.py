@@ -74,6 +74,15 @@ class StandupAnswered(Event):
 
 
 @dataclass(frozen=True)
+class ReviewSummaryRequested(Event):
+    """Someone asked for a sprint's review summary to be posted in the team channel now."""
+
+    sprint_id: int
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CeremonyDue(Event):
     """A ceremony occurrence was claimed and is to be held now: a reminder, a nudge round, a summary."""
 

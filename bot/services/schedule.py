@@ -72,6 +72,9 @@ def occasions(config: AppConfig, team: Team) -> list[Occasion]:
                 out.append(
                     Occasion(team, name, f"planning_nudge_{hours}h", ceremony, -timedelta(hours=hours), tz)
                 )
+        if name == "review" and ceremony.summary_minutes_before is not None:
+            offset = -timedelta(minutes=ceremony.summary_minutes_before)
+            out.append(Occasion(team, name, "review_summary", ceremony, offset, tz))
         if name == "standup" and ceremony.close_after_minutes:
             offset = timedelta(minutes=ceremony.close_after_minutes)
             out.append(Occasion(team, name, "standup_summary", ceremony, offset, tz))

@@ -24,8 +24,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import drift, experiments, readiness
-from bot.services.errors import NotFound
+from bot.services import drift, events, experiments, readiness
+from bot.services.errors import Forbidden, NotFound
 from bot.services.sprints import resolve_sprint
 from bot.store.models import (
     AuditEvent,
@@ -631,3 +631,16 @@ async def for_team(
     """The review of the team's sprint named `ref` (a name, `current` or `next`)."""
     sprint = await resolve_sprint(session, team=team, ref=ref)
     return await build(session, config=config, team=team, sprint=sprint, now=now)
+
+
+async def request_post(
+    session: AsyncSession, *, config: AppConfig, team: Team, sprint_id: int, actor: str, now: datetime
+) -> Sprint:
+    """Ask for the review of the team's sprint to be posted in its channel (members and leads only)."""
+    if not team.includes(actor):
+        raise Forbidden(f"Only members of team {team.name} can post its sprint review.")
+    sprint = await session.get(Sprint, sprint_id)
+    if sprint is None or sprint.team != team.name:
+        raise NotFound(f"Team {team.name} has no such sprint (it may have been deleted).")
+    events.record(session, events.ReviewSummaryRequested(sprint_id, actor, now))
+    return sprint

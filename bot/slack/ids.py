@@ -39,6 +39,7 @@ REVIEW_DECISION_MODAL = "review_decision_modal"
 FIELD_RATIONALE = "rationale"
 
 # Drift incidents (value: incident key; the snooze menu's option values are "<key>|<1h|24h|resolved>")
+REVIEW_POST = "review_post"  # under a sprint-review preview: post it to the team channel
 DRIFT_ACK = "drift_ack"
 DRIFT_SNOOZE = "drift_snooze"
 DRIFT_STORY = "drift_story"

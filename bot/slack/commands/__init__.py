@@ -87,6 +87,12 @@ def _table() -> list[Subcommand]:
         ),
         Subcommand(("sprint", "current"), "sprint current", "The current sprint at a glance", sprint.current),
         Subcommand(
+            ("sprint", "review"),
+            "sprint review [NAME]",
+            "The sprint review summary, shown to you first, with a button to post it",
+            sprint.review,
+        ),
+        Subcommand(
             ("sprint", "plan"),
             "sprint plan [NAME]",
             "Readiness gate for the sprint being planned",

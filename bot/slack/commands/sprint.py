@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from bot.services import sprints
+from bot.notify.review import MAX_BLOCKS, messages, renderer_for, slack_blocks
+from bot.services import sprint_review, sprints
 from bot.services.errors import Invalid
-from bot.slack.blocks import context, message, section
+from bot.slack import ids
+from bot.slack.blocks import actions, button, context, message, section
 from bot.slack.blocks.sprints import (
     close_report,
     plan_blocks,
@@ -121,3 +123,52 @@ async def close(inv: Invocation, tokens: list[str]) -> Reply:
     if team.announce.close:
         blocks.append(context(f"Posted in <#{team.channel}> for the team."))
     return message(f"Sprint {escape(report.closed.name)} closed", blocks)
+
+
+async def review(inv: Invocation, tokens: list[str]) -> Reply:
+    """`sprint review [NAME]`: the sprint review, shown to the caller first, with a button to post it."""
+    args = parse_args(tokens)
+    team = inv.team()
+    async with inv.deps.transaction() as session:
+        sprint = await sprints.resolve_sprint(session, team=team, ref=" ".join(args.positionals) or "current")
+        summary = await sprint_review.build(
+            session, config=inv.config, team=team, sprint=sprint, now=inv.deps.clock.now()
+        )
+    rendered = renderer_for(inv.config.templates_dir).render(summary, "slack", command=inv.command)
+    parts = messages(slack_blocks(rendered.text), fallback=f"Sprint review of {team.name}: {sprint.name}")
+    shown = parts[0]["blocks"][: MAX_BLOCKS - 3]
+    notes = []
+    if len(parts) > 1 or len(parts[0]["blocks"]) > len(shown):
+        notes.append(
+            f"This preview shows the first part; posted, the rest follows in {len(parts) - 1 or 1} "
+            "thread repl" + ("y" if len(parts) <= 2 else "ies") + ", with the charts."
+        )
+    else:
+        notes.append("Posted, the burndown and velocity charts follow in its thread.")
+    if rendered.problem:
+        notes.append(
+            f":warning: Your team's template failed, so this is the built-in one: {escape(rendered.problem)}"
+        )
+    extra = [
+        context(" ".join(notes)).to_dict(),
+        actions(button("Post to the team channel", ids.REVIEW_POST, str(sprint.id), "primary")).to_dict(),
+    ]
+    return {"response_type": "ephemeral", "text": parts[0]["text"], "blocks": [*shown, *extra]}
+
+
+async def post_review(inv: Invocation, value: str) -> Reply:
+    """The preview's button: post the review of that sprint to the team channel, as it stands now."""
+    if not value.isdigit():
+        raise Invalid("This button does not name a sprint; run `sprint review` again.")
+    team = inv.team()
+    async with inv.deps.transaction() as session:
+        sprint = await sprint_review.request_post(
+            session,
+            config=inv.config,
+            team=team,
+            sprint_id=int(value),
+            actor=inv.user_id,
+            now=inv.deps.clock.now(),
+        )
+    text = f":outbox_tray: Posting the review of {escape(sprint.name)} to <#{team.channel}>."
+    return message(f"Posting the review of {sprint.name}", [section(text)])

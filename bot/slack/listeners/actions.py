@@ -16,6 +16,7 @@ from bot.slack.blocks.ceremonies import standup_modal
 from bot.slack.blocks.governance import decision_modal
 from bot.slack.blocks.sprints import plan_modal
 from bot.slack.commands import drift as drift_commands
+from bot.slack.commands import sprint as sprint_commands
 from bot.slack.commands.ready import open_criteria_form
 from bot.slack.commands.story import finish, list_, open_story_form
 from bot.slack.context import Invocation
@@ -176,6 +177,14 @@ async def drift_story(
         who.reply_later(reply)
 
 
+async def review_post(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    who = Invocation.of(context, client, body)
+    who.reply_later(await sprint_commands.post_review(who, _value(body)))
+
+
 async def drift_runbook(ack: AsyncAck) -> None:
     """A link button: Slack opens the runbook itself and still sends the click, which needs an ack."""
     await ack()
@@ -192,6 +201,7 @@ def register(app: AsyncApp) -> None:
     app.action(ids.OPEN_PLAN_VIEW)(open_plan)
     app.action(ids.OPEN_STANDUP_MODAL)(open_standup)
     app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))(page)
+    app.action(ids.REVIEW_POST)(review_post)
     app.action(ids.DRIFT_ACK)(drift_ack)
     app.action(ids.DRIFT_SNOOZE)(drift_snooze)
     app.action(ids.DRIFT_STORY)(drift_story)
