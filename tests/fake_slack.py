@@ -19,6 +19,22 @@ class Call:
 
 
 @dataclass
+class Upload:
+    """A file the bot uploaded (files_upload_v2): its bytes arrive at the upload URL, and it is shared
+    in a channel (or a thread) by files.completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    length: int
+    content: bytes = b""
+    title: str = ""
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    completed: bool = False
+
+
+@dataclass
 class Failure:
     status: int
     body: dict[str, Any]
@@ -41,6 +57,8 @@ class FakeSlack:
         self._failures: dict[str, list[Failure]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
+        self._files = itertools.count(1)
+        self.uploads: dict[str, Upload] = {}  # file id -> the upload
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +71,17 @@ class FakeSlack:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
+                if self.path.startswith(
+                    "/upload/"
+                ):  # a file's bytes, to the URL files.getUploadURLExternal gave
+                    status, text = fake._receive(self.path.removeprefix("/upload/"), self.rfile.read(length))
+                    body = text.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 raw = self.rfile.read(length).decode("utf-8")
                 if "json" in (self.headers.get("Content-Type") or ""):
                     args = json.loads(raw or "{}")
@@ -61,7 +90,9 @@ class FakeSlack:
                     for key in ("blocks", "view", "attachments"):
                         if isinstance(args.get(key), str):
                             args[key] = json.loads(args[key])
-                self._answer_with(self.path.split("?")[0], args)
+                path, _, query = self.path.partition("?")  # some methods send their arguments as a query
+                args = {k: v[0] for k, v in parse_qs(query).items()} | args
+                self._answer_with(path, args)
 
             def _answer_with(self, path: str, args: dict[str, Any]) -> None:
                 method = "response_url" if path.startswith("/response/") else path.removeprefix("/api/")
@@ -106,6 +137,7 @@ class FakeSlack:
             self.users.clear()
             self.unknown_users.clear()
             self.channels.clear()
+            self.uploads.clear()
             self.page_size = 2
 
     def fail(
@@ -126,6 +158,19 @@ class FakeSlack:
     def of(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
+
+    def uploaded(self) -> list[Upload]:
+        """The files shared in a channel (completed uploads), in order."""
+        with self._lock:
+            return [u for u in self.uploads.values() if u.completed]
+
+    def _receive(self, file_id: str, content: bytes) -> tuple[int, str]:
+        with self._lock:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return 404, "unknown upload"
+            upload.content = content
+            return 200, f"OK - {len(content)}"
 
     def delivered(self, method: str = "chat.postMessage") -> list[Call]:
         """The calls of `method` answered with success (not those it was told to fail), in order."""
@@ -184,6 +229,32 @@ class FakeSlack:
             if channel is None:
                 return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "channel": channel}
+        if method == "files.getUploadURLExternal":
+            filename, length = str(args.get("filename") or ""), str(args.get("length") or "")
+            if not filename or not length.isdigit() or int(length) <= 0:
+                return {"ok": False, "error": "invalid_arguments"}
+            with self._lock:
+                file_id = f"F{next(self._files):07d}"
+                self.uploads[file_id] = Upload(file_id, filename, int(length))
+            return {"ok": True, "upload_url": f"{self.url}upload/{file_id}", "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            files = json.loads(files) if isinstance(files, str) else files or []
+            with self._lock:
+                for f in files:
+                    upload = self.uploads.get(str(f.get("id")))
+                    if upload is None or len(upload.content) != upload.length:
+                        return {"ok": False, "error": "invalid_file"}
+                shared = []
+                for f in files:
+                    upload = self.uploads[str(f["id"])]
+                    upload.title = str(f.get("title") or upload.filename)
+                    upload.channel = args.get("channel_id")
+                    upload.thread_ts = args.get("thread_ts")
+                    upload.initial_comment = args.get("initial_comment")
+                    upload.completed = True
+                    shared.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+            return {"ok": True, "files": shared}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(args.get("users", "X"))[1:]}}
         return {"ok": True}

@@ -75,6 +75,7 @@ def test_manifest_for_a_public_url(capsys):
             "users:read.email",
             "channels:read",
             "groups:read",
+            "files:write",
         ]
     )
 

@@ -4,6 +4,7 @@ Retry-After, backing off on errors, dead-lettering after too many attempts, resu
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import math
@@ -30,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.store.db import unit_of_work
-from bot.store.models import CeremonyRun, Counter, OutboxMessage
+from bot.store.models import UPLOAD_METHOD, CeremonyRun, Counter, OutboxMessage
 from bot.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,10 @@ class OutboxWorker:
             args["thread_ts"] = refs[row.thread_of].slack_ts
         async with self._limit:
             try:
-                response = await self.client.api_call(row.method, json=args)
+                if row.method == UPLOAD_METHOD:
+                    response = await self._upload(args)
+                else:
+                    response = await self.client.api_call(row.method, json=args)
             except SlackApiError as exc:
                 await self._failed(row, *_describe(exc))
                 return
@@ -222,6 +226,22 @@ class OutboxWorker:
                 )
             )
         self.stats.sent += 1
+
+    async def _upload(self, args: dict[str, Any]) -> Any:
+        """Files through slack_sdk's files_upload_v2: an upload URL per file, the bytes to it, then
+        files.completeUploadExternal shares them. A failure at any step retries the whole upload; Slack
+        shares a file only on completion, so a retry doubles nothing in the channel unless completion
+        succeeded and its answer was lost (the at-least-once case every outbox message has)."""
+        uploads = [
+            {"filename": f["filename"], "title": f["title"], "content": base64.b64decode(f["content_b64"])}
+            for f in args["file_uploads"]
+        ]
+        return await self.client.files_upload_v2(
+            channel=args["channel"],
+            thread_ts=args.get("thread_ts"),
+            initial_comment=args.get("initial_comment"),
+            file_uploads=uploads,
+        )
 
     async def _failed(
         self, row: OutboxMessage, status: int | None, error: str, headers: dict[str, Any]

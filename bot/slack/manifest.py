@@ -17,6 +17,7 @@ BOT_SCOPES = [
     "users:read.email",  # people written in the configuration by email
     "channels:read",  # public channels written in the configuration as #name
     "groups:read",  # private channels (the bot is in) written as #name
+    "files:write",  # the sprint review's burndown and velocity charts (files_upload_v2)
 ]
 BOT_EVENTS = ["app_home_opened"]
 

@@ -116,6 +116,9 @@ class SlackEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=_when(index=True))
 
 
+UPLOAD_METHOD = "files.upload_v2"  # an outbox row of files: slack_sdk's three-step upload, not one method
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message the bot sends on its own initiative; delivered by the outbox worker."""
 

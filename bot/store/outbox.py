@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.models import OutboxMessage
+from bot.store.models import UPLOAD_METHOD, OutboxMessage
 from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
 
@@ -46,6 +47,37 @@ async def enqueue(
             "update_of": update_of,
             "thread_of": thread_of,
         },
+    )
+
+
+async def enqueue_upload(
+    session: AsyncSession,
+    *,
+    dedupe_key: str,
+    channel: str,
+    files: list[tuple[str, str, bytes]],
+    initial_comment: str | None = None,
+    thread_of: int | None = None,
+    not_before: datetime | None = None,
+) -> bool:
+    """Queue files (filename, title, content) to be uploaded and shared in `channel`, in the thread of
+    the outbox message `thread_of` when given. The contents travel base64-encoded in the payload."""
+    payload: dict[str, Any] = {
+        "file_uploads": [
+            {"filename": name, "title": title, "content_b64": base64.b64encode(content).decode("ascii")}
+            for name, title, content in files
+        ]
+    }
+    if initial_comment:
+        payload["initial_comment"] = initial_comment
+    return await enqueue(
+        session,
+        dedupe_key=dedupe_key,
+        channel=channel,
+        payload=payload,
+        method=UPLOAD_METHOD,
+        not_before=not_before,
+        thread_of=thread_of,
     )
 
 

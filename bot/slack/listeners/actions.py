@@ -182,7 +182,9 @@ async def review_post(
 ) -> None:
     await ack()
     who = Invocation.of(context, client, body)
-    who.reply_later(await sprint_commands.post_review(who, _value(body)))
+    reply = await sprint_commands.post_review(who, _value(body))
+    if reply:
+        who.reply_later(reply)
 
 
 async def drift_runbook(ack: AsyncAck) -> None:
