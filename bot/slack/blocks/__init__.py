@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -116,8 +117,13 @@ def message(text: str, blocks: list[Block] | None = None) -> dict[str, Any]:
     return out
 
 
+_MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,30})&gt;")
+
+
 def error_message(problem: str, usage: str | None = None) -> dict[str, Any]:
-    text = f":warning: {escape(problem)}"
+    """A refusal for the caller alone. Escaped, except user mentions (who already acknowledged, who
+    decided): shown as names; an ephemeral message notifies nobody."""
+    text = ":warning: " + _MENTION.sub(r"<@\1>", escape(problem))
     if usage:
         text += f"\nUsage: `{escape(usage)}`"
     return {"response_type": "ephemeral", "text": text}
