@@ -284,8 +284,6 @@ class _Evaluator:
         self.team = _team(config, rule.team)
         self.incident: DriftIncident | None = None
 
-    async def load(self) -> None:
-        self.incident = await _live(self.session, self.team.name, self.series)
 
     async def _start(self) -> DriftIncident:
         """A pending incident for a first breach: a recently resolved one again, or a new one."""
@@ -467,8 +465,18 @@ async def ingest(
         by_series[r.series].append(r)
     batch = _Batch()
     watched = {s: rules_for(config, *s) for s in by_series}
-    for team in sorted({rule.team for rules in watched.values() for rule in rules}):
+    teams = sorted({rule.team for rules in watched.values() for rule in rules})
+    for team in teams:
         await lock_team(session, team)
+    # The live incidents of these teams, in one query: few at any time, whatever the history.
+    live = {
+        (i.team, i.model, i.metric, i.feature): i
+        for i in (
+            await session.exec(
+                select(DriftIncident).where(DriftIncident.live == 1, col(DriftIncident.team).in_(teams))
+            )
+        ).all()
+    }
     for series, rs in by_series.items():
         if not watched[series]:
             result.unmatched += len(rs)
@@ -476,7 +484,7 @@ async def ingest(
         rs.sort(key=lambda r: r.window_end)
         for rule in watched[series]:
             evaluator = _Evaluator(session, config, rule, series, batch, now)
-            await evaluator.load()
+            evaluator.incident = live.get((rule.team, *series))
             for r in rs:
                 await evaluator.apply(r)
     await session.flush()
