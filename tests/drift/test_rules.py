@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.services import drift
+from bot.services.errors import Invalid
 from bot.store.models import AuditEvent, DriftIncident, DriftReading
 from tests.drift.conftest import AUTH, T0, reading, wire
 from tests.factories import rows, tx
@@ -121,7 +122,7 @@ async def test_a_snooze_stops_reminders_until_it_expires(api, db, dconfig, clock
         assert await drift.overdue(session, now=T0 + timedelta(minutes=30)) == []
         later = max(due, T0 + timedelta(hours=1)) + timedelta(minutes=1)
         assert [i.key for i in await drift.overdue(session, now=later)] == ["D-1"]
-        with pytest.raises(Exception, match="1h, 24h or resolved|Snooze"):
+        with pytest.raises(Invalid, match=r"Snooze for 1h, 24h or until resolved"):
             await drift.snooze(
                 session, config=dconfig, incident=incident, actor="U01ALICE", choice="3w", now=T0
             )
