@@ -284,7 +284,6 @@ class _Evaluator:
         self.team = _team(config, rule.team)
         self.incident: DriftIncident | None = None
 
-
     async def _start(self) -> DriftIncident:
         """A pending incident for a first breach: a recently resolved one again, or a new one."""
         old = await _reopenable(self.session, self.config, self.team.name, self.series, self.now)
