@@ -10,6 +10,7 @@ import pytest
 from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 
+from bot.notify.review import TEMPLATES, ReviewRenderer, sample
 from bot.notify.templates import BUILTIN_DIR, SAMPLES, Renderer
 from tests.conftest import make_config
 from tests.factories import outbox_rows
@@ -24,7 +25,17 @@ def write(root: Path, name: str, text: str) -> Path:
 
 def test_every_sample_names_a_shipped_template():
     shipped = {str(p.relative_to(BUILTIN_DIR)) for p in BUILTIN_DIR.rglob("*.j2")}
-    assert set(SAMPLES) == shipped
+    # the sprint review's templates get a whole review, not a sample of names: see ReviewRenderer.check
+    review = {name for name in shipped if name.startswith("review/")}
+    assert review == set(TEMPLATES.values())
+    assert set(SAMPLES) == shipped - review
+
+
+def test_the_built_in_review_templates_render_the_sample_review():
+    renderer = ReviewRenderer()
+    for fmt in TEMPLATES:
+        rendered = renderer.render(sample(), fmt)
+        assert rendered.problem is None and "recsys" in rendered.text
 
 
 def test_user_text_is_escaped_but_mentions_are_not(tmp_path):
