@@ -511,7 +511,7 @@ async def post_review(
     reported to the team's leads. The dedupe `key` makes a second call for the same occasion a no-op.
     Returns the summary's outbox id."""
     rendered = renderer_for(config.templates_dir).render(review, "slack", command=config.command)
-    fallback = f"Sprint review of {review.team}: {review.sprint}"
+    fallback = f"Sprint review of {review.team}: {escape(review.sprint)}"
     parts = messages(slack_blocks(rendered.text), fallback=fallback)
     if not await outbox.enqueue(session, dedupe_key=key, channel=team.channel, payload=parts[0]):
         return None  # posted for this occasion already

@@ -135,7 +135,9 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
             session, config=inv.config, team=team, sprint=sprint, now=inv.deps.clock.now()
         )
     rendered = renderer_for(inv.config.templates_dir).render(summary, "slack", command=inv.command)
-    parts = messages(slack_blocks(rendered.text), fallback=f"Sprint review of {team.name}: {sprint.name}")
+    parts = messages(
+        slack_blocks(rendered.text), fallback=f"Sprint review of {team.name}: {escape(sprint.name)}"
+    )
     shown = parts[0]["blocks"][: MAX_BLOCKS - 3]
     notes = []
     if len(parts) > 1 or len(parts[0]["blocks"]) > len(shown):
