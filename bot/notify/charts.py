@@ -75,8 +75,9 @@ def burndown_png(points: Sequence[BurndownPoint], *, title: str, unit: str = "po
     return _png(fig)
 
 
-def velocity_png(points: Sequence[VelocityPoint], *, title: str) -> bytes:
-    """Committed and completed points per sprint, oldest first, with the average of completed."""
+def velocity_png(points: Sequence[VelocityPoint], *, title: str, average: float | None = None) -> bytes:
+    """Committed and completed points per sprint, oldest first, with the average of completed (by
+    default over all of them; the review passes the average of the finished sprints)."""
     fig, ax = _figure()
     ax.set_title(_text(title), loc="left")
     if not points:
@@ -93,16 +94,18 @@ def velocity_png(points: Sequence[VelocityPoint], *, title: str) -> bytes:
     if len(points) <= 12:
         ax.bar_label(committed, fontsize=8)
         ax.bar_label(completed, fontsize=8)
-    average = sum(p.completed for p in points) / len(points)
+    if average is None:
+        average = sum(p.completed for p in points) / len(points)
     ax.axhline(average, linestyle=":", color=ORANGE, label=f"average completed {average:.1f}")
     labels = [_text(p.sprint if len(p.sprint) <= 14 else p.sprint[:13] + "…") for p in points]
     ax.set_xticks(
         xs, labels, rotation=30 if len(points) > 6 else 0, ha="right" if len(points) > 6 else "center"
     )
     ax.set_ylabel("points")
-    ax.set_ylim(bottom=0)
+    top = max([p.committed for p in points] + [p.completed for p in points] + [average, 1])
+    ax.set_ylim(0, top * 1.3)  # room above the bars for the legend
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="upper left", frameon=False, fontsize=8)
+    ax.legend(loc="upper left", frameon=False, fontsize=8, ncols=3)
     return _png(fig)
 
 

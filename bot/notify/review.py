@@ -467,7 +467,9 @@ def draw_charts(review: SprintReview) -> dict[str, bytes]:
 
     return {
         "burndown": charts.burndown_png(review.burndown, title=f"Burndown · {review.team} · {review.sprint}"),
-        "velocity": charts.velocity_png(review.velocity, title=f"Velocity · {review.team}"),
+        "velocity": charts.velocity_png(
+            review.velocity, title=f"Velocity · {review.team}", average=review.average_velocity
+        ),
     }
 
 
