@@ -566,7 +566,7 @@ async def build(
     )
     story_ids = [s.id for s in ever.values() if s.id is not None]
     keys_by_id = {s.id: s.key for s in ever.values() if s.id is not None}
-    drop_days = await _drop_days(session, team.name, sprint, [s.key for s in removed])
+    drop_days = await _drop_days(session, team.name, sprint, [s.key for s in removed], zone)
     return SprintReview(
         team=team.name,
         sprint=sprint.name,
@@ -607,7 +607,10 @@ async def build(
     )
 
 
-async def _drop_days(session: AsyncSession, team: str, sprint: Sprint, keys: list[str]) -> dict[str, date]:
+async def _drop_days(
+    session: AsyncSession, team: str, sprint: Sprint, keys: list[str], zone: ZoneInfo
+) -> dict[str, date]:
+    """The team's date on which each of `keys` was dropped from the sprint."""
     if not keys:
         return {}
     rows = (
@@ -621,7 +624,7 @@ async def _drop_days(session: AsyncSession, team: str, sprint: Sprint, keys: lis
     for row in rows:
         payload = json.loads(row.payload)
         if payload.get("team") == team and payload.get("sprint") == sprint.name:
-            out[row.subject] = row.at.date()
+            out[row.subject] = row.at.astimezone(zone).date()
     return out
 
 

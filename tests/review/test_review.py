@@ -308,3 +308,25 @@ async def test_make_sprint_factory_sprint_reviews(db, config, clock):
             session, config=config, team=team(config), sprint=sprint, now=clock.now()
         )
     assert review.sprint == "Factory" and review.committed == ()
+
+
+async def test_dropped_stories_and_a_closed_sprints_carry_over_are_counted(slack, db, config, clock):
+    for title in ("Train the ranker --points 3", "Backfill features --points 5", "Clean labels --points 2"):
+        await ok(slack, f"story add {title}")
+    await ok(slack, f"sprint start {SPRINT_1}")
+    await ok(slack, 'sprint start "Sprint 2" --from 2026-12-21 --to 2027-01-01')
+    await ok(slack, 'sprint commit S-1 S-2 S-3 --to current --force reason="planned on paper"')
+    await ok(slack, "story drop S-3")
+    await ok(slack, "sprint close")
+
+    review = await review_of(db, config, clock, "Sprint 1")
+
+    assert [s.key for s in review.committed] == ["S-1", "S-2", "S-3"]
+    assert [s.key for s in review.removed] == ["S-3"]
+    assert [s.key for s in review.not_done] == ["S-1", "S-2"] and review.carried_to == "Sprint 2"
+    nxt = await review_of(db, config, clock, "Sprint 2")
+    assert [s.key for s in nxt.carried_in] == ["S-1", "S-2"] and [s.key for s in nxt.committed] == [
+        "S-1",
+        "S-2",
+    ]
+    assert nxt.readiness.gated == 0  # carry-over is not gated again
