@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -397,6 +398,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.integrations.slack_names import with_ids
+    from bot.sandbox import demo
+    from bot.sandbox.server import Sandbox
+
+    if args.config:
+        config = _config_or_exit(args.config)
+        config = with_ids(config, demo.references_with_ids(config))
+    else:
+        config = demo.demo_config()
+    _templates_or_exit(config)
+    database_url = args.database_url or f"sqlite+aiosqlite:///{Path(args.db).resolve()}"
+    sandbox = Sandbox(
+        config=config, database_url=database_url, port=args.port, host=args.host, seed=not args.no_demo
+    )
+    url = f"http://{args.host}:{args.port}/"
+    print(f"Cadence sandbox: open {url} (no Slack workspace needed; Ctrl+C stops it)", flush=True)
+    uvicorn.run(sandbox.web, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cadence", description="Scrum ceremonies for teams shipping ML.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -411,6 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave ceremonies and message delivery to a separate `cadence clock` process",
     )
     serve.set_defaults(func=cmd_serve)
+
+    sandbox = sub.add_parser(
+        "sandbox", help="the whole bot in a browser page, with a stand-in for Slack: no workspace, no tokens"
+    )
+    sandbox.add_argument("--port", type=int, default=3000)
+    sandbox.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    sandbox.add_argument("--config", help="run on this configuration instead of the built-in demo")
+    sandbox.add_argument("--db", default="cadence-sandbox.db", help="the SQLite file (default: %(default)s)")
+    sandbox.add_argument("--database-url", help="another database instead of --db")
+    sandbox.add_argument(
+        "--no-demo", action="store_true", help="do not seed the demo sprint, stories and review"
+    )
+    sandbox.set_defaults(func=cmd_sandbox)
 
     manifest = sub.add_parser("manifest", help="print the Slack app manifest for this configuration")
     manifest.add_argument("--url", help="public base URL of this server; omit for Socket Mode")

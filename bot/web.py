@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -37,7 +37,9 @@ def create_web_app(
     migrate_on_start: bool = False,
     run_scheduler: bool = False,
     clock: Clock | None = None,
+    on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
+    """The app. `on_start` runs after migrations and before the scheduler starts (the sandbox seeds there)."""
     sessions = session_factory(engine)
     clock = clock or SystemClock()
     bolt_client = client or web_client(settings)
@@ -52,6 +54,8 @@ def create_web_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             await upgrade(engine)
+        if on_start is not None:
+            await on_start()
         socket = None
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

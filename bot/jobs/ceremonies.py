@@ -19,6 +19,7 @@ from bot.config import AppConfig, Team
 from bot.integrations.slack_directory import SlackDirectory
 from bot.notify import Notifier
 from bot.services import events, sprints, standups
+from bot.services.errors import Invalid, NotFound
 from bot.services.schedule import Occasion, grace, occasions, on_week
 from bot.services.teams import people
 from bot.store.db import unit_of_work
@@ -47,6 +48,19 @@ class CeremonyJobs:
             if team is None or t.name == team:
                 made += await self._run_team(t, now)
         return made
+
+    async def run_now(self, team_name: str, kind: str) -> CeremonyRun | None:
+        """Run one of a team's occasions (a ceremony, a nudge round, a standup summary) as if it were due
+        this moment: the sandbox's "fire now". None if this moment was claimed already."""
+        team = self.config.team(team_name)
+        if team is None:
+            raise NotFound(f"There is no team {team_name!r}.")
+        occ = next((o for o in occasions(self.config, team) if o.kind == kind), None)
+        if occ is None:
+            known = ", ".join(o.kind for o in occasions(self.config, team)) or "none"
+            raise Invalid(f"Team {team.name} has no {kind!r}; it has: {known}.", field="kind")
+        now = self.clock.now()
+        return await self._run_one(team, occ, now, now - occ.offset, now)
 
     async def _run_team(self, team: Team, now: datetime) -> list[CeremonyRun]:
         occs = occasions(self.config, team)

@@ -114,6 +114,7 @@ class Workspace:
         self._files = itertools.count(1)
         self._view_ids = itertools.count(1)
         self.epoch = 1700000000  # the seconds part of every ts this workspace hands out
+        self.now: Callable[[], float] = time.time  # when a message is posted (the sandbox's clock)
 
     # ── what a test or the sandbox asks of it ──────────────────────────────────────────────────
 
@@ -135,7 +136,7 @@ class Workspace:
             self.triggers.clear()
             self.responders.clear()
             self.page_size = 2
-        self._publish({"type": "reset"})
+        self.notify({"type": "reset"})
 
     def fail(
         self,
@@ -184,9 +185,28 @@ class Workspace:
         with self._lock:
             return sorted((v for v in self.views.values() if v["user"] == user), key=lambda v: v["stack"])
 
-    def post_as(self, user: str, channel: str, text: str, thread_ts: str | None = None) -> Message:
-        """A person writes in a channel (the sandbox's composer)."""
-        return self._store(Message(channel, self._next_ts(), user, text=text, thread_ts=thread_ts))
+    def post_as(
+        self,
+        user: str,
+        channel: str,
+        text: str,
+        thread_ts: str | None = None,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        ephemeral: bool = False,
+    ) -> Message:
+        """A message by `user` (a person at the sandbox's composer, or the bot answering in the channel);
+        `ephemeral` shows it to that person only (the command they typed, as their client echoes it)."""
+        message = Message(
+            channel,
+            self._next_ts(),
+            user,
+            text=text,
+            blocks=list(blocks or []),
+            thread_ts=thread_ts,
+            ephemeral_to=user if ephemeral else None,
+        )
+        return self._store(message)
 
     def say_ephemeral(self, user: str, channel: str, body: dict[str, Any]) -> Message:
         """What Slack shows only to the person: the answer in a command's acknowledgement."""
@@ -215,7 +235,7 @@ class Workspace:
             for vid in gone:
                 del self.views[vid]
         for vid in gone:
-            self._publish({"type": "view_closed", "view_id": vid, "user": view["user"]})
+            self.notify({"type": "view_closed", "view_id": vid, "user": view["user"]})
 
     def show_view(self, user: str, view: dict[str, Any], *, replace: str | None = None) -> dict[str, Any]:
         """Open a modal for `user` on top of their stack, or put `view` in place of the modal `replace`."""
@@ -227,9 +247,10 @@ class Workspace:
                 depth = max((v["stack"] for v in self.views.values() if v["user"] == user), default=0)
                 vid = f"V{next(self._view_ids):04d}"
                 shown = {**copy.deepcopy(view), "id": vid, "hash": "h1", "user": user, "stack": depth + 1}
+            shown["blocks"] = self._block_ids(shown.get("blocks") or [])
             shown.setdefault("state", {"values": {}})
             self.views[shown["id"]] = shown
-        self._publish({"type": "view", "view": shown, "user": user})
+        self.notify({"type": "view", "view": shown, "user": user})
         return shown
 
     # ── the HTTP side: a transport hands each request here ─────────────────────────────────────
@@ -276,14 +297,32 @@ class Workspace:
     def _next_ts(self) -> str:
         return f"{self.epoch}.{next(self._ts):06d}"
 
-    def _publish(self, event: dict[str, Any]) -> None:
+    def notify(self, event: dict[str, Any]) -> None:
         for listener in list(self.listeners):
             listener(event)
 
+    def _block_ids(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Blocks as Slack keeps them: every block and element has an id (Slack makes one up if the app
+        gave none), on a copy, so the recorded call keeps what the bot sent."""
+        out = copy.deepcopy(blocks)
+        for i, block in enumerate(out):
+            block.setdefault("block_id", f"blk{i}")
+            children = [block.get("accessory"), block.get("element"), *block.get("elements", [])]
+            for j, element in enumerate(c for c in children if isinstance(c, dict)):
+                if block.get("type") != "context" and element.get("type") not in (
+                    "image",
+                    "mrkdwn",
+                    "plain_text",
+                ):
+                    element.setdefault("action_id", f"act{i}.{j}")
+        return out
+
     def _store(self, message: Message) -> Message:
+        message.blocks = self._block_ids(message.blocks)
+        message.posted_at = self.now()
         with self._lock:
             self.messages[f"{message.channel}/{message.ts}"] = message
-        self._publish({"type": "message", "message": message.public()})
+        self.notify({"type": "message", "message": message.public()})
         return message
 
     def _edit(self, channel: str, ts: str, args: dict[str, Any]) -> Message | None:
@@ -295,15 +334,16 @@ class Workspace:
                 message.text = str(args.get("text") or "")
             if "blocks" in args:
                 message.blocks = list(args.get("blocks") or [])
+            message.blocks = self._block_ids(message.blocks)
             message.edited = True
-        self._publish({"type": "message", "message": message.public()})
+        self.notify({"type": "message", "message": message.public()})
         return message
 
     def _delete(self, channel: str, ts: str) -> None:
         with self._lock:
             message = self.messages.pop(f"{channel}/{ts}", None)
         if message is not None:
-            self._publish({"type": "deleted", "channel": channel, "ts": ts})
+            self.notify({"type": "deleted", "channel": channel, "ts": ts})
 
     def _dm_channel(self, user: str) -> str:
         return "D" + user[1:]
@@ -401,7 +441,7 @@ class Workspace:
             view = {**(args.get("view") or {}), "id": f"VHOME{user}", "hash": "h1"}
             with self._lock:
                 self.home[user] = view
-            self._publish({"type": "home", "user": user, "view": view})
+            self.notify({"type": "home", "user": user, "view": view})
             return {"ok": True, "view": view}
         if method == "users.info":
             user_id = str(args.get("user", ""))
