@@ -95,6 +95,22 @@ def test_jobs_only_schedule_through_the_notifier():
     assert offenders("bot.jobs", ("bot.slack", "bot.api", "bot.store.outbox")) == []
 
 
+def test_the_bot_never_depends_on_the_sandbox():
+    """The sandbox drives the bot from outside (signed requests, the stand-in's Web API); only the CLI
+    that starts it knows it exists."""
+    for package in (
+        "bot.services",
+        "bot.slack",
+        "bot.api",
+        "bot.jobs",
+        "bot.notify",
+        "bot.store",
+        "bot.integrations",
+    ):
+        assert offenders(package, ("bot.sandbox",)) == []
+    assert offenders("bot.sandbox", ("bot.store.outbox", "bot.slack")) == []
+
+
 def test_no_import_cycle_among_services():
     edges = {n: {i for i in deps if under(i, "bot.services")} for n, deps in graph().items()}
     services = {n for n in edges if under(n, "bot.services") and n != "bot.services"}

@@ -180,12 +180,21 @@ class Sandbox:
         """Back to the first start: every table emptied, the demo seeded again, the clock at now."""
         async with unit_of_work(self.web.state.deps.sessions) as session:
             for table in reversed(SQLModel.metadata.sorted_tables):
-                await session.exec(delete(table))  # type: ignore[call-overload]
+                await session.exec(delete(table))
         self.workspace.reset()
         self._directory()
         self.clock.offset = timedelta(0)
         await self.start()
+        await self.deliver()
         self.workspace.notify({"type": "clock", "now": self.clock.now().isoformat()})
+
+    async def deliver(self) -> None:
+        """Send what the last request queued now, rather than at the worker's next round, so the page
+        shows the result of a click at once (the worker and this share the outbox's claims safely)."""
+        worker = self.web.state.runner.worker
+        for _ in range(100):
+            if not await worker.run_once():
+                return
 
     # ── Slack's side of each request ───────────────────────────────────────────────────────
 
@@ -209,7 +218,7 @@ class Sandbox:
         headers = {
             "content-type": content_type,
             "x-slack-request-timestamp": ts,
-            "x-slack-signature": signature,
+            "x-slack-signature": str(signature),
             "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
         return await self.http.post("/slack/events", content=body.encode(), headers=headers)
@@ -262,6 +271,7 @@ class Sandbox:
             }
         )
         response = await self._send(body, "application/x-www-form-urlencoded")
+        await self.deliver()
         if response.status_code != 200:
             self.workspace.say_ephemeral(
                 cmd.user, cmd.channel, {"text": f'{slash} failed with the error "dispatch_failed"'}
@@ -355,6 +365,7 @@ class Sandbox:
             payload["state"] = {"values": {}}
             payload["response_url"] = self._response_url(Responder(act.user, message.channel, message.ts))
         response = await self._interact(payload)
+        await self.deliver()
         return {"ok": response.status_code == 200, "status": response.status_code}
 
     async def submit(self, sub: SubmitIn) -> dict[str, Any]:
@@ -373,6 +384,7 @@ class Sandbox:
             "response_urls": [],
         }
         response = await self._interact(payload)
+        await self.deliver()
         if response.status_code != 200:
             return {"ok": False, "status": response.status_code, "errors": {}}
         answer = _json_or_text(response) or {}
@@ -419,6 +431,7 @@ class Sandbox:
 
     async def fire(self, fire: FireIn) -> dict[str, Any]:
         run = await self.web.state.runner.jobs.run_now(fire.team, fire.kind)
+        await self.deliver()
         return {
             "ok": True,
             "status": run.status if run else "claimed already",
@@ -442,8 +455,10 @@ class Sandbox:
         for at in due:
             self.clock.set(at)
             ran += len(await jobs.run_due(now=at))
+            await self.deliver()  # each message is posted at the time it falls due
         self.clock.set(end)
         await self.web.state.runner._tick()
+        await self.deliver()
         self.workspace.notify({"type": "clock", "now": self.clock.now().isoformat()})
         return {"ok": True, "now": self.clock.now().isoformat(), "ran": ran}
 
@@ -464,6 +479,7 @@ class Sandbox:
         response = await self.http.post(
             "/api/v1/drift", json=body, headers={"authorization": f"Bearer {self.api_token}"}
         )
+        await self.deliver()
         return {"status": response.status_code, "answer": response.json()}
 
     def state(self) -> dict[str, Any]:

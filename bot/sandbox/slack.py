@@ -457,10 +457,10 @@ class Workspace:
         if method == "conversations.list":
             return self._channel_page(args)
         if method == "conversations.info":
-            channel = self._visible_channels().get(str(args.get("channel", "")))
-            if channel is None:
+            visible = self._visible_channels().get(str(args.get("channel", "")))
+            if visible is None:
                 return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "channel": channel}
+            return {"ok": True, "channel": visible}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": self._dm_channel(str(args.get("users", "UX")))}}
         if method == "files.getUploadURLExternal":

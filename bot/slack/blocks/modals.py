@@ -132,9 +132,10 @@ def criteria_modal(
         initial = item.value
         if item.waived:
             initial = f"{NA_PREFIX}: {item.na_reason}"
-        hint = (
-            item.criterion.help + " " if item.criterion.help else ""
-        ) + 'Type "n/a: reason" if it does not apply.'
+        helped = item.criterion.help.rstrip()
+        if helped and helped[-1] not in ".!?":
+            helped += "."  # the help is a phrase; the hint goes on with a sentence of its own
+        hint = (helped + " " if helped else "") + 'Type "n/a: reason" if it does not apply.'
         blocks.append(
             InputBlock(
                 block_id=criterion_block_id(item.criterion.key),
