@@ -405,15 +405,24 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox import demo
     from bot.sandbox.server import Sandbox
 
+    names: dict[str, str] = {}
     if args.config:
         config = _config_or_exit(args.config)
-        config = with_ids(config, demo.references_with_ids(config))
+        ids, names = demo.references_with_ids(config)  # no Slack to ask: the sandbox makes the ids up
+        config = with_ids(config, ids)
     else:
         config = demo.demo_config()
     _templates_or_exit(config)
+    if not args.verbose:  # the page shows what happens; the terminal keeps to the URL and to problems
+        logging.getLogger().setLevel(logging.WARNING)
     database_url = args.database_url or f"sqlite+aiosqlite:///{Path(args.db).resolve()}"
     sandbox = Sandbox(
-        config=config, database_url=database_url, port=args.port, host=args.host, seed=not args.no_demo
+        config=config,
+        database_url=database_url,
+        port=args.port,
+        host=args.host,
+        seed=not args.no_demo,
+        names=names,
     )
     url = f"http://{args.host}:{args.port}/"
     print(f"Cadence sandbox: open {url} (no Slack workspace needed; Ctrl+C stops it)", flush=True)
@@ -440,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
         "sandbox", help="the whole bot in a browser page, with a stand-in for Slack: no workspace, no tokens"
     )
     sandbox.add_argument("--port", type=int, default=3000)
-    sandbox.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    sandbox.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="default: loopback only; anyone who reaches the page may act as anyone, so keep it there",
+    )
     sandbox.add_argument("--config", help="run on this configuration instead of the built-in demo")
     sandbox.add_argument("--db", default="cadence-sandbox.db", help="the SQLite file (default: %(default)s)")
     sandbox.add_argument("--database-url", help="another database instead of --db")

@@ -72,28 +72,40 @@ def people_of(config: AppConfig, known: dict[str, str] | None = None) -> list[Pe
 
 
 def _name_from_id(user: str) -> str:
-    stem = user[2:] if user.startswith("U0") else user[1:]
+    """A name for an id the configuration writes (U03DAVE: Dave), for the page only."""
+    stem = user[1:].lstrip("0123456789")
     return stem.capitalize() or user
 
 
-def channels_of(config: AppConfig) -> dict[str, str]:
+def channels_of(config: AppConfig, known: dict[str, str] | None = None) -> dict[str, str]:
     """Channel id -> the name the page shows, for every channel the configuration posts to."""
+    names = DEMO_CHANNELS | (known or {})
     out: dict[str, str] = {}
     for team in config.teams:
-        out.setdefault(team.channel, DEMO_CHANNELS.get(team.channel, team.name))
+        out.setdefault(team.channel, names.get(team.channel, team.name))
         if team.governance is not None:
-            name = DEMO_CHANNELS.get(team.governance.channel, f"{team.name}-reviews")
-            out.setdefault(team.governance.channel, name)
+            out.setdefault(
+                team.governance.channel, names.get(team.governance.channel, f"{team.name}-reviews")
+            )
     return out
 
 
-def references_with_ids(config: AppConfig) -> dict[Loc, str]:
-    """Ids for the emails and #names a configuration writes, for `with_ids`."""
+def references_with_ids(config: AppConfig) -> tuple[dict[Loc, str], dict[str, str]]:
+    """Ids for the emails and #names a configuration writes (for `with_ids`), and the name the page shows
+    for each: the channel's name, the email's local part."""
     from bot.integrations.slack_names import references
 
-    return {
-        ref.loc: invented_id(ref.kind, ref.written.lstrip("#")) for ref in references(config) if not ref.is_id
-    }
+    ids: dict[Loc, str] = {}
+    names: dict[str, str] = {}
+    for ref in references(config):
+        if ref.is_id:
+            continue
+        written = ref.written.lstrip("#")
+        ids[ref.loc] = invented_id(ref.kind, written)
+        names.setdefault(
+            ids[ref.loc], written if ref.kind == "channel" else written.split("@")[0].capitalize()
+        )
+    return ids, names
 
 
 # ── the data ─────────────────────────────────────────────────────────────────────────────────

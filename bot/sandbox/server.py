@@ -135,7 +135,7 @@ class Sandbox:
         self.base = f"http://{host}:{port}"
         self.workspace = Workspace(f"{self.base}/sandbox/slack/")
         self.people = demo.people_of(config, names)
-        self.channels = demo.channels_of(config)
+        self.channels = demo.channels_of(config, names)
         self._directory()
         self.clock = SandboxClock()
         self.workspace.now = lambda: self.clock.now().timestamp()

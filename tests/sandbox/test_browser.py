@@ -169,6 +169,7 @@ def test_app_home_shows_what_waits_for_the_person(page, fresh):
     open_as(page, fresh, CAROL)
     page.locator("#app-list li").click()
     expect(page.locator("#home")).to_contain_text("R-1")
+    screenshot(page, "app-home")
 
 
 def test_the_controls_move_the_clock_send_drift_and_reset(page, fresh):
@@ -188,3 +189,16 @@ def test_the_controls_move_the_clock_send_drift_and_reset(page, fresh):
     expect(messages(page).filter(has_text="auc")).to_have_count(0)
     assert messages(page).count() < count
     expect(page.locator("#clock")).to_have_text(before)
+
+
+def test_the_tour_walks_a_new_user_into_planning(page, fresh):
+    open_as(page, fresh, OLGA, REVIEWS)
+    page.get_by_role("button", name="See the sprint plan (as the lead)").click()
+    expect(page.locator("#acting-user")).to_have_value(ALICE)
+    expect(page.locator("#channel-title")).to_have_text("# recsys")
+    expect(page.locator("#composer-input")).to_have_value("/scrum sprint plan")
+    page.press("#composer-input", "Enter")
+    plan = messages(page).last
+    expect(plan).to_contain_text("Sprint 14")
+    expect(plan).to_contain_text("S-3")
+    screenshot(page, "planning")

@@ -119,7 +119,7 @@ const plain = (obj) => (obj ? (obj.type === "mrkdwn" ? unslack(obj.text) : obj.t
 
 // `where` says what an element belongs to: {channel, ts} for a message, {view} for a modal or Home.
 function renderBlocks(blocks, where) {
-  return (blocks || []).map((b) => el("div", { class: "block block-" + b.type, "data-block-id": b.block_id }, renderBlock(b, where)));
+  return (blocks || []).map((b) => el("div", { class: "block", "data-block-type": b.type, "data-block-id": b.block_id }, renderBlock(b, where)));
 }
 function renderBlock(b, where) {
   switch (b.type) {
@@ -539,6 +539,37 @@ function setUser(id) {
   render();
 }
 
+// ── the tour: a walk through planning, readiness, a standup, an approval and a drift alert ─────────
+
+function tourSteps() {
+  const first = (role) => (S.people.find((p) => p.role === role) || S.people[0]).id;
+  const team = S.channels[0] ? S.channels[0].id : null;
+  const reviews = S.channels[1] ? S.channels[1].id : team;
+  const standup = S.occasions.find((o) => o.kind === "standup");
+  const member = S.people.filter((p) => p.role === "member");
+  return [
+    ["See the sprint plan (as the lead)", () => { setUser(first("lead")); openChannel(team); draft(`${S.command} sprint plan`); }],
+    ["Fill a story's readiness", () => { setUser((member[1] || member[0] || S.people[0]).id); openChannel(team); draft(`${S.command} ready S-3`); }],
+    ["Run the standup and answer it", async () => {
+      setUser((member[0] || S.people[0]).id); openChannel(team);
+      if (standup) { $("#fire-kind").value = `${standup.team}|standup`; $("#fire").click(); }
+    }],
+    ["Approve the model review (as the approver)", () => { setUser(first("approver")); openChannel(reviews); }],
+    ["Acknowledge the drift alert", () => { setUser(first("lead")); openChannel(team); }],
+    ["Try the same as an outsider", () => { setUser(first("outsider")); openChannel(reviews); }],
+    ["Open App Home", () => openChannel(dmOf(S.me), "home")],
+  ];
+}
+function draft(text) {
+  const input = $("#composer-input");
+  input.value = text;
+  input.focus();
+  toast("Press Enter to send it.");
+}
+function renderTour() {
+  $("#tour").replaceChildren(...tourSteps().map(([label, go]) => el("li", {}, el("button", { type: "button", onclick: go }, label))));
+}
+
 // ── live updates ──────────────────────────────────────────────────────────────────────────────
 
 function apply(event) {
@@ -588,6 +619,7 @@ async function load() {
   S.me = S.people.some((p) => p.id === wanted) ? wanted : (S.me && S.people.some((p) => p.id === S.me) ? S.me : S.people[0].id);
   who.value = S.me;
   $("#fire-kind").replaceChildren(...S.occasions.map((o) => el("option", { value: `${o.team}|${o.kind}` }, `${o.team} · ${o.kind.replace(/_/g, " ")}`)));
+  renderTour();
   const channel = params.get("channel");
   S.channel = channel && (S.channels.some((c) => c.id === channel) || channel.startsWith("D")) ? (channel.startsWith("D") ? dmOf(S.me) : channel) : S.channels[0].id;
   render();
