@@ -185,7 +185,10 @@ async def _seed(
                 session, story=added.story, kind="ready", config=config, actor=owner, answers=answers
             )
     into = [key for key, step in zip(keys, plan, strict=True) if step[5]]
-    await sprints.commit(session, config=config, team=team, keys=into, actor=lead, sprint=sprint, today=today)
+    # committed at planning, on the sprint's first day
+    await sprints.commit(
+        session, config=config, team=team, keys=into, actor=lead, sprint=sprint, today=monday
+    )
     for key, step in zip(keys, plan, strict=True):
         if step[6]:
             await stories.start_story(session, story=await stories.get_story(session, key), actor=step[2])

@@ -80,8 +80,10 @@ def fresh(served: Served) -> Served:
     return served
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped on purpose: Playwright's sync API keeps its event loop marked as running in this
+    thread while it is open, which would stop pytest-asyncio's async tests in later modules."""
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="Playwright is not installed: pip install -e '.[test]'"
     )

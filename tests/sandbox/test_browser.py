@@ -202,3 +202,184 @@ def test_the_tour_walks_a_new_user_into_planning(page, fresh):
     expect(plan).to_contain_text("Sprint 14")
     expect(plan).to_contain_text("S-3")
     screenshot(page, "planning")
+
+
+KITCHEN_SINK = [
+    {"type": "header", "text": {"type": "plain_text", "text": "Every block :tada:"}},
+    {
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": "*bold* _italic_ ~gone~ `code` <https://example.com/run|the run> <@U0BOB> &lt;tag&gt; "
+            "<javascript:alert(1)|bad link>\n> quoted",
+        },
+        "fields": [{"type": "mrkdwn", "text": "*Owner*\nDave"}, {"type": "plain_text", "text": "Points\n3"}],
+        "accessory": {
+            "type": "overflow",
+            "action_id": "more",
+            "options": [
+                {"text": {"type": "plain_text", "text": "Snooze a day"}, "value": "snooze:1"},
+                {"text": {"type": "plain_text", "text": "Close"}, "value": "close"},
+            ],
+        },
+    },
+    {"type": "divider"},
+    {"type": "context", "elements": [{"type": "mrkdwn", "text": "context <!here>"}]},
+    {"type": "image", "image_url": "data:image/gif;base64,R0lGODlhAQABAAAAACw=", "alt_text": "a pixel"},
+    {
+        "type": "actions",
+        "block_id": "pick",
+        "elements": [
+            {"type": "datepicker", "action_id": "when", "initial_date": "2026-12-07"},
+            {
+                "type": "checkboxes",
+                "action_id": "which",
+                "options": [{"text": {"type": "plain_text", "text": "Lineage"}, "value": "lineage"}],
+            },
+            {
+                "type": "button",
+                "action_id": "danger",
+                "style": "danger",
+                "text": {"type": "plain_text", "text": "Drop"},
+                "value": "S-9",
+                "confirm": {
+                    "title": {"type": "plain_text", "text": "Drop S-9?"},
+                    "text": {"type": "mrkdwn", "text": "It goes back to the backlog."},
+                    "confirm": {"type": "plain_text", "text": "Drop it"},
+                    "deny": {"type": "plain_text", "text": "Keep it"},
+                },
+            },
+        ],
+    },
+]
+
+
+def post_from_bot(served: Served, blocks: list[dict[str, Any]]) -> str:
+    import httpx
+
+    answer = httpx.post(
+        served.url + "sandbox/slack/api/chat.postMessage",
+        json={"channel": RECSYS, "text": "fallback", "blocks": blocks},
+        headers={"authorization": "Bearer xoxb-sandbox"},
+    ).json()
+    return str(answer["ts"])
+
+
+def recording(served: Served) -> list[dict[str, Any]]:
+    """What the sandbox sends the bot from now on, decoded (interactive payloads only)."""
+    import json
+    from urllib.parse import parse_qs
+
+    import httpx
+
+    sent: list[dict[str, Any]] = []
+
+    async def record(request: httpx.Request) -> None:
+        form = parse_qs(request.content.decode())
+        if "payload" in form:
+            sent.append(json.loads(form["payload"][0]))
+
+    served.sandbox.http = httpx.AsyncClient(
+        base_url=served.sandbox.base, event_hooks={"request": [record]}, timeout=30
+    )
+    return sent
+
+
+def test_block_kit_and_mrkdwn_render_as_slack_shows_them_and_every_element_clicks(page, fresh):
+    ts = post_from_bot(fresh, KITCHEN_SINK)
+    sent = recording(fresh)
+    open_as(page, fresh, ALICE)
+    message = page.locator(f'#messages .msg[data-ts="{ts}"]')
+    expect(message.locator(".block-header")).to_have_text("Every block 🎉")
+    text = message.locator(".block-section .mrkdwn").first
+    expect(text.locator("strong")).to_have_text("bold")
+    expect(text.locator("em")).to_have_text("italic")
+    expect(text.locator("del")).to_have_text("gone")
+    expect(text.locator("code")).to_have_text("code")
+    expect(text.locator("a", has_text="the run")).to_have_attribute("href", "https://example.com/run")
+    expect(text.locator("a", has_text="bad link")).to_have_attribute("href", "#")
+    expect(text.locator(".mention")).to_have_text("@Bob Okafor")
+    expect(text).to_contain_text("<tag>")
+    expect(text.locator("blockquote")).to_have_text("quoted")
+    expect(message.locator(".fields > div")).to_have_count(2)
+    expect(message.locator(".block-context")).to_contain_text("@here")
+    expect(message.locator("figure img")).to_have_attribute("alt", "a pixel")
+
+    message.get_by_role("button", name="More actions").click()
+    message.get_by_role("button", name="Snooze a day").click()
+    message.locator("input[type=date]").fill("2026-12-09")
+    message.get_by_label("Lineage").check()
+    message.get_by_role("button", name="Drop").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Keep it").click()  # denied: nothing sent
+    message.get_by_role("button", name="Drop").click()
+    page.get_by_role("alertdialog").get_by_role("button", name="Drop it").click()
+
+    expect(page.locator("#toasts .toast.error")).not_to_have_count(0)  # the bot has no such actions: 404
+    actions = [p["actions"][0] for p in sent]
+    assert [a["type"] for a in actions] == ["overflow", "datepicker", "checkboxes", "button"]
+    assert actions[0]["selected_option"]["value"] == "snooze:1"
+    assert actions[1]["selected_date"] == "2026-12-09" and actions[1]["block_id"] == "pick"
+    assert [o["value"] for o in actions[2]["selected_options"]] == ["lineage"]
+    assert actions[3]["value"] == "S-9"
+    assert all(
+        p["container"] == {"type": "message", "message_ts": ts, "channel_id": RECSYS, "is_ephemeral": False}
+        for p in sent
+    )
+    assert all(p["message"]["ts"] == ts and p["response_url"] for p in sent)
+
+
+def test_markup_in_text_is_never_run(page, fresh):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    ts = post_from_bot(
+        fresh,
+        [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "<img src=x onerror=alert(1)> *<script>alert(2)</script>*",
+                },
+            }
+        ],
+    )
+    open_as(page, fresh, ALICE)
+    message = page.locator(f'#messages .msg[data-ts="{ts}"]')
+    expect(message).to_contain_text("alert(2)")
+    assert message.locator("img, script").count() == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def test_edits_reach_every_open_page_live(browser, page, fresh):
+    open_as(page, fresh, BOB, REVIEWS)
+    other = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    try:
+        open_as(other, fresh, CAROL, REVIEWS)
+        request = messages(other).filter(has_text="R-1 · production").first
+        ts = request.get_attribute("data-ts")
+        request.get_by_role("button", name="Request changes").click()
+        modal(other).locator("textarea, input[type=text]").first.fill("Add the rollback plan first")
+        modal(other).locator("button.submit").click()
+        watched = page.locator(f'#messages .msg[data-ts="{ts}"]')
+        expect(watched).to_contain_text("(edited)")  # Bob's page, never reloaded
+        expect(watched).to_contain_text("Add the rollback plan first")
+    finally:
+        other.context.close()
+
+
+def test_the_sprint_review_posts_with_its_charts_shown_as_images(page, fresh):
+    open_as(page, fresh, ALICE)
+    command(page, "/scrum sprint review")
+    preview = messages(page).filter(has_text="Sprint 14").last
+    preview.get_by_role("button", name=re.compile("Post")).click()
+    posted = page.locator("#messages .msg:not([data-ephemeral])").filter(has_text="Sprint review").last
+    expect(posted).to_contain_text("Committed at planning: 2 stories, 8 points")
+    posted.locator(".replies").click()  # the burndown and velocity charts, in the review's thread
+    image = page.locator("#thread-messages .file img").first
+    expect(image).to_be_visible(timeout=20_000)
+    expect(page.locator("#thread-messages .file img")).to_have_count(2)
+    assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    screenshot(page, "sprint-review")
+    uploaded = fresh.sandbox.workspace.uploaded()
+    assert uploaded and all(u.channel == RECSYS and u.content.startswith(b"\x89PNG") for u in uploaded)

@@ -69,7 +69,8 @@ def test_the_first_command_serves_the_page_with_the_demo_and_seeds_only_once(tmp
         state = httpx.get(url + "sandbox/state", timeout=5).json()
         assert not any("Sprint 14" in m["text"] and "started" in m["text"] for m in state["messages"])
         answer = httpx.post(
-            url + "sandbox/command", json={"user": "U0ALICE", "channel": "C0RECSYS", "text": "/scrum story list"}
+            url + "sandbox/command",
+            json={"user": "U0ALICE", "channel": "C0RECSYS", "text": "/scrum story list"},
         )
         assert answer.json()["ok"]
         listing = httpx.get(url + "sandbox/state", timeout=5).json()["messages"][-1]

@@ -31,7 +31,12 @@ def test_bad_input_is_refused_with_the_field_and_changes_nothing(fresh):
         ("/sandbox/command", {"user": "U0BOB", "channel": RECSYS, "text": "story list"}, 422, "text"),
         ("/sandbox/command", {"user": "U0BOB", "channel": RECSYS}, 422, "text"),
         ("/sandbox/post", {"user": "U0BOB", "channel": RECSYS, "text": ""}, 422, "text"),
-        ("/sandbox/action", {"user": "U0BOB", "element": {"type": "button"}, "channel": RECSYS, "ts": "1.2"}, 404, "ts"),
+        (
+            "/sandbox/action",
+            {"user": "U0BOB", "element": {"type": "button"}, "channel": RECSYS, "ts": "1.2"},
+            404,
+            "ts",
+        ),
         ("/sandbox/action", {"user": "U0BOB", "element": {"type": "button"}}, 422, "ts"),
         ("/sandbox/submit", {"user": "U0BOB", "view_id": "V9999", "values": {}}, 404, "view_id"),
         ("/sandbox/advance", {"days": 0}, 422, "days"),
@@ -62,7 +67,9 @@ def test_what_reaches_the_bot_is_signed_with_its_secret_and_a_forged_request_is_
 
     sandbox.http = httpx.AsyncClient(base_url=sandbox.base, event_hooks={"request": [record]}, timeout=30)
     try:
-        assert fresh.post("/sandbox/command", {"user": "U0BOB", "channel": RECSYS, "text": "/scrum whoami"}).json()["ok"]
+        assert fresh.post(
+            "/sandbox/command", {"user": "U0BOB", "channel": RECSYS, "text": "/scrum whoami"}
+        ).json()["ok"]
     finally:
         sandbox.http = original
     (request,) = [r for r in sent if r.url.path == "/slack/events"]

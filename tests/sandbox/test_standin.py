@@ -69,14 +69,29 @@ def test_modals_open_for_the_person_whose_click_made_the_trigger_and_stack():
     ws = Workspace()
     ws.triggers["t1"] = "U0DAVE"
     ws.triggers["t2"] = "U0DAVE"
-    first = call(ws, "views.open", trigger_id="t1", view={"type": "modal", "title": {"type": "plain_text", "text": "A"}})
-    second = call(ws, "views.push", trigger_id="t2", view={"type": "modal", "title": {"type": "plain_text", "text": "B"}})
+    first = call(
+        ws,
+        "views.open",
+        trigger_id="t1",
+        view={"type": "modal", "title": {"type": "plain_text", "text": "A"}},
+    )
+    second = call(
+        ws,
+        "views.push",
+        trigger_id="t2",
+        view={"type": "modal", "title": {"type": "plain_text", "text": "B"}},
+    )
     assert first["view"]["id"] != second["view"]["id"]
     assert "user" not in first["view"], "Slack's answer has none of the workspace's bookkeeping"
     assert [v["title"]["text"] for v in ws.open_views("U0DAVE")] == ["A", "B"]
     assert ws.open_views("U0ALICE") == []
 
-    call(ws, "views.update", view_id=second["view"]["id"], view={"type": "modal", "title": {"type": "plain_text", "text": "B2"}})
+    call(
+        ws,
+        "views.update",
+        view_id=second["view"]["id"],
+        view={"type": "modal", "title": {"type": "plain_text", "text": "B2"}},
+    )
     assert [v["title"]["text"] for v in ws.open_views("U0DAVE")] == ["A", "B2"]
     ws.close_view(second["view"]["id"])
     assert [v["title"]["text"] for v in ws.open_views("U0DAVE")] == ["A"]
@@ -101,7 +116,12 @@ def test_an_uploaded_image_is_shared_as_a_message_with_a_link_to_its_bytes():
     ws = Workspace("http://sandbox/")
     started = call(ws, "files.getUploadURLExternal", filename="burndown.png", length="4")
     assert ws.receive(started["file_id"], b"\x89PNG") == (200, "OK - 4")
-    call(ws, "files.completeUploadExternal", files=[{"id": started["file_id"], "title": "Burndown"}], channel_id="C1")
+    call(
+        ws,
+        "files.completeUploadExternal",
+        files=[{"id": started["file_id"], "title": "Burndown"}],
+        channel_id="C1",
+    )
     (shared,) = ws.channel_messages("C1")
     assert shared.files == [
         {
