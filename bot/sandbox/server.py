@@ -200,12 +200,12 @@ class Sandbox:
 
     def _trigger(self, user: str) -> str:
         trigger = f"{next(self._ids)}.{int(time.time())}.{secrets.token_hex(8)}"
-        self.workspace.triggers[trigger] = user
+        self.workspace.issue_trigger(trigger, user)
         return trigger
 
     def _response_url(self, responder: Responder) -> str:
         name = f"R{next(self._ids):06d}{secrets.token_hex(6)}"
-        self.workspace.responders[name] = responder
+        self.workspace.responders[name] = responder  # answered as Slack does: 5 times in 30 minutes
         return self.workspace.response_url(name)
 
     def _name(self, user: str) -> str:
@@ -457,7 +457,7 @@ class Sandbox:
             ran += len(await jobs.run_due(now=at))
             await self.deliver()  # each message is posted at the time it falls due
         self.clock.set(end)
-        await self.web.state.runner._tick()
+        await self.web.state.runner.sweep()
         await self.deliver()
         self.workspace.notify({"type": "clock", "now": self.clock.now().isoformat()})
         return {"ok": True, "now": self.clock.now().isoformat(), "ran": ran}
@@ -483,11 +483,7 @@ class Sandbox:
         return {"status": response.status_code, "answer": response.json()}
 
     def state(self) -> dict[str, Any]:
-        ws = self.workspace
-        with ws._lock:
-            messages = [m.public() for m in sorted(ws.messages.values(), key=lambda m: m.ts)]
-            views = [{k: v for k, v in view.items()} for view in ws.views.values()]
-            home = dict(ws.home)
+        messages, views, home = self.workspace.snapshot()
         return {
             "command": self.config.command,
             "bot": {"id": BOT_USER, "name": self.config.app_name},

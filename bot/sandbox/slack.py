@@ -74,11 +74,19 @@ class Message:
 @dataclass
 class Responder:
     """Where an answer through a response_url goes: the person who acted, the channel, and the message
-    they clicked in (which replace_original and delete_original change)."""
+    they clicked in (which replace_original and delete_original change). Like Slack's, it answers at most
+    5 times within 30 minutes."""
 
     user: str
     channel: str | None
     message_ts: str | None = None
+    issued_at: float = field(default_factory=time.monotonic)
+    uses: int = 0
+
+
+RESPONSE_URL_USES = 5
+RESPONSE_URL_LIFETIME = 30 * 60.0
+TRIGGER_LIFETIME = 3.0  # seconds a trigger_id may open a modal, as in Slack
 
 
 Listener = Callable[[dict[str, Any]], None]
@@ -106,6 +114,7 @@ class Workspace:
         self.views: dict[str, dict[str, Any]] = {}  # view id -> the modal, with "user" and "stack" order
         self.home: dict[str, dict[str, Any]] = {}  # user id -> the App Home view published for them
         self.triggers: dict[str, str] = {}  # trigger id -> the person whose action made it
+        self._trigger_issued: dict[str, float] = {}  # trigger id -> when the sandbox made it
         self.responders: dict[str, Responder] = {}  # response_url name -> where its answers go
         self.listeners: list[Listener] = []
         self._failures: dict[str, list[Failure]] = {}
@@ -134,6 +143,7 @@ class Workspace:
             self.views.clear()
             self.home.clear()
             self.triggers.clear()
+            self._trigger_issued.clear()
             self.responders.clear()
             self.page_size = 2
         self.notify({"type": "reset"})
@@ -165,6 +175,18 @@ class Workspace:
         """The files shared in a channel (completed uploads), in order."""
         with self._lock:
             return [u for u in self.uploads.values() if u.completed]
+
+    def issue_trigger(self, trigger: str, user: str) -> None:
+        """A trigger_id the sandbox sends with a person's action: it opens one modal, within 3 seconds."""
+        with self._lock:
+            self.triggers[trigger] = user
+            self._trigger_issued[trigger] = time.monotonic()
+
+    def snapshot(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Every message in order, every open modal and every App Home, as plain data for the page."""
+        with self._lock:
+            messages = [m.public() for m in sorted(self.messages.values(), key=lambda m: m.ts)]
+            return messages, [dict(v) for v in self.views.values()], dict(self.home)
 
     def channel_messages(self, channel: str, *, viewer: str | None = None) -> list[Message]:
         """A channel's messages in order, as `viewer` sees them (others' ephemeral ones left out)."""
@@ -268,7 +290,8 @@ class Workspace:
                 return failure.status, failure.body, failure.headers
             self.calls.append(Call(recorded, args, headers))
         if recorded == "response_url":
-            return 200, self._respond(method.partition("/")[2], args), {}
+            body = self._respond(method.partition("/")[2], args)
+            return (200 if body["ok"] else 404), body, {}
         return 200, self._success(method, args), {}
 
     def receive(self, file_id: str, content: bytes) -> tuple[int, str]:
@@ -356,6 +379,12 @@ class Workspace:
         responder = self.responders.get(name)
         if responder is None or responder.channel is None:
             return {"ok": True}
+        with self._lock:
+            responder.uses += 1
+            spent = responder.uses > RESPONSE_URL_USES
+            expired = time.monotonic() - responder.issued_at > RESPONSE_URL_LIFETIME
+        if spent or expired:
+            return {"ok": False, "error": "used_url" if spent else "expired_url"}
         original = responder.message_ts
         if body.get("delete_original") and original:
             self._delete(responder.channel, original)
@@ -421,10 +450,17 @@ class Workspace:
             self._delete(self._channel_of(str(args.get("channel") or "")), str(args.get("ts") or ""))
             return {"ok": True, "channel": args.get("channel"), "ts": args.get("ts")}
         if method in ("views.open", "views.push"):
-            user = self.triggers.get(str(args.get("trigger_id") or ""))
+            trigger = str(args.get("trigger_id") or "")
+            user = self.triggers.get(trigger)
             view = args.get("view") or {}
             if user is None:  # a trigger this workspace never handed out: only recorded
                 return {"ok": True, "view": {**view, "id": "V0001", "hash": "h1"}}
+            with self._lock:
+                issued = self._trigger_issued.pop(trigger, None)
+            if issued is None:
+                return {"ok": False, "error": "invalid_trigger_id"}  # each trigger opens one modal
+            if time.monotonic() - issued > TRIGGER_LIFETIME:
+                return {"ok": False, "error": "expired_trigger_id"}
             shown = self.show_view(user, view)
             return {"ok": True, "view": _without_local(shown)}
         if method == "views.update":

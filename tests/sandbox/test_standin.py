@@ -67,8 +67,8 @@ def test_response_urls_answer_privately_replace_or_delete_the_message_clicked():
 
 def test_modals_open_for_the_person_whose_click_made_the_trigger_and_stack():
     ws = Workspace()
-    ws.triggers["t1"] = "U0DAVE"
-    ws.triggers["t2"] = "U0DAVE"
+    ws.issue_trigger("t1", "U0DAVE")
+    ws.issue_trigger("t2", "U0DAVE")
     first = call(
         ws,
         "views.open",
@@ -97,6 +97,33 @@ def test_modals_open_for_the_person_whose_click_made_the_trigger_and_stack():
     assert [v["title"]["text"] for v in ws.open_views("U0DAVE")] == ["A"]
     ws.close_view(first["view"]["id"], everything=True)
     assert ws.open_views("U0DAVE") == []
+
+
+def test_a_trigger_opens_one_modal_and_only_within_three_seconds(monkeypatch):
+    import bot.sandbox.slack as standin
+
+    ws = Workspace()
+    ws.issue_trigger("t1", "U0DAVE")
+    assert call(ws, "views.open", trigger_id="t1", view={"type": "modal"})["ok"]
+    assert call(ws, "views.open", trigger_id="t1", view={"type": "modal"}) == {
+        "ok": False,
+        "error": "invalid_trigger_id",
+    }
+    ws.issue_trigger("t2", "U0DAVE")
+    later = standin.time.monotonic() + 3.5
+    monkeypatch.setattr(standin.time, "monotonic", lambda: later)
+    assert call(ws, "views.open", trigger_id="t2", view={"type": "modal"})["error"] == "expired_trigger_id"
+    assert len(ws.open_views("U0DAVE")) == 1
+
+
+def test_a_response_url_answers_five_times_then_refuses():
+    ws = Workspace()
+    ws.responders["r"] = Responder("U0DAVE", "C1")
+    for n in range(5):
+        call(ws, "response_url/r", text=f"answer {n}")
+    status, body, _ = ws.answer("response_url/r", {"text": "a sixth"}, {})
+    assert (status, body) == (404, {"ok": False, "error": "used_url"})
+    assert [m.text for m in ws.channel_messages("C1", viewer="U0DAVE")] == [f"answer {n}" for n in range(5)]
 
 
 def test_an_unknown_trigger_is_only_recorded_as_the_tests_fake_always_did():
