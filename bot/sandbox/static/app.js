@@ -573,6 +573,7 @@ function renderTour() {
 // ── live updates ──────────────────────────────────────────────────────────────────────────────
 
 function apply(event) {
+  if (event.type === "reset") { S.messages.clear(); S.views.clear(); S.home = {}; }
   switch (event.type) {
     case "message": {
       const m = event.message;
@@ -592,15 +593,28 @@ function apply(event) {
     case "view_closed": S.views.delete(event.view_id); delete S.errors[event.view_id]; delete S.drafts[event.view_id]; break;
     case "home": S.home[event.user] = event.view; break;
     case "clock": S.now = event.now; break;
-    case "reset": load(); return;
+    case "reset": resync(); return;
     default: return;
   }
   render();
 }
+// Events that arrive while the state is being fetched wait, then apply on top of it: the stream is open
+// before the fetch starts, so nothing falls between the two (also after a reconnect or a reset).
+let resyncing = null;
+const waiting = [];
+async function resync() {
+  if (resyncing) return resyncing;
+  resyncing = (async () => {
+    try { await load(); } finally { resyncing = null; }
+    for (const event of waiting.splice(0)) apply(event);
+    document.body.dataset.live = "true";
+  })();
+  return resyncing;
+}
 function listen() {
   const source = new EventSource("/sandbox/events");
-  source.onmessage = (ev) => apply(JSON.parse(ev.data));
-  source.onopen = () => { document.body.dataset.live = "true"; };
+  source.onmessage = (ev) => { const event = JSON.parse(ev.data); if (resyncing) waiting.push(event); else apply(event); };
+  source.onopen = () => resync();
   source.onerror = () => { document.body.dataset.live = "false"; };
 }
 
@@ -679,4 +693,4 @@ function wire() {
 }
 
 wire();
-load().then(listen);
+listen();
