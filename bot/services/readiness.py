@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -93,22 +93,28 @@ async def checklists(
     return {s.id: _build(s, kind, config, answers[s.id]) for s in stories if s.id is not None}
 
 
-async def satisfied_keys(session: AsyncSession, story_ids: list[int], kind: str) -> dict[int, set[str]]:
-    """The criteria each story has answered or waived: enough to filter by readiness without loading it."""
-    out: dict[int, set[str]] = {i: set() for i in story_ids}
-    if story_ids:
-        result = await session.exec(
-            select(
-                CriterionValue.story_id, CriterionValue.key, CriterionValue.value, CriterionValue.na_reason
-            ).where(
-                col(CriterionValue.story_id).in_(story_ids),
-                CriterionValue.kind == kind,
+def lacking(config: AppConfig, kind: str) -> ColumnElement[bool]:
+    """SQL for "the story lacks a criterion of `kind` that its type asks for", so lists filter, count and
+    page in the database. Every criterion_value row is a satisfied answer or a waiver with a reason
+    (record_answers strips values and refuses blanks; clearing deletes the row), so a story's rows among
+    its type's keys are what it has satisfied; the unique (story_id, kind, key) index serves the count."""
+    clauses = []
+    for story_type in config.story_types:
+        keys = [c.key for c in config.criteria(kind, story_type)]
+        if not keys:
+            continue
+        met = (
+            select(func.count())
+            .select_from(CriterionValue)
+            .where(
+                col(CriterionValue.story_id) == Story.id,
+                col(CriterionValue.kind) == kind,
+                col(CriterionValue.key).in_(keys),
             )
+            .scalar_subquery()
         )
-        for story_id, key, value, na_reason in result:
-            if na_reason is not None or (value and value.strip()):
-                out[story_id].add(key)
-    return out
+        clauses.append(and_(col(Story.type) == story_type, met < len(keys)))
+    return or_(*clauses) if clauses else false()
 
 
 async def checklist(session: AsyncSession, story: Story, kind: str, config: AppConfig) -> Checklist:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import audit, events, planning, stories
+from bot.services import audit, events, planning, readiness, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist
@@ -156,30 +156,72 @@ class PlannedStory:
     ready: Checklist
 
 
+PLAN_SHOWN = 100  # backlog stories a plan lists in each group (Ready, not Ready); the rest are counted
+
+
 @dataclass(frozen=True)
 class Plan:
+    """The readiness gate: every story in the sprint; of the backlog, the first PLAN_SHOWN Ready and not
+    Ready stories by number, and how many there are of each."""
+
     sprint: Sprint
     committed: list[PlannedStory]
-    candidates: list[PlannedStory]
+    ready: list[PlannedStory]
+    not_ready: list[PlannedStory]
+    ready_total: int
+    not_ready_total: int
+
+    @classmethod
+    def of(cls, sprint: Sprint, committed: list[PlannedStory], candidates: list[PlannedStory]) -> Plan:
+        """A plan from a whole backlog already in hand (every candidate shown)."""
+        ready = [p for p in candidates if p.ready.complete]
+        not_ready = [p for p in candidates if not p.ready.complete]
+        return cls(sprint, committed, ready, not_ready, len(ready), len(not_ready))
+
+    @property
+    def candidates(self) -> list[PlannedStory]:
+        """The backlog stories shown, in number order."""
+        return sorted(self.ready + self.not_ready, key=lambda p: p.story.number)
 
     @property
     def committed_points(self) -> int:
         return sum(p.story.points or 0 for p in self.committed)
 
     @property
+    def total(self) -> int:
+        return len(self.committed) + self.ready_total + self.not_ready_total
+
+    @property
     def ready_count(self) -> int:
-        return sum(1 for p in self.committed + self.candidates if p.ready.complete)
+        return sum(1 for p in self.committed if p.ready.complete) + self.ready_total
 
 
 async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:
-    """The readiness gate: stories in the sprint and backlog candidates, each with what it lacks."""
+    """The readiness gate: stories in the sprint and backlog candidates, each with what it lacks. The
+    backlog is filtered, counted and cut in SQL: a plan reads the same few rows however long it grows."""
     sprint = sprint or await planning_target(session, team)
     in_sprint = await stories.list_stories(session, config=config, team=team, sprint=sprint)
-    backlog = await stories.list_stories(session, config=config, team=team, backlog_only=True)
+    backlog = stories.StoryFilter(backlog_only=True).where(team, config)
+    lacking = readiness.lacking(config, "ready")
+    groups: list[tuple[list[PlannedStory], int]] = []
+    for gate in (~lacking, lacking):
+        where = [*backlog, gate]
+        total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
+        found = list(
+            (
+                await session.exec(select(Story).where(*where).order_by(col(Story.number)).limit(PLAN_SHOWN))
+            ).all()
+        )
+        checks = await readiness.checklists(session, found, "ready", config)
+        groups.append(([PlannedStory(s, checks[s.id]) for s in found if s.id is not None], total))
+    (ready, ready_total), (not_ready, not_ready_total) = groups
     return Plan(
         sprint,
         [PlannedStory(i.story, i.ready) for i in in_sprint],
-        [PlannedStory(i.story, i.ready) for i in backlog],
+        ready,
+        not_ready,
+        ready_total,
+        not_ready_total,
     )
 
 

@@ -172,8 +172,11 @@ class StoryFilter:
     include_done: bool = False
     not_ready: bool = False
 
-    def where(self, team: Team) -> list[Any]:
+    def where(self, team: Team, config: AppConfig) -> list[Any]:
+        """The filter as SQL: readiness too (readiness.lacking), so a page reads only its own rows."""
         clauses: list[Any] = [Story.team == team.name]
+        if self.not_ready:
+            clauses.append(readiness.lacking(config, "ready"))
         if self.owner:
             clauses.append(Story.owner == self.owner)
         if self.sprint is not None:
@@ -205,10 +208,9 @@ async def list_stories(
     not_ready: bool = False,
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
-    where = StoryFilter(owner, sprint, backlog_only, include_done, not_ready).where(team)
+    where = StoryFilter(owner, sprint, backlog_only, include_done, not_ready).where(team, config)
     stories = list((await session.exec(select(Story).where(*where).order_by(col(Story.number)))).all())
-    listings = await _listings(session, config, stories)
-    return [i for i in listings if not i.ready.complete] if not_ready else listings
+    return await _listings(session, config, stories)
 
 
 @dataclass(frozen=True)
@@ -232,32 +234,19 @@ async def page_of_stories(
     page: int = 1,
     page_size: int = 20,
 ) -> StoryPage:
-    """One page of a story list: only that page's stories are loaded with their readiness."""
-    where = filters.where(team)
-    if filters.not_ready:
-        rows = [
-            (i, story_type)
-            for i, story_type in (
-                await session.exec(select(Story.id, Story.type).where(*where).order_by(col(Story.number)))
-            ).all()
-            if i is not None
-        ]
-        answered = await readiness.satisfied_keys(session, [i for i, _ in rows], "ready")
-        ids = [
-            i
-            for i, story_type in rows
-            if not {c.key for c in config.criteria("ready", story_type)} <= answered[i]
-        ]
-        total = len(ids)
-    else:
-        total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
+    """One page of a story list: counted and cut in SQL, and only that page's stories are loaded with
+    their readiness."""
+    where = filters.where(team, config)
+    total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    stmt = select(Story).order_by(col(Story.number))
-    if filters.not_ready:
-        stmt = stmt.where(col(Story.id).in_(ids[(page - 1) * page_size : page * page_size]))
-    else:
-        stmt = stmt.where(*where).offset((page - 1) * page_size).limit(page_size)
+    stmt = (
+        select(Story)
+        .where(*where)
+        .order_by(col(Story.number))
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
     stories = list((await session.exec(stmt)).all())
     return StoryPage(await _listings(session, config, stories), total, page, page_size)
 

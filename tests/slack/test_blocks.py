@@ -237,7 +237,7 @@ def test_home_view_escapes_titles_sprint_names_and_goals(config):
 def test_sprint_blocks_escape_names_goals_and_titles(config):
     sprint = make_sprint(name=EVIL, goal=EVIL)
     assert_escaped(render(sprint_glance(SprintOverview(sprint, [listing(config, 1, title=EVIL)]))))
-    plan = Plan(
+    plan = Plan.of(
         sprint,
         [planned(config, 1, title=EVIL, ready=True)],
         [planned(config, 2, title=EVIL, ready=False)],
@@ -292,7 +292,7 @@ def test_story_list_page_buttons_carry_page_and_filters(config, count, page, but
 def _plan(config: AppConfig, count: int, title: str | None = None) -> Plan:
     committed = [planned(config, n, title=title, ready=n % 3 == 0) for n in range(1, count // 4 + 1)]
     candidates = [planned(config, n, title=title, ready=n % 2 == 0) for n in range(count // 4 + 1, count + 1)]
-    return Plan(make_sprint(), committed, candidates)
+    return Plan.of(make_sprint(), committed, candidates)
 
 
 def _headings(blocks: list[dict[str, Any]]) -> list[str]:
@@ -305,7 +305,7 @@ def _headings(blocks: list[dict[str, Any]]) -> list[str]:
 
 @pytest.mark.parametrize("count", [0, 1, 50, 200])
 def test_plan_fits_in_a_message_and_keeps_every_section(config, count):
-    plan = Plan(
+    plan = Plan.of(
         make_sprint(), [], [planned(config, n, title="T" * 200, ready=n % 2 == 0) for n in range(count)]
     )
     blocks = render(plan_blocks(plan, "/scrum"))
@@ -622,12 +622,12 @@ def test_the_planning_hint_suggests_only_what_can_go_in(config, ready, not_ready
     candidates = [planned(config, n, ready=True) for n in ready] + [
         planned(config, n, ready=False) for n in not_ready
     ]
-    plan = Plan(make_sprint(), [planned(config, 9, ready=True)], candidates)
+    plan = Plan.of(make_sprint(), [planned(config, 9, ready=True)], candidates)
     assert mrkdwn(render(plan_blocks(plan, "/scrum"))[-1:]) == hint
 
 
 def test_the_planning_hint_names_at_most_five_stories_and_a_one_word_sprint_unquoted(config):
-    plan = Plan(make_sprint(name="S14"), [], [planned(config, n, ready=True) for n in range(1, 9)])
+    plan = Plan.of(make_sprint(name="S14"), [], [planned(config, n, ready=True) for n in range(1, 9)])
     assert mrkdwn(render(plan_blocks(plan, "/scrum"))[-1:]).startswith(
         "Commit the Ready ones with `/scrum sprint commit S-1 S-2 S-3 S-4 S-5 --to S14`;"
     )

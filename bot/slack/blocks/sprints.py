@@ -46,9 +46,11 @@ def _row(p: PlannedStory) -> str:
     )
 
 
-def _group(title: str, items: list[PlannedStory], empty: str) -> list[Block]:
-    """A heading and its stories in at most MAX_GROUP_BLOCKS sections; what does not fit is counted."""
-    blocks: list[Block] = [section(f"*{title} ({len(items)})*")]
+def _group(title: str, items: list[PlannedStory], empty: str, total: int | None = None) -> list[Block]:
+    """A heading and its stories in at most MAX_GROUP_BLOCKS sections; what does not fit is counted.
+    `total` is how many there are when `items` holds only the first of them."""
+    total = len(items) if total is None else total
+    blocks: list[Block] = [section(f"*{title} ({total})*")]
     if not items:
         return [*blocks, section(empty)]
     texts: list[str] = []
@@ -64,17 +66,13 @@ def _group(title: str, items: list[PlannedStory], empty: str) -> list[Block]:
         shown += 1
     texts.append(current)
     blocks += [section(t) for t in texts]
-    if shown < len(items):
-        blocks.append(
-            context(f"…and {len(items) - shown} more: `story list --sprint backlog` lists them all.")
-        )
+    if shown < total:
+        blocks.append(context(f"…and {total - shown} more: `story list --sprint backlog` lists them all."))
     return blocks
 
 
 def plan_blocks(plan: Plan, command: str) -> list[Block]:
-    ready = [p for p in plan.candidates if p.ready.complete]
-    not_ready = [p for p in plan.candidates if not p.ready.complete]
-    total = len(plan.committed) + len(plan.candidates)
+    ready, not_ready, total = plan.ready, plan.not_ready, plan.total
     return [
         section(f"*Planning* {sprint_heading(plan.sprint)}"),
         context(
@@ -83,8 +81,8 @@ def plan_blocks(plan: Plan, command: str) -> list[Block]:
         ),
         divider(),
         *_group("Committed", plan.committed, "_Nothing committed yet._"),
-        *_group("Ready in the backlog", ready, "_None._"),
-        *_group("Not Ready", not_ready, "_None — everything is Ready._"),
+        *_group("Ready in the backlog", ready, "_None._", plan.ready_total),
+        *_group("Not Ready", not_ready, "_None — everything is Ready._", plan.not_ready_total),
         context(_commit_hint(plan, ready, not_ready, command)),
     ]  # at most 3 + 3 * (2 + MAX_GROUP_BLOCKS) + 1 blocks, well under the 50 Slack allows
 

@@ -1,0 +1,128 @@
+"""Readiness decided in SQL (readiness.lacking) agrees with the checklists people see, whatever mix of
+answers, waivers and cleared answers the stories hold; lists and the sprint plan read only what they
+show however long the backlog grows."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+
+from bot.services import readiness, sprints, stories
+from tests.conftest import ALICE, make_config
+from tests.factories import make_story, team, tx
+
+KINDS_OF_ANSWER = ("value", "waive", "clear", "none")
+
+
+async def _random_backlog(s, config, rng: random.Random, n: int) -> None:
+    for i in range(n):
+        story_type = rng.choice(("ml", "eng"))
+        story = await make_story(s, config, title=f"story {i}", story_type=story_type)
+        keys = [c.key for c in config.criteria("ready", story_type)]
+        answers, waivers, clear = {}, {}, []
+        for key in keys:
+            what = rng.choice(KINDS_OF_ANSWER)
+            if what == "value":
+                answers[key] = rng.choice(("s3://data/v1", "  padded value  ", "AUC > 0.8"))
+            elif what == "waive":
+                waivers[key] = "does not apply here"
+            elif what == "clear":
+                answers[key] = "set, then cleared"
+                clear.append(key)
+        if answers or waivers:
+            await readiness.record_answers(
+                s, story=story, kind="ready", config=config, actor=ALICE, answers=answers, waivers=waivers
+            )
+        if clear:
+            await readiness.record_answers(
+                s, story=story, kind="ready", config=config, actor=ALICE, clear=clear
+            )
+        if rng.random() < 0.1:
+            await stories.archive_story(s, config=config, story=story, actor=ALICE)
+
+
+async def test_the_sql_filter_agrees_with_the_checklists_for_any_mix_of_answers(db, config):
+    rng = random.Random(1213)
+    async with tx(db) as s:
+        await _random_backlog(s, config, rng, 120)
+    async with tx(db) as s:
+        everything = await stories.list_stories(s, config=config, team=team(config))
+        expected = [i.story.key for i in everything if not i.ready.complete]
+        listed = await stories.list_stories(s, config=config, team=team(config), not_ready=True)
+        paged = []
+        for page in (1, 2, 3, 4, 5, 6, 7):
+            got = await stories.page_of_stories(
+                s,
+                config=config,
+                team=team(config),
+                filters=stories.StoryFilter(not_ready=True),
+                page=page,
+                page_size=10,
+            )
+            paged += [i.story.key for i in got.items]
+            assert got.total == len(expected)
+    assert 20 < len(expected) < 110, "the mix has both kinds"
+    assert [i.story.key for i in listed] == expected
+    assert all(not i.ready.complete for i in listed)
+    assert paged == expected[:70]
+
+
+async def test_criteria_added_to_the_configuration_later_make_stories_not_ready_in_sql_too(db, config):
+    async with tx(db) as s:
+        story = await make_story(s, config, title="eng story", story_type="eng")
+        await readiness.record_answers(
+            s,
+            story=story,
+            kind="ready",
+            config=config,
+            actor=ALICE,
+            answers={"acceptance_criteria": "green tests", "dependencies": "none"},
+        )
+    stricter = make_config(
+        readiness={
+            "eng": [
+                {"key": "acceptance_criteria", "label": "Acceptance"},
+                {"key": "dependencies", "label": "Dependencies"},
+                {"key": "security_review", "label": "Security review"},
+            ]
+        }
+    )
+    async with tx(db) as s:
+        assert [
+            i.story.key
+            for i in await stories.list_stories(s, config=config, team=team(config), not_ready=True)
+        ] == []
+        lacking = await stories.list_stories(s, config=stricter, team=team(stricter), not_ready=True)
+        assert [(i.story.key, [c.key for c in i.ready.missing]) for i in lacking] == [
+            ("S-1", ["security_review"])
+        ]
+
+
+async def test_the_plan_lists_the_first_of_each_group_and_counts_the_rest(db, config, monkeypatch):
+    monkeypatch.setattr(sprints, "PLAN_SHOWN", 5)
+    async with tx(db) as s:
+        await sprints.start_sprint(
+            s,
+            team=team(config),
+            name="Sprint 1",
+            starts_on=date(2026, 12, 7),
+            ends_on=date(2026, 12, 18),
+            actor=ALICE,
+        )
+        for i in range(12):
+            story = await make_story(s, config, title=f"eng {i}", story_type="eng")
+            if i % 3 == 0:
+                await readiness.record_answers(
+                    s,
+                    story=story,
+                    kind="ready",
+                    config=config,
+                    actor=ALICE,
+                    answers={"acceptance_criteria": "a", "dependencies": "b"},
+                )
+    async with tx(db) as s:
+        plan = await sprints.plan(s, config=config, team=team(config))
+    assert (plan.ready_total, plan.not_ready_total, plan.total) == (4, 8, 12)
+    assert [p.story.key for p in plan.ready] == ["S-1", "S-4", "S-7", "S-10"]
+    assert [p.story.key for p in plan.not_ready] == ["S-2", "S-3", "S-5", "S-6", "S-8"]
+    assert plan.ready_count == 4
