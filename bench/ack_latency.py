@@ -1,23 +1,36 @@
-"""Ack latency of signed slash commands: Cadence against a bare Bolt app, side by side in one run.
+"""Ack latency of signed slash commands: Cadence against two bare Bolt apps, side by side in one run.
 
-    python bench/ack_latency.py [--requests 600] [--rate 300] [--stories 200]
+    python bench/ack_latency.py                                   # one team, 200 open stories
+    python bench/ack_latency.py --scale --rate 50                 # 100,000 stories, 300 teams
+    python bench/ack_latency.py --database-url postgresql://postgres@127.0.0.1:5432/benchack
 
-Each server runs in its own process under uvicorn on a loopback port; this process sends signed
-requests at a fixed rate and prints p50/p90/p99/max of the time to the HTTP answer. The baseline is
-a Bolt AsyncApp with process_before_response=True that acks a command with a fixed text: the floor
-any Bolt listener on this machine can reach. Cadence answers `story list` (a database read of the
-team's open stories with their readiness) and `help`.
+Each server runs in its own process under uvicorn on a loopback port, one core's worth of Python each,
+and this process sends requests signed as Slack signs them. Two baselines bracket what a Bolt bot can
+do here: a Bolt AsyncApp with default settings that acks with a fixed text (what a typical Bolt bot
+gets: the listener runs after the ack, in a task), and the same with process_before_response=True (the
+floor: every Cadence answer is computed before the ack, as this is). For each command it prints the
+open-loop latency at --rate (p50/p90/p99/max, and p99 against the floor's) and the saturation: the
+answers per second with --concurrency requests always in flight, against the floor's.
+
+The data is written straight into the tables, as years of use would leave them. The default is one team
+with --stories open stories, half of them with some readiness answers. --scale makes 100,000 stories
+across 300 teams: the largest team has 2,000 open stories (and the measured commands run in it), every
+team has a current sprint with 20 stories in it, and the rest of the history is done or archived.
 """
+
+from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -29,7 +42,10 @@ sys.path.insert(0, str(ROOT))
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.slack_driver import SECRET, signed_headers  # noqa: E402
 
-CONFIG = "teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n"
+TEAM_CHANNEL = "C0TEAM0000"
+USER = "U0000LEAD"
+COMMANDS = ("help", "story list", "story list --not-ready", "sprint plan")
+ML_KEYS = ("data_available", "feature_stability", "reproducible_env", "eval_criteria", "data_contract")
 
 
 def free_port() -> int:
@@ -38,7 +54,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(kind: str, port: int, db: str, api: str) -> None:
+def config_text(teams: int) -> str:
+    lines = ["timezone: Europe/Berlin", "command: /scrum", "teams:"]
+    for t in range(teams):
+        channel = TEAM_CHANNEL if t == 0 else f"C0TEAM{t:04d}"
+        lead = USER if t == 0 else f"U{t:04d}LEAD"
+        lines.append(
+            f"  - {{name: team{t:03d}, channel: {channel}, members: [{lead}, U{t:04d}DEV], leads: [{lead}]}}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
     """Runs in the child process."""
     import logging
 
@@ -49,11 +76,11 @@ def serve(kind: str, port: int, db: str, api: str) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
     logging.disable(logging.WARNING)
-    if kind == "baseline":
+    if kind.startswith("bolt"):
         bolt = AsyncApp(
             client=AsyncWebClient(token="xoxb-bench", base_url=api),
             signing_secret=SECRET,
-            process_before_response=True,
+            process_before_response=kind == "bolt-floor",
         )
 
         @bolt.command("/scrum")
@@ -67,7 +94,7 @@ def serve(kind: str, port: int, db: str, api: str) -> None:
         async def events(request: Request):  # type: ignore[no-untyped-def]
             return await handler.handle(request)
     else:
-        from bot.config import Settings, parse_config
+        from bot.config import Settings, load_config
         from bot.slack.app import web_client
         from bot.store.db import create_engine
         from bot.web import create_web_app
@@ -75,43 +102,99 @@ def serve(kind: str, port: int, db: str, api: str) -> None:
         settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
         app = create_web_app(
             settings=settings,
-            config=parse_config(CONFIG),
+            config=load_config(config_file),
             engine=create_engine(db),
             client=web_client(settings),
         )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def seed(db: str, stories: int) -> None:
-    from bot.config import parse_config
-    from bot.services import readiness
-    from bot.services.stories import add_story
+async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
+    """Stories, answers and sprints written in bulk; numbers, keys and states as the services make them."""
+    from sqlalchemy import insert
+
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
+    from bot.store.models import CriterionValue, Sprint, Story
 
+    rng = random.Random(13)
     engine = create_engine(db)
     await upgrade(engine)
-    config = parse_config(CONFIG)
+    now = datetime.now(UTC)
+    today = now.date()
+    monday = today - timedelta(days=today.weekday())
     async with unit_of_work(session_factory(engine)) as session:
-        for i in range(stories):
-            story = await add_story(
-                session,
-                config=config,
-                team=config.teams[0],
-                title=f"Story {i}",
-                actor="U01ALICE",
-                owner="U01ALICE",
+        sprints = [
+            {
+                "team": f"team{t:03d}",
+                "name": "Sprint 1",
+                "starts_on": monday,
+                "ends_on": monday + timedelta(days=11),
+                "state": "active",
+                "created_by": USER,
+                "created_at": now,
+            }
+            for t in range(teams)
+        ]
+        await session.exec(insert(Sprint), params=sprints)  # type: ignore[call-overload]
+    async with unit_of_work(session_factory(engine)) as session:
+        from sqlmodel import select
+
+        sprint_ids = dict((await session.exec(select(Sprint.team, Sprint.id))).all())
+    per_other = max((total - open_in_first * 2) // max(teams - 1, 1), 1) if teams > 1 else 0
+    number = 0
+    batch: list[dict] = []
+    answers: list[tuple[int, int]] = []  # (story number, how many criteria answered)
+    for t in range(teams):
+        name = f"team{t:03d}"
+        count = open_in_first * 2 if t == 0 else per_other
+        opened = open_in_first if t == 0 else max(count // 5, 1)
+        for i in range(count):
+            number += 1
+            status = "open" if i < opened else rng.choice(("done", "done", "done", "archived"))
+            batch.append(
+                {
+                    "number": number,
+                    "team": name,
+                    "type": "ml",
+                    "title": f"Story {number} of {name}: retrain the ranker on fresh clicks",
+                    "owner": USER if t == 0 else f"U{t:04d}DEV",
+                    "points": rng.choice((1, 2, 3, 5, 8, None)),
+                    "sprint_id": sprint_ids[name] if i < 20 else None,
+                    "status": status,
+                    "created_by": USER,
+                    "created_at": now - timedelta(days=rng.randint(0, 1500)),
+                    "updated_at": now,
+                    "done_at": now if status == "done" else None,
+                }
             )
-            if i % 2:
-                await readiness.record_answers(
-                    session,
-                    story=story,
-                    kind="ready",
-                    config=config,
-                    actor="U01ALICE",
-                    answers={"data_available": "s3://bucket/v1", "eval_criteria": "AUC > 0.8"},
-                )
+            if status == "open" and i % 2:
+                answers.append((number, rng.randint(1, len(ML_KEYS))))
+    async with unit_of_work(session_factory(engine)) as session:
+        for start in range(0, len(batch), 5000):
+            await session.exec(insert(Story), params=batch[start : start + 5000])  # type: ignore[call-overload]
+    async with unit_of_work(session_factory(engine)) as session:
+        from sqlmodel import select
+
+        ids = dict((await session.exec(select(Story.number, Story.id))).all())
+        values = [
+            {
+                "story_id": ids[n],
+                "kind": "ready",
+                "key": key,
+                "value": "s3://lake/clicks/v3",
+                "set_by": USER,
+                "set_at": now,
+            }
+            for n, k in answers
+            for key in ML_KEYS[:k]
+        ]
+        for start in range(0, len(values), 5000):
+            await session.exec(insert(CriterionValue), params=values[start : start + 5000])  # type: ignore[call-overload]
     await engine.dispose()
+    print(
+        f"seeded {number:,} stories in {teams} teams ({open_in_first:,} open in team000), {len(values):,} answers"
+    )
 
 
 def body(text: str) -> str:
@@ -119,8 +202,8 @@ def body(text: str) -> str:
         {
             "command": "/scrum",
             "text": text,
-            "user_id": "U01ALICE",
-            "channel_id": "C0123RECSYS",
+            "user_id": USER,
+            "channel_id": TEAM_CHANNEL,
             "team_id": "T0001",
             "response_url": "http://127.0.0.1:9/r",
             "trigger_id": "t.1",
@@ -128,33 +211,55 @@ def body(text: str) -> str:
     )
 
 
-async def measure(port: int, text: str, requests: int, rate: float) -> list[float]:
+async def post(client: httpx.AsyncClient, payload: str) -> float:
+    start = time.perf_counter()
+    response = await client.post("/slack/events", content=payload, headers=signed_headers(payload))
+    assert response.status_code == 200, response.text
+    return (time.perf_counter() - start) * 1000
+
+
+def client_for(port: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60, limits=limits)
+
+
+async def latency(port: int, text: str, requests: int, rate: float) -> list[float]:
+    """Open loop: requests leave on schedule whether or not earlier answers came back."""
     payload = body(text)
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30, limits=limits) as client:
+    async with client_for(port) as client:
         for _ in range(20):  # warm up (the first request also runs Bolt's auth.test)
-            await client.post("/slack/events", content=payload, headers=signed_headers(payload))
-
-        async def one() -> None:
-            start = time.perf_counter()
-            response = await client.post("/slack/events", content=payload, headers=signed_headers(payload))
-            latencies.append((time.perf_counter() - start) * 1000)
-            assert response.status_code == 200, response.text
-
+            await post(client, payload)
         tasks = []
         began = time.perf_counter()
-        for i in range(requests):  # open loop: send on schedule whether or not earlier answers came back
+        for i in range(requests):
             delay = began + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
-        await asyncio.gather(*tasks)
-    return latencies
+            tasks.append(asyncio.create_task(post(client, payload)))
+        return list(await asyncio.gather(*tasks))
+
+
+async def saturation(port: int, text: str, concurrency: int, seconds: float) -> float:
+    """Closed loop: `concurrency` requests always in flight; answers per second."""
+    payload = body(text)
+    done = 0
+    async with client_for(port) as client:
+        await post(client, payload)
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                await post(client, payload)
+                done += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - began)
 
 
 def wait_ready(port: int) -> None:
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -164,65 +269,68 @@ def wait_ready(port: int) -> None:
     raise SystemExit(f"server on {port} did not start")
 
 
-def row(name: str, values: list[float]) -> str:
-    q = statistics.quantiles(values, n=100)
-    return f"{name:<28} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(values):>7.2f}  (n={len(values)})"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=600)
-    parser.add_argument("--rate", type=float, default=50.0, help="requests per second")
-    parser.add_argument("--stories", type=int, default=200, help="open stories in the team")
-    parser.add_argument("--serve", choices=("baseline", "cadence"), help=argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--rate", type=float, default=150.0, help="requests per second (open loop)")
+    parser.add_argument("--stories", type=int, default=200, help="open stories in the team (without --scale)")
+    parser.add_argument("--scale", action="store_true", help="100,000 stories in 300 teams")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight for saturation")
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long each saturation run lasts")
+    parser.add_argument("--database-url", help="an empty database to seed (default: a temporary SQLite file)")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--api", help=argparse.SUPPRESS)
+    parser.add_argument("--config", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.db, args.api)
+        serve(args.serve, args.port, args.db, args.api, args.config)
         return
 
+    teams, open_in_first, total = (300, 2000, 100_000) if args.scale else (1, args.stories, args.stories * 2)
     fake = FakeSlack().start()
     with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{tmp}/bench.db"
-        asyncio.run(seed(db, args.stories))
+        config_file = Path(tmp) / "config.yaml"
+        config_file.write_text(config_text(teams))
+        db = args.database_url or f"sqlite:///{tmp}/bench.db"
+        began = time.perf_counter()
+        asyncio.run(seed(db, teams=teams, open_in_first=open_in_first, total=total))
+        print(f"(seeding took {time.perf_counter() - began:.1f} s)")
         procs, ports = [], {}
-        for kind in ("baseline", "cadence"):
+        for kind in ("bolt-default", "bolt-floor", "cadence"):
             ports[kind] = free_port()
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--serve",
-                        kind,
-                        "--port",
-                        str(ports[kind]),
-                        "--db",
-                        db,
-                        "--api",
-                        fake.api_url,
-                    ],
-                    cwd=ROOT,
-                    env={**os.environ, "PYTHONPATH": str(ROOT)},
-                )
-            )
+            command = [sys.executable, __file__, "--serve", kind, "--port", str(ports[kind]), "--db", db]
+            command += ["--api", fake.api_url, "--config", str(config_file)]
+            procs.append(subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
         try:
             for port in ports.values():
                 wait_ready(port)
-            print(
-                f"{args.requests} signed slash commands at {args.rate:.0f}/s, {args.stories} open stories (ms)"
-            )
-            print(f"{'':<28} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7}")
             cases = [
-                ("baseline", "anything", "bare Bolt ack (baseline)"),
-                ("cadence", "help", "cadence help"),
-                ("cadence", "story list", "cadence story list"),
-                ("cadence", "story list --not-ready", "cadence story list --not-ready"),
+                ("bolt-default", "anything", "bare Bolt, default settings"),
+                ("bolt-floor", "anything", "bare Bolt, process_before_response (floor)"),
             ]
+            cases += [("cadence", text, f"cadence {text}") for text in COMMANDS]
+            print(
+                f"\n{args.requests} signed commands at {args.rate:.0f}/s (open loop), then {args.concurrency} in flight "
+                f"for {args.seconds:.0f} s; {total:,} stories, {open_in_first:,} open in the team asked (ms)"
+            )
+            print(
+                f"{'':<44} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'p99/floor':>9} {'answers/s':>10} {'of floor':>8}"
+            )
+            floor_p99 = floor_rate = None
             for kind, text, name in cases:
-                print(row(name, asyncio.run(measure(ports[kind], text, args.requests, args.rate))))
+                values = asyncio.run(latency(ports[kind], text, args.requests, args.rate))
+                rate = asyncio.run(saturation(ports[kind], text, args.concurrency, args.seconds))
+                q = statistics.quantiles(values, n=100)
+                if kind == "bolt-floor":
+                    floor_p99, floor_rate = q[98], rate
+                vs = f"{q[98] / floor_p99:>8.2f}x" if floor_p99 and kind == "cadence" else f"{'':>9}"
+                share = f"{rate / floor_rate:>7.0%}" if floor_rate and kind == "cadence" else f"{'':>8}"
+                print(
+                    f"{name:<44} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(values):>8.2f} {vs} {rate:>10.0f} {share}"
+                )
+            print(f"\nrerun: python bench/ack_latency.py {' '.join(sys.argv[1:])}")
         finally:
             for proc in procs:
                 proc.terminate()
