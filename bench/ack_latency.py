@@ -18,7 +18,6 @@ across 300 teams: the largest team has 2,000 open stories (and the measured comm
 team has a current sprint with 20 stories in it, and the rest of the history is done or archived.
 """
 
-from __future__ import annotations
 
 import argparse
 import asyncio

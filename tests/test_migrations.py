@@ -69,3 +69,57 @@ async def test_0005_adds_the_blocked_reason_and_keeps_existing_stories(tmp_path)
         assert tuple(row) == ("Train the ranker", "blocked")
     finally:
         await engine.dispose()
+
+
+async def test_0007_copies_each_storys_satisfied_criteria_onto_it(tmp_path):
+    """A database at 0006 with answers and a waiver: after the upgrade each story carries its satisfied
+    keys, sorted, per kind; a story without answers carries none; lists filter by them at once."""
+    from sqlalchemy import text
+
+    from bot.config import parse_config
+    from bot.services import stories
+    from bot.store.db import create_engine, session_factory, unit_of_work
+    from bot.store.migrate import upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        await upgrade(engine, "0006")
+        async with engine.begin() as conn:
+            for number, story_type in ((1, "eng"), (2, "eng"), (3, "ml")):
+                await conn.execute(
+                    text(
+                        "INSERT INTO story (number, team, type, title, status, created_by, created_at, updated_at)"
+                        " VALUES (:n, 'recsys', :t, 'story', 'open', 'U01ALICE', '2026-12-01 09:00:00',"
+                        " '2026-12-01 09:00:00')"
+                    ),
+                    {"n": number, "t": story_type},
+                )
+            for story_id, kind, key, value, reason in (
+                (1, "ready", "dependencies", "none", None),
+                (1, "ready", "acceptance_criteria", None, "covered by the parent story"),
+                (1, "done", "tests", "ci green", None),
+                (2, "ready", "dependencies", "the feature store", None),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO criterion_value (story_id, kind, key, value, na_reason, set_by, set_at)"
+                        " VALUES (:s, :k, :key, :v, :r, 'U01ALICE', '2026-12-01 09:00:00')"
+                    ),
+                    {"s": story_id, "k": kind, "key": key, "v": value, "r": reason},
+                )
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT number, ready_keys, done_keys FROM story ORDER BY number"))
+            ).all()
+        assert [tuple(r) for r in rows] == [
+            (1, "acceptance_criteria,dependencies", "tests"),
+            (2, "dependencies", ""),
+            (3, "", ""),
+        ]
+        config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
+        async with unit_of_work(session_factory(engine)) as session:
+            lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
+        assert [i.story.key for i in lacking] == ["S-2", "S-3"]
+    finally:
+        await engine.dispose()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, func, or_, update
+from sqlalchemy import ColumnElement, and_, delete, false, literal, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -57,6 +58,48 @@ class Checklist:
     def answered(self) -> int:
         return sum(1 for i in self.items if i.satisfied)
 
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """A checklist as a list of stories shows it: which criteria are satisfied, without their values
+    (read with one aggregate per story, so a page of a long backlog costs one query)."""
+
+    story_key: str
+    kind: str
+    criteria: tuple[Criterion, ...]
+    satisfied: frozenset[str]
+
+    @property
+    def missing(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.key not in self.satisfied]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for c in self.criteria if c.key in self.satisfied)
+
+    @property
+    def total(self) -> int:
+        return len(self.criteria)
+
+
+def summary(story: Story, kind: str, config: AppConfig) -> Readiness:
+    """A story's readiness from the satisfied keys its row carries (Story.ready_keys, done_keys)."""
+    stored = story.ready_keys if kind == "ready" else story.done_keys
+    keys = frozenset(stored.split(",")) if stored else frozenset()
+    return Readiness(story.key, kind, tuple(config.criteria(kind, story.type)), keys)
+
+
+def _keys_column(kind: str) -> Any:
+    return col(Story.ready_keys) if kind == "ready" else col(Story.done_keys)
+
 
 _Answer = tuple[str | None, str | None, str | None, datetime | None]  # value, na_reason, set_by, set_at
 
@@ -95,25 +138,15 @@ async def checklists(
 
 def lacking(config: AppConfig, kind: str) -> ColumnElement[bool]:
     """SQL for "the story lacks a criterion of `kind` that its type asks for", so lists filter, count and
-    page in the database. Every criterion_value row is a satisfied answer or a waiver with a reason
-    (record_answers strips values and refuses blanks; clearing deletes the row), so a story's rows among
-    its type's keys are what it has satisfied; the unique (story_id, kind, key) index serves the count."""
+    page in the database, from the story row alone: it carries the keys it satisfies (kept by
+    record_answers), and the configuration says which keys each type needs."""
+    padded = literal(",") + _keys_column(kind) + literal(",")
     clauses = []
     for story_type in config.story_types:
         keys = [c.key for c in config.criteria(kind, story_type)]
-        if not keys:
-            continue
-        met = (
-            select(func.count())
-            .select_from(CriterionValue)
-            .where(
-                col(CriterionValue.story_id) == Story.id,
-                col(CriterionValue.kind) == kind,
-                col(CriterionValue.key).in_(keys),
-            )
-            .scalar_subquery()
-        )
-        clauses.append(and_(col(Story.type) == story_type, met < len(keys)))
+        if keys:
+            absent = [~padded.contains(f",{key},", autoescape=True) for key in keys]
+            clauses.append(and_(col(Story.type) == story_type, or_(*absent)))
     return or_(*clauses) if clauses else false()
 
 
@@ -250,6 +283,13 @@ async def record_answers(
                 payload={"criterion": key, "reason": new_reason},
                 at=now,
             )
+    satisfied = (
+        await session.exec(select(CriterionValue.key).where(*this_story).order_by(col(CriterionValue.key)))
+    ).all()
+    if kind == "ready":
+        story.ready_keys = ",".join(satisfied)
+    else:
+        story.done_keys = ",".join(satisfied)
     story.updated_at = now
     session.add(story)
     await session.flush()

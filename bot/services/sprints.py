@@ -12,7 +12,7 @@ from bot.config import AppConfig, Team
 from bot.services import audit, events, planning, readiness, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.planning import CommitResult
-from bot.services.readiness import Checklist
+from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
 from bot.store.models import Sprint, Story
 from bot.store.queries import lock_team
@@ -153,10 +153,10 @@ async def start_sprint(
 @dataclass(frozen=True)
 class PlannedStory:
     story: Story
-    ready: Checklist
+    ready: Checklist | Readiness
 
 
-PLAN_SHOWN = 100  # backlog stories a plan lists in each group (Ready, not Ready); the rest are counted
+PLAN_SHOWN = 30  # backlog stories a plan lists in each group (Ready, not Ready); the rest are counted
 
 
 @dataclass(frozen=True)
@@ -207,13 +207,9 @@ async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: 
     for gate in (~lacking, lacking):
         where = [*backlog, gate]
         total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
-        found = list(
-            (
-                await session.exec(select(Story).where(*where).order_by(col(Story.number)).limit(PLAN_SHOWN))
-            ).all()
-        )
-        checks = await readiness.checklists(session, found, "ready", config)
-        groups.append(([PlannedStory(s, checks[s.id]) for s in found if s.id is not None], total))
+        rows = (await session.exec(stories.listing_query(where).limit(PLAN_SHOWN))).all()
+        shown = [stories.listing(config, row) for row in rows]
+        groups.append(([PlannedStory(i.story, i.ready) for i in shown], total))
     (ready, ready_total), (not_ready, not_ready_total) = groups
     return Plan(
         sprint,

@@ -161,7 +161,7 @@ async def get_story(session: AsyncSession, key: str) -> Story:
 class StoryListing:
     story: Story
     sprint_name: str | None
-    ready: Checklist
+    ready: readiness.Readiness | readiness.Checklist
 
 
 @dataclass(frozen=True)
@@ -190,10 +190,19 @@ class StoryFilter:
         return clauses
 
 
-async def _listings(session: AsyncSession, config: AppConfig, stories: list[Story]) -> list[StoryListing]:
-    sprint_names = await _sprint_names(session, {s.sprint_id for s in stories if s.sprint_id})
-    ready = await readiness.checklists(session, stories, "ready", config)
-    return [StoryListing(s, sprint_names.get(s.sprint_id or 0), ready[s.id]) for s in stories if s.id]
+def listing_query(where: list[Any]) -> Any:
+    """Stories with their sprint's name, in number order; their readiness rides on the row."""
+    return (
+        select(Story, Sprint.name)
+        .outerjoin(Sprint, col(Sprint.id) == col(Story.sprint_id))
+        .where(*where)
+        .order_by(col(Story.number))
+    )
+
+
+def listing(config: AppConfig, row: Any) -> StoryListing:
+    story, sprint_name = row[0], row[1]
+    return StoryListing(story, sprint_name, readiness.summary(story, "ready", config))
 
 
 async def list_stories(
@@ -209,8 +218,7 @@ async def list_stories(
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
     where = StoryFilter(owner, sprint, backlog_only, include_done, not_ready).where(team, config)
-    stories = list((await session.exec(select(Story).where(*where).order_by(col(Story.number)))).all())
-    return await _listings(session, config, stories)
+    return [listing(config, row) for row in (await session.exec(listing_query(where))).all()]
 
 
 @dataclass(frozen=True)
@@ -234,21 +242,15 @@ async def page_of_stories(
     page: int = 1,
     page_size: int = 20,
 ) -> StoryPage:
-    """One page of a story list: counted and cut in SQL, and only that page's stories are loaded with
-    their readiness."""
+    """One page of a story list: counted, filtered and cut in SQL from the story rows (their readiness
+    rides on them), with the team-and-number index walking the page in order."""
     where = filters.where(team, config)
     total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    stmt = (
-        select(Story)
-        .where(*where)
-        .order_by(col(Story.number))
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    stories = list((await session.exec(stmt)).all())
-    return StoryPage(await _listings(session, config, stories), total, page, page_size)
+    stmt = listing_query(where).offset((page - 1) * page_size).limit(page_size)
+    rows = (await session.exec(stmt)).all() if total else []
+    return StoryPage([listing(config, row) for row in rows], total, page, page_size)
 
 
 async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

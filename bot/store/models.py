@@ -39,6 +39,7 @@ class Sprint(SQLModel, table=True):
 class Story(SQLModel, table=True):
     __table_args__ = (
         Index("ix_story_team_status", "team", "status"),
+        Index("ix_story_team_number", "team", "number"),  # a team's list, page by page in number order
         Index("ix_story_owner", "owner"),
     )
 
@@ -59,6 +60,11 @@ class Story(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     done_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
+    # The criteria satisfied (answered or waived), comma-joined in key order: a copy of criterion_value
+    # kept by readiness.record_answers in the same transaction, so lists filter and show readiness from
+    # the story row alone. Which keys a type needs is configuration, read when the question is asked.
+    ready_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    done_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
 
     @property
     def key(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import Block
 
 from bot.config import Criterion
-from bot.services.readiness import KIND_NAMES, Checklist
+from bot.services.readiness import KIND_NAMES, Checklist, Readiness
 from bot.slack import ids
 from bot.slack.blocks import actions, button, context, mention, section, sections
 from bot.text import escape, plural
@@ -14,10 +14,10 @@ _OPEN = {"ready": ids.OPEN_READY_MODAL, "done": ids.OPEN_DONE_MODAL}
 _WORD = {"ready": "ready", "done": "dod"}  # the subcommand that fills each checklist
 
 
-def readiness_badge(ready: Checklist) -> str:
+def readiness_badge(ready: Checklist | Readiness) -> str:
     if ready.complete:
         return ":large_green_circle: Ready"
-    return f":red_circle: not Ready ({ready.answered}/{len(ready.items)})"
+    return f":red_circle: not Ready ({ready.answered}/{ready.total})"
 
 
 def missing_line(criterion: Criterion) -> str:
