@@ -18,7 +18,6 @@ across 300 teams: the largest team has 2,000 open stories (and the measured comm
 team has a current sprint with 20 stories in it, and the rest of the history is done or archived.
 """
 
-
 import argparse
 import asyncio
 import os
@@ -151,6 +150,7 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
         for i in range(count):
             number += 1
             status = "open" if i < opened else rng.choice(("done", "done", "done", "archived"))
+            answered = rng.randint(1, len(ML_KEYS)) if status == "open" and i % 2 else 0
             batch.append(
                 {
                     "number": number,
@@ -165,10 +165,11 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
                     "created_at": now - timedelta(days=rng.randint(0, 1500)),
                     "updated_at": now,
                     "done_at": now if status == "done" else None,
+                    "ready_keys": ",".join(sorted(ML_KEYS[:answered])),  # as record_answers keeps it
                 }
             )
-            if status == "open" and i % 2:
-                answers.append((number, rng.randint(1, len(ML_KEYS))))
+            if answered:
+                answers.append((number, answered))
     async with unit_of_work(session_factory(engine)) as session:
         for start in range(0, len(batch), 5000):
             await session.exec(insert(Story), params=batch[start : start + 5000])  # type: ignore[call-overload]
