@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import case
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -203,11 +204,18 @@ async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: 
     in_sprint = await stories.list_stories(session, config=config, team=team, sprint=sprint)
     backlog = stories.StoryFilter(backlog_only=True).where(team, config)
     lacking = readiness.lacking(config, "ready")
+    # Both groups counted in one pass over the team's backlog; a group with nothing in it is not listed
+    # (its listing would walk the whole backlog looking for the first rows that are not there).
+    counted = select(func.count(), func.sum(case((lacking, 1), else_=0))).select_from(Story).where(*backlog)
+    everything, lacking_count = (await session.exec(counted)).one()
+    totals = (int(everything) - int(lacking_count or 0), int(lacking_count or 0))
     groups: list[tuple[list[PlannedStory], int]] = []
-    for gate in (~lacking, lacking):
-        where = [*backlog, gate]
-        total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
-        rows = (await session.exec(stories.listing_query(where).limit(PLAN_SHOWN))).all()
+    for gate, total in zip((~lacking, lacking), totals, strict=True):
+        rows = (
+            (await session.exec(stories.listing_query([*backlog, gate]).limit(PLAN_SHOWN))).all()
+            if total
+            else []
+        )
         shown = [stories.listing(config, row) for row in rows]
         groups.append(([PlannedStory(i.story, i.ready) for i in shown], total))
     (ready, ready_total), (not_ready, not_ready_total) = groups
