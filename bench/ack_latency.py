@@ -109,7 +109,7 @@ def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
 
 async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
     """Stories, answers and sprints written in bulk; numbers, keys and states as the services make them."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
@@ -191,6 +191,9 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
         ]
         for start in range(0, len(values), 5000):
             await session.exec(insert(CriterionValue), params=values[start : start + 5000])  # type: ignore[call-overload]
+    async with engine.connect() as conn:  # statistics, as a database in use for years has them
+        await conn.execute(text("ANALYZE"))
+        await conn.commit()
     await engine.dispose()
     print(
         f"seeded {number:,} stories in {teams} teams ({open_in_first:,} open in team000), {len(values):,} answers"
