@@ -1,5 +1,6 @@
 """The Alembic revisions build exactly the schema the models describe."""
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -71,7 +72,39 @@ async def test_0005_adds_the_blocked_reason_and_keeps_existing_stories(tmp_path)
         await engine.dispose()
 
 
-async def test_0007_copies_each_storys_satisfied_criteria_onto_it(tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database(request, tmp_path):
+    """An empty database of each kind, for migrating from an old revision: a SQLite file, or a PostgreSQL
+    database of its own (made and dropped here) when TEST_DATABASE_URL is set."""
+    import os
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from bot.store.db import create_engine
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    pg = os.environ.get("TEST_DATABASE_URL")
+    if not pg:
+        pytest.skip("TEST_DATABASE_URL is not set: no PostgreSQL to test against")
+    name = f"cadence_migrate_{os.getpid()}"
+    admin = create_engine(make_url(pg).set(database="postgres").render_as_string(hide_password=False))
+    async with admin.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(pg).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def test_0007_copies_each_storys_satisfied_criteria_onto_it(empty_database):
     """A database at 0006 with answers and a waiver: after the upgrade each story carries its satisfied
     keys, sorted, per kind; a story without answers carries none; lists filter by them at once."""
     from sqlalchemy import text
@@ -81,7 +114,7 @@ async def test_0007_copies_each_storys_satisfied_criteria_onto_it(tmp_path):
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
 
-    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    engine = create_engine(empty_database)
     try:
         await upgrade(engine, "0006")
         async with engine.begin() as conn:

@@ -16,7 +16,7 @@ from bot.config import AppConfig
 from bot.services import audit
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.store.models import Experiment, ExperimentResult, Story
-from bot.store.queries import insert_ignore, next_number
+from bot.store.queries import insert_ignore, lock_name, next_number
 from bot.store.types import utcnow
 
 STATUSES = ("proposed", "running", "succeeded", "failed", "abandoned")
@@ -178,7 +178,9 @@ async def upsert_external(
 ) -> tuple[Experiment, bool]:
     """The experiment a pipeline knows by `external_id`, and whether this created it: a new id adds
     it to `story`; a known one gets the reported fields. None means "not reported", so an update
-    keeps what it leaves out. An experiment cannot move between stories."""
+    keeps what it leaves out. An experiment cannot move between stories. Two reports of a new id at once
+    (two replicas) are serialised: the second finds what the first created."""
+    await lock_name(session, f"experiment:{external_id}")
     experiment = await find_external(session, external_id)
     if experiment is None:
         experiment = await add_experiment(

@@ -23,10 +23,16 @@ async def insert_ignore(session: AsyncSession, model: type[SQLModel], values: di
 
 
 async def lock_team(session: AsyncSession, team: str) -> None:
-    """Serialise sprint changes of one team for the rest of the transaction. PostgreSQL takes an
-    advisory lock; SQLite needs none, its transactions take the write lock at BEGIN."""
+    """Serialise sprint changes of one team for the rest of the transaction."""
+    await lock_name(session, f"team:{team}")
+
+
+async def lock_name(session: AsyncSession, name: str) -> None:
+    """Serialise, for the rest of the transaction, everything that takes the lock of `name` (say, the
+    creation of one experiment reported by two replicas at once). PostgreSQL takes an advisory lock;
+    SQLite needs none, its transactions take the write lock at BEGIN."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
-        key = int.from_bytes(hashlib.sha256(f"team:{team}".encode()).digest()[:8], "big", signed=True)
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         await (await session.connection()).execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
