@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, literal, or_, update
@@ -73,8 +74,8 @@ class Readiness:
     criteria: tuple[Criterion, ...]
     satisfied: frozenset[str]
 
-    @property
-    def missing(self) -> list[Criterion]:
+    @cached_property
+    def missing(self) -> list[Criterion]:  # asked several times a row by the views; computed once
         return [c for c in self.criteria if c.key not in self.satisfied]
 
     @property
@@ -83,7 +84,7 @@ class Readiness:
 
     @property
     def answered(self) -> int:
-        return sum(1 for c in self.criteria if c.key in self.satisfied)
+        return len(self.criteria) - len(self.missing)
 
     @property
     def total(self) -> int:
@@ -140,10 +141,16 @@ def lacking(config: AppConfig, kind: str) -> ColumnElement[bool]:
     """SQL for "the story lacks a criterion of `kind` that its type asks for", so lists filter, count and
     page in the database, from the story row alone: it carries the keys it satisfies (kept by
     record_answers), and the configuration says which keys each type needs."""
+    needs = tuple((t, tuple(c.key for c in config.criteria(kind, t))) for t in config.story_types)
+    return _lacking(kind, needs)
+
+
+@lru_cache(maxsize=64)
+def _lacking(kind: str, needs: tuple[tuple[str, tuple[str, ...]], ...]) -> ColumnElement[bool]:
+    """Built once per configuration: SQLAlchemy expressions are immutable and can be shared."""
     padded = literal(",") + _keys_column(kind) + literal(",")
     clauses = []
-    for story_type in config.story_types:
-        keys = [c.key for c in config.criteria(kind, story_type)]
+    for story_type, keys in needs:
         if keys:
             absent = [~padded.contains(f",{key},", autoescape=True) for key in keys]
             clauses.append(and_(col(Story.type) == story_type, or_(*absent)))
