@@ -324,6 +324,9 @@ def main() -> None:
             floor_p99 = floor_rate = None
             for kind, text, name in cases:
                 values = asyncio.run(latency(ports[kind], text, args.requests, args.rate))
+                asyncio.run(
+                    saturation(ports[kind], text, args.concurrency, 1.0)
+                )  # warm: the first second runs slow
                 rate = asyncio.run(saturation(ports[kind], text, args.concurrency, args.seconds))
                 q = statistics.quantiles(values, n=100)
                 if kind == "bolt-floor":
