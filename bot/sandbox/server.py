@@ -271,7 +271,6 @@ class Sandbox:
             }
         )
         response = await self._send(body, "application/x-www-form-urlencoded")
-        await self.deliver()
         if response.status_code != 200:
             self.workspace.say_ephemeral(
                 cmd.user, cmd.channel, {"text": f'{slash} failed with the error "dispatch_failed"'}
@@ -285,6 +284,7 @@ class Sandbox:
                 )
             else:
                 self.workspace.say_ephemeral(cmd.user, cmd.channel, answer)
+        await self.deliver()  # what the command queued shows after its answer, as in Slack
         return {"ok": True}
 
     async def post(self, post: PostIn) -> dict[str, Any]:
