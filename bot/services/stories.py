@@ -18,7 +18,7 @@ from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
 from bot.services.teams import require_lead
 from bot.store.models import STORY_ACTIVE, Sprint, Story
-from bot.store.queries import next_number
+from bot.store.queries import lock_team, next_number
 from bot.store.types import utcnow
 
 MAX_TITLE = 200
@@ -462,15 +462,18 @@ async def unblock_story(session: AsyncSession, *, story: Story, actor: str) -> S
 
 async def drop_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Sprint:
     """Take a story out of its sprint, back to the backlog (a sprint decision: the team's leads).
-    Returns the sprint it left."""
-    if story.closed:
-        raise Conflict(f"{story.key} is {story.status}; only open stories leave a sprint.")
-    if story.sprint_id is None:
-        raise Conflict(f"{story.key} is in the backlog, not in a sprint.")
+    Returns the sprint it left. Serialised with the team's other sprint changes: a sprint closing at the
+    same moment has either carried the story on (and it leaves the next sprint) or not yet."""
     team = config.team(story.team)
     if team is None:
         raise Conflict(f"{story.key} belongs to team {story.team}, which is no longer configured.")
     require_lead(team, actor, doing="drop stories from a sprint", field="sprint")
+    await lock_team(session, team.name)
+    await session.refresh(story)  # as it is now that no other sprint change of the team is under way
+    if story.closed:
+        raise Conflict(f"{story.key} is {story.status}; only open stories leave a sprint.")
+    if story.sprint_id is None:
+        raise Conflict(f"{story.key} is in the backlog, not in a sprint.")
     sprint = await session.get(Sprint, story.sprint_id)
     assert sprint is not None  # a foreign key
     now = utcnow()

@@ -2,6 +2,7 @@
 user sees is the same on SQLite and PostgreSQL (where transactions really interleave)."""
 
 import asyncio
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -244,3 +245,36 @@ async def test_a_status_move_on_a_story_read_before_another_moved_it_is_refused(
     [stored] = await rows(db, Story)
     assert (stored.status, stored.blocked_reason) == ("in_progress", None)
     assert [e.action for e in await audit_rows(db)] == ["story.start"]
+
+
+async def test_a_drop_during_a_sprint_close_names_the_sprint_the_story_really_left(db, config):
+    """Closing carries S-1 on to the next sprint while a lead drops it: the drop waits for the close, so
+    either it came first (S-1 was not carried) or it takes S-1 out of the sprint it was carried into.
+    The decision log never says it left a sprint it was no longer in."""
+    team = config.teams[0]
+    async with tx(db) as s:
+        first = await sprints.start_sprint(
+            s, team=team, name="S1", starts_on=date(2027, 1, 4), ends_on=date(2027, 1, 15), actor=ALICE
+        )
+        await sprints.start_sprint(
+            s, team=team, name="S2", starts_on=date(2027, 1, 18), ends_on=date(2027, 1, 29), actor=ALICE
+        )
+        story = await make_story(s, config, title="carried or dropped")
+        await answer_all(s, config, story, "ready")
+        await sprints.commit(s, config=config, team=team, keys=[story.key], actor=ALICE, sprint=first)
+    key = story.key
+
+    async def close(session):
+        return await sprints.close_sprint(session, team=team, actor=ALICE)
+
+    async def drop(session):
+        found = await stories.get_story(session, key)
+        return await stories.drop_story(session, config=config, story=found, actor=ALICE)
+
+    closed, dropped = await _race(_Call(db, close), _Call(db, drop))
+    assert isinstance(closed, sprints.CloseReport), closed
+    assert isinstance(dropped, Sprint), dropped
+    carried = key in [s.key for s in closed.carried_over]
+    drop_row = next(e for e in await audit_rows(db) if e.action == "sprint.drop")
+    assert json.loads(drop_row.payload)["sprint"] == ("S2" if carried else "S1")
+    assert [(s.key, s.sprint_id) for s in await rows(db, Story)] == [(key, None)]
