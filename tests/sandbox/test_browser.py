@@ -380,6 +380,7 @@ def test_the_sprint_review_posts_with_its_charts_shown_as_images(page, fresh):
     expect(image).to_be_visible(timeout=20_000)
     expect(page.locator("#thread-messages .file img")).to_have_count(2)
     assert image.evaluate("img => img.complete && img.naturalWidth > 100")
+    image.scroll_into_view_if_needed()
     screenshot(page, "sprint-review")
     uploaded = fresh.sandbox.workspace.uploaded()
     assert uploaded and all(u.channel == RECSYS and u.content.startswith(b"\x89PNG") for u in uploaded)
