@@ -469,7 +469,11 @@ async def drop_story(session: AsyncSession, *, config: AppConfig, story: Story, 
         raise Conflict(f"{story.key} belongs to team {story.team}, which is no longer configured.")
     require_lead(team, actor, doing="drop stories from a sprint", field="sprint")
     await lock_team(session, team.name)
-    await session.refresh(story)  # as it is now that no other sprint change of the team is under way
+    # Where the story is now that no other sprint change of the team is under way (a close may just have
+    # carried it on). Only these two columns: edits the caller made to the story in this transaction stay.
+    story.sprint_id, story.status = (
+        await session.exec(select(Story.sprint_id, Story.status).where(Story.id == story.id))
+    ).one()
     if story.closed:
         raise Conflict(f"{story.key} is {story.status}; only open stories leave a sprint.")
     if story.sprint_id is None:
