@@ -32,6 +32,7 @@ from sqlalchemy import delete
 from sqlmodel import SQLModel
 
 from bot.config import AppConfig, Settings
+from bot.jobs import outbox_worker
 from bot.sandbox import demo
 from bot.sandbox.slack import BOT_USER, TEAM_ID, Responder, Workspace
 from bot.services.errors import CadenceError
@@ -194,7 +195,14 @@ class Sandbox:
         worker = self.web.state.runner.worker
         for _ in range(100):
             if not await worker.run_once():
-                return
+                break
+        # The background worker may hold a claim on one of them: wait (briefly) until it is sent too.
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            async with unit_of_work(self.web.state.deps.sessions) as session:
+                if not (await outbox_worker.counts(session)).get("sending"):
+                    return
+            await asyncio.sleep(0.02)
 
     # ── Slack's side of each request ───────────────────────────────────────────────────────
 
