@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.fake_slack import FakeSlack
+from tests.integrations.alertmanager_server import free_port
 from tests.slack_driver import SECRET, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,12 +44,6 @@ drift:
   rules:
     - {model: ranker, metric: psi, direction: above, warn: 0.1, critical: 0.2, team: recsys}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _sql(url: str, statements: list[str], *, autocommit: bool = False) -> list[tuple]:
@@ -152,7 +146,7 @@ def test_replicas_and_clocks_on_one_database_send_everything_exactly_once(databa
     processes = Processes(env, tmp_path)
     try:
         subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env, check=True)
-        web = [f"http://127.0.0.1:{_free_port()}" for _ in range(2)]
+        web = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
         for i, base in enumerate(web):
             processes.start(
                 f"web{i}", "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", base.rsplit(":", 1)[1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,14 +18,9 @@ import uvicorn
 
 from bot.sandbox import demo
 from bot.sandbox.server import Sandbox
+from tests.integrations.alertmanager_server import free_port
 
 SCREENSHOTS = os.environ.get("CADENCE_SCREENSHOTS")  # a directory: the README's screenshots are saved there
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def chromium_path() -> str | None:
@@ -67,7 +61,7 @@ class Served:
 @pytest.fixture(scope="session")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     db = tmp_path_factory.mktemp("sandbox") / "sandbox.db"
-    sandbox = Sandbox(config=demo.demo_config(), database_url=f"sqlite+aiosqlite:///{db}", port=_free_port())
+    sandbox = Sandbox(config=demo.demo_config(), database_url=f"sqlite+aiosqlite:///{db}", port=free_port())
     running = Served(sandbox).start()
     yield running
     running.stop()

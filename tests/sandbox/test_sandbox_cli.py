@@ -15,13 +15,13 @@ from bot.cli import main
 from bot.config import load_config
 from bot.integrations.slack_names import with_ids
 from bot.sandbox import demo
-from tests.sandbox.conftest import _free_port
+from tests.integrations.alertmanager_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox", "--port", str(port), "--db", str(db), *extra],
         stdout=subprocess.PIPE,
