@@ -34,7 +34,7 @@ from sqlmodel import SQLModel
 from bot.config import AppConfig, Settings
 from bot.jobs import outbox_worker
 from bot.sandbox import demo
-from bot.sandbox.slack import BOT_USER, TEAM_ID, Responder, Workspace
+from bot.sandbox.slack import BOT_USER, TEAM_ID, Responder, Workspace, as_slack_view
 from bot.services.errors import CadenceError
 from bot.services.schedule import occasions
 from bot.store.db import create_engine, unit_of_work
@@ -341,7 +341,7 @@ class Sandbox:
         }
         if act.view_id:
             view = self.workspace.views.get(act.view_id) or _home_view(self.workspace, act.user, act.view_id)
-            if view is None:
+            if view is None or view.get("user", act.user) != act.user:  # a modal is its person's only
                 raise HTTPException(404, detail={"field": "view_id", "error": "no such view"})
             payload["container"] = {"type": "view", "view_id": act.view_id}
             payload["view"] = _slack_view(view)
@@ -411,6 +411,8 @@ class Sandbox:
         view = self.workspace.views.get(close.view_id)
         if view is None:
             return {"ok": True}
+        if view["user"] != close.user:
+            raise HTTPException(404, detail={"field": "view_id", "error": "no such open modal"})
         self.workspace.close_view(close.view_id)
         if view.get("notify_on_close"):
             await self._interact(
@@ -523,8 +525,7 @@ class Sandbox:
         async def static(name: str) -> Response:
             if name not in ("app.js", "app.css", "index.html"):
                 raise HTTPException(404)
-            kind = mimetypes.guess_type(name)[0] or "text/plain"
-            return Response((STATIC / name).read_bytes(), media_type=kind)
+            return FileResponse(str(STATIC / name), media_type=mimetypes.guess_type(name)[0] or "text/plain")
 
         @router.get("/sandbox/state")
         async def state() -> JSONResponse:
@@ -644,7 +645,8 @@ def _json_or_text(response: httpx.Response) -> dict[str, Any] | None:
 
 
 def _slack_view(view: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in view.items() if k not in ("user", "stack")}
+    """The view as an interaction payload carries it, with the fields Slack fills in."""
+    out = as_slack_view(view)
     out.setdefault("team_id", TEAM_ID)
     out.setdefault("app_id", APP_ID)
     out.setdefault("bot_id", "BBOT")

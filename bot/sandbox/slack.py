@@ -462,7 +462,7 @@ class Workspace:
             if time.monotonic() - issued > TRIGGER_LIFETIME:
                 return {"ok": False, "error": "expired_trigger_id"}
             shown = self.show_view(user, view)
-            return {"ok": True, "view": _without_local(shown)}
+            return {"ok": True, "view": as_slack_view(shown)}
         if method == "views.update":
             view_id = str(args.get("view_id") or "")
             if view_id not in self.views:
@@ -471,7 +471,7 @@ class Workspace:
                     "view": {**(args.get("view") or {}), "id": view_id or "V0001", "hash": "h1"},
                 }
             shown = self.show_view(self.views[view_id]["user"], args.get("view") or {}, replace=view_id)
-            return {"ok": True, "view": _without_local(shown)}
+            return {"ok": True, "view": as_slack_view(shown)}
         if method == "views.publish":
             user = str(args.get("user_id") or "")
             view = {**(args.get("view") or {}), "id": f"VHOME{user}", "hash": "h1"}
@@ -587,6 +587,6 @@ class Workspace:
 _IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 
 
-def _without_local(view: dict[str, Any]) -> dict[str, Any]:
-    """A view as Slack describes it: without the workspace's own bookkeeping."""
+def as_slack_view(view: dict[str, Any]) -> dict[str, Any]:
+    """A view as Slack describes it: without the workspace's own bookkeeping (whose, stack order)."""
     return {k: v for k, v in view.items() if k not in ("user", "stack")}

@@ -143,3 +143,19 @@ def test_the_state_lists_people_with_their_roles_and_the_occasions(served):
     kinds = {o["kind"] for o in state["occasions"]}
     assert {"standup", "standup_summary", "planning", "planning_nudge_24h", "review", "retro"} <= kinds
     json.dumps(state)  # every part of it is plain JSON
+
+
+def test_a_modal_answers_only_to_the_person_it_was_opened_for(fresh):
+    assert fresh.post(
+        "/sandbox/command", {"user": "U0ALICE", "channel": RECSYS, "text": "/scrum story add"}
+    ).json()["ok"]
+    (view,) = fresh.sandbox.workspace.open_views("U0ALICE")
+    button = {"type": "button", "action_id": "anything"}
+    for path, body in (
+        ("/sandbox/close", {"user": "U0OLGA", "view_id": view["id"]}),
+        ("/sandbox/action", {"user": "U0OLGA", "element": button, "view_id": view["id"]}),
+        ("/sandbox/submit", {"user": "U0OLGA", "view_id": view["id"], "values": {}}),
+    ):
+        refused = fresh.post(path, body)
+        assert refused.status_code == 404 and field_of(refused) == "view_id", (path, refused.text)
+    assert [v["id"] for v in fresh.sandbox.workspace.open_views("U0ALICE")] == [view["id"]]
