@@ -54,7 +54,7 @@ class CeremonyJobs:
         this moment: the sandbox's "fire now". None if this moment was claimed already."""
         team = self.config.team(team_name)
         if team is None:
-            raise NotFound(f"There is no team {team_name!r}.")
+            raise NotFound(f"There is no team {team_name!r}.", field="team")
         occ = next((o for o in occasions(self.config, team) if o.kind == kind), None)
         if occ is None:
             known = ", ".join(o.kind for o in occasions(self.config, team)) or "none"

@@ -54,7 +54,8 @@ def test_firing_an_occasion_the_team_does_not_have_names_what_it_has(fresh):
     assert response.status_code == 422
     body = response.json()
     assert body["field"] == "kind" and "standup_summary" in body["error"]
-    assert fresh.post("/sandbox/fire", {"team": "nobody", "kind": "standup"}).status_code == 422
+    unknown = fresh.post("/sandbox/fire", {"team": "nobody", "kind": "standup"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "team", unknown.text
 
 
 def test_what_reaches_the_bot_is_signed_with_its_secret_and_a_forged_request_is_refused(fresh):
