@@ -249,7 +249,17 @@ class Sandbox:
         }
         return await self._send(json.dumps(body), "application/json")
 
+    def _where(self, user: str, channel: str) -> None:
+        """Someone the workspace knows, in a channel they can type in (a team channel or their own DM)."""
+        if not any(p.id == user for p in self.people):
+            raise HTTPException(422, detail={"field": "user", "error": f"nobody in this workspace is {user}"})
+        if channel not in self.channels and channel != "D" + user[1:]:
+            raise HTTPException(
+                422, detail={"field": "channel", "error": f"{user} cannot write in {channel}"}
+            )
+
     async def command(self, cmd: CommandIn) -> dict[str, Any]:
+        self._where(cmd.user, cmd.channel)
         slash, _, text = cmd.text.strip().partition(" ")
         if not slash.startswith("/"):
             raise HTTPException(422, detail={"field": "text", "error": "a command starts with /"})
@@ -296,6 +306,7 @@ class Sandbox:
         return {"ok": True}
 
     async def post(self, post: PostIn) -> dict[str, Any]:
+        self._where(post.user, post.channel)
         message = self.workspace.post_as(post.user, post.channel, post.text, thread_ts=post.thread_ts)
         await self._event(
             {

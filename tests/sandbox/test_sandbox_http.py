@@ -31,6 +31,9 @@ def test_bad_input_is_refused_with_the_field_and_changes_nothing(fresh):
         ("/sandbox/command", {"user": "U0BOB", "channel": RECSYS, "text": "story list"}, 422, "text"),
         ("/sandbox/command", {"user": "U0BOB", "channel": RECSYS}, 422, "text"),
         ("/sandbox/post", {"user": "U0BOB", "channel": RECSYS, "text": ""}, 422, "text"),
+        ("/sandbox/post", {"user": "U0BOB", "channel": "C0NOWHERE", "text": "hi"}, 422, "channel"),
+        ("/sandbox/post", {"user": "U0BOB", "channel": "D0ALICE", "text": "hi"}, 422, "channel"),
+        ("/sandbox/command", {"user": "U0MALLORY", "channel": RECSYS, "text": "/scrum help"}, 422, "user"),
         (
             "/sandbox/action",
             {"user": "U0BOB", "element": {"type": "button"}, "channel": RECSYS, "ts": "1.2"},
