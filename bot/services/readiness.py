@@ -67,7 +67,7 @@ class Checklist:
 @dataclass(frozen=True)
 class Readiness:
     """A checklist as a list of stories shows it: which criteria are satisfied, without their values
-    (read with one aggregate per story, so a page of a long backlog costs one query)."""
+    (read from the story row's stored keys, so a page of a long backlog costs no query of its own)."""
 
     story_key: str
     kind: str
