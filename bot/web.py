@@ -22,7 +22,7 @@ from bot.services import drift
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
-from bot.store.db import session_factory, unit_of_work
+from bot.store.db import dispose_reader, reader_engine, session_factory, unit_of_work
 from bot.store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,17 @@ def create_web_app(
 ) -> FastAPI:
     """The app. `on_start` runs after migrations and before the scheduler starts (the sandbox seeds there)."""
     sessions = session_factory(engine)
+    readers = reader_engine(engine)
     clock = clock or SystemClock()
     bolt_client = client or web_client(settings)
     runner = build_clock(config=config, settings=settings, sessions=sessions, clock=clock, slack=bolt_client)
     deps = Deps(
-        config=config, sessions=sessions, followups=Followups(), notifier=runner.notifier, clock=clock
+        config=config,
+        sessions=sessions,
+        followups=Followups(),
+        notifier=runner.notifier,
+        clock=clock,
+        readers=session_factory(readers),
     )
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
@@ -73,6 +79,7 @@ def create_web_app(
             if socket is not None:
                 await socket.close_async()
             await deps.followups.drain()
+            await dispose_reader(readers, engine)
             await engine.dispose()
 
     web = FastAPI(

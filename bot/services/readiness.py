@@ -141,12 +141,18 @@ def lacking(config: AppConfig, kind: str) -> ColumnElement[bool]:
     """SQL for "the story lacks a criterion of `kind` that its type asks for", so lists filter, count and
     page in the database, from the story row alone: it carries the keys it satisfies (kept by
     record_answers), and the configuration says which keys each type needs."""
-    needs = tuple((t, tuple(c.key for c in config.criteria(kind, t))) for t in config.story_types)
-    return _lacking(kind, needs)
+    return lacking_for(kind, needs(config, kind))
+
+
+Needs = tuple[tuple[str, tuple[str, ...]], ...]  # per story type, the criteria keys of a kind it asks for
+
+
+def needs(config: AppConfig, kind: str) -> Needs:
+    return tuple((t, tuple(c.key for c in config.criteria(kind, t))) for t in config.story_types)
 
 
 @lru_cache(maxsize=64)
-def _lacking(kind: str, needs: tuple[tuple[str, tuple[str, ...]], ...]) -> ColumnElement[bool]:
+def lacking_for(kind: str, needs: Needs) -> ColumnElement[bool]:
     """Built once per configuration: SQLAlchemy expressions are immutable and can be shared."""
     padded = literal(",") + _keys_column(kind) + literal(",")
     clauses = []

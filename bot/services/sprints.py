@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import Integer, bindparam, case
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,13 +36,15 @@ def parse_date(text: str, *, option: str) -> date:
         ) from None
 
 
+_OPEN_SPRINTS = (
+    select(Sprint)
+    .where(Sprint.team == bindparam("team"), Sprint.state != "closed")
+    .order_by(col(Sprint.starts_on))
+)  # built once: building a statement costs more than running this one
+
+
 async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
-    rows = await session.exec(
-        select(Sprint)
-        .where(Sprint.team == team.name, Sprint.state != "closed")
-        .order_by(col(Sprint.starts_on))
-    )
-    return list(rows.all())
+    return list((await session.exec(_OPEN_SPRINTS, params={"team": team.name})).all())
 
 
 async def open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
@@ -77,7 +81,10 @@ async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Spri
 
 async def planning_target(session: AsyncSession, team: Team) -> Sprint:
     """The sprint being planned: the next one if it exists, else the current one."""
-    sprint = await next_sprint(session, team) or await current_sprint(session, team)
+    open_ = await _open_sprints(session, team)
+    sprint = next((s for s in open_ if s.state == "planned"), None) or next(
+        (s for s in open_ if s.state == "active"), None
+    )
     if sprint is None:
         raise NotFound(f"Team {team.name} has no sprint to plan. Start one with `sprint start`.")
     return sprint
@@ -197,27 +204,36 @@ class Plan:
         return sum(1 for p in self.committed if p.ready.complete) + self.ready_total
 
 
+@lru_cache(maxsize=64)
+def _plan_queries(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[Any, Any, Any]:
+    """Both backlog groups counted in one pass, and the first PLAN_SHOWN of each (Ready, not Ready), built
+    once per configuration."""
+    lacking = readiness.lacking_for("ready", needs)
+    counted = select(func.count(), func.sum(case((lacking, 1), else_=0))).select_from(Story).where(*backlog)
+    ready, not_ready = (
+        stories.listing_query([*backlog, gate]).limit(bindparam("shown", type_=Integer))
+        for gate in (~lacking, lacking)
+    )
+    return counted, ready, not_ready
+
+
 async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:
     """The readiness gate: stories in the sprint and backlog candidates, each with what it lacks. The
     backlog is filtered, counted and cut in SQL: a plan reads the same few rows however long it grows."""
     sprint = sprint or await planning_target(session, team)
     in_sprint = await stories.list_stories(session, config=config, team=team, sprint=sprint)
-    backlog = stories.StoryFilter(backlog_only=True).where(team, config)
-    lacking = readiness.lacking(config, "ready")
-    # Both groups counted in one pass over the team's backlog; a group with nothing in it is not listed
-    # (its listing would walk the whole backlog looking for the first rows that are not there).
-    counted = select(func.count(), func.sum(case((lacking, 1), else_=0))).select_from(Story).where(*backlog)
-    everything, lacking_count = (await session.exec(counted)).one()
+    backlog = stories.StoryFilter(backlog_only=True)
+    counted, *shown = _plan_queries(backlog.where(config), readiness.needs(config, "ready"))
+    params = {**backlog.params(team), "shown": PLAN_SHOWN}
+    everything, lacking_count = (await session.exec(counted, params=params)).one()
     totals = (int(everything) - int(lacking_count or 0), int(lacking_count or 0))
     groups: list[tuple[list[PlannedStory], int]] = []
-    for gate, total in zip((~lacking, lacking), totals, strict=True):
-        rows = (
-            (await session.exec(stories.listing_query([*backlog, gate]).limit(PLAN_SHOWN))).all()
-            if total
-            else []
-        )
-        shown = [stories.listing(config, row) for row in rows]
-        groups.append(([PlannedStory(i.story, i.ready) for i in shown], total))
+    for query, total in zip(shown, totals, strict=True):
+        # A group with nothing in it is not listed: its listing would walk the whole backlog looking for
+        # the first rows that are not there.
+        rows = (await session.exec(query, params=params)).all() if total else []
+        listed = [stories.listing(config, row) for row in rows]
+        groups.append(([PlannedStory(i.story, i.ready) for i in listed], total))
     (ready, ready_total), (not_ready, not_ready_total) = groups
     return Plan(
         sprint,

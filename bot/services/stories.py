@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import Integer, bindparam, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -172,25 +174,73 @@ class StoryFilter:
     include_done: bool = False
     not_ready: bool = False
 
-    def where(self, team: Team, config: AppConfig) -> list[Any]:
-        """The filter as SQL: readiness too (readiness.lacking), so a page reads only its own rows."""
-        clauses: list[Any] = [Story.team == team.name]
-        if self.not_ready:
-            clauses.append(readiness.lacking(config, "ready"))
-        if self.owner:
-            clauses.append(Story.owner == self.owner)
-        if self.sprint is not None:
-            clauses.append(Story.sprint_id == self.sprint.id)
-        elif self.backlog_only:
-            clauses.append(col(Story.sprint_id).is_(None))
-        if not self.include_done or self.not_ready:
-            clauses.append(col(Story.status).in_(STORY_ACTIVE))
-        else:
-            clauses.append(col(Story.status) != "archived")
-        return clauses
+    def where(self, config: AppConfig) -> tuple[Any, ...]:
+        """The filter as SQL, readiness too (readiness.lacking), so a page reads only its own rows. The
+        values are named parameters (see params): the clauses are built once per shape of filter and
+        configuration, not per request, since building SQLAlchemy expressions costs more than running
+        these statements."""
+        return _where(
+            bool(self.owner),
+            self.sprint is not None,
+            self.backlog_only,
+            self.include_done,
+            self.not_ready,
+            readiness.needs(config, "ready"),
+        )
+
+    def params(self, team: Team) -> dict[str, Any]:
+        return {
+            "team": team.name,
+            "owner": self.owner,
+            "sprint_id": self.sprint.id if self.sprint is not None else None,
+        }
+
+    def queries(self, config: AppConfig) -> StoryQueries:
+        return _queries(self.where(config))
 
 
-def listing_query(where: list[Any]) -> Any:
+@lru_cache(maxsize=128)
+def _where(
+    owner: bool,
+    sprint: bool,
+    backlog_only: bool,
+    include_done: bool,
+    not_ready: bool,
+    needs: readiness.Needs,
+) -> tuple[Any, ...]:
+    clauses: list[Any] = [Story.team == bindparam("team")]
+    if not_ready:
+        clauses.append(readiness.lacking_for("ready", needs))
+    if owner:
+        clauses.append(Story.owner == bindparam("owner"))
+    if sprint:
+        clauses.append(Story.sprint_id == bindparam("sprint_id"))
+    elif backlog_only:
+        clauses.append(col(Story.sprint_id).is_(None))
+    if not include_done or not_ready:
+        clauses.append(col(Story.status).in_(STORY_ACTIVE))
+    else:
+        clauses.append(col(Story.status) != "archived")
+    return tuple(clauses)
+
+
+@dataclass(frozen=True)
+class StoryQueries:
+    """A filter's statements: how many match, every match, and one page of them (:offset, :limit)."""
+
+    count: Any
+    rows: Any
+    page: Any
+
+
+@lru_cache(maxsize=128)
+def _queries(where: tuple[Any, ...]) -> StoryQueries:
+    rows = listing_query(where)
+    page = rows.offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer))
+    return StoryQueries(select(func.count()).select_from(Story).where(*where), rows, page)
+
+
+def listing_query(where: Iterable[Any]) -> Any:
     """Stories with their sprint's name, in number order; their readiness rides on the row."""
     return (
         select(Story, Sprint.name)
@@ -217,8 +267,24 @@ async def list_stories(
     not_ready: bool = False,
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
-    where = StoryFilter(owner, sprint, backlog_only, include_done, not_ready).where(team, config)
-    return [listing(config, row) for row in (await session.exec(listing_query(where))).all()]
+    filters = StoryFilter(owner, sprint, backlog_only, include_done, not_ready)
+    rows = await session.exec(filters.queries(config).rows, params=filters.params(team))
+    return [listing(config, row) for row in rows.all()]
+
+
+_OWNED = listing_query(
+    [
+        col(Story.team).in_(bindparam("teams", expanding=True)),
+        Story.owner == bindparam("owner"),
+        col(Story.status).in_(STORY_ACTIVE),
+    ]
+)
+
+
+async def owned_by(session: AsyncSession, *, config: AppConfig, owner: str) -> list[StoryListing]:
+    """A person's open stories in every team, in one statement (App Home asks this for all teams)."""
+    rows = await session.exec(_OWNED, params={"teams": [t.name for t in config.teams], "owner": owner})
+    return [listing(config, row) for row in rows.all()]
 
 
 @dataclass(frozen=True)
@@ -244,12 +310,12 @@ async def page_of_stories(
 ) -> StoryPage:
     """One page of a story list: counted, filtered and cut in SQL from the story rows (their readiness
     rides on them), with the team-and-number index walking the page in order."""
-    where = filters.where(team, config)
-    total = int((await session.exec(select(func.count()).select_from(Story).where(*where))).one())
+    queries, params = filters.queries(config), filters.params(team)
+    total = int((await session.exec(queries.count, params=params)).one())
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
-    stmt = listing_query(where).offset((page - 1) * page_size).limit(page_size)
-    rows = (await session.exec(stmt)).all() if total else []
+    paged = {**params, "offset": (page - 1) * page_size, "limit": page_size}
+    rows = (await session.exec(queries.page, params=paged)).all() if total else []
     return StoryPage([listing(config, row) for row in rows], total, page, page_size)
 
 

@@ -19,6 +19,7 @@ from bot.config import AppConfig, Team
 from bot.notify import Notifier
 from bot.services.teams import resolve_team
 from bot.slack.followups import Followups
+from bot.store.db import reading
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,16 @@ class Deps:
     followups: Followups
     notifier: Notifier  # every transaction that changes something runs through it (see transaction)
     clock: Clock
+    readers: async_sessionmaker[AsyncSession]  # sessions of the reader engine (see reading)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One unit of work; the messages its changes cause are queued before it commits."""
         return self.notifier.transaction()
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction for an answer that only shows something: it does not wait for the writer
+        connection or take the write lock, and the database refuses any write made through it."""
+        return reading(self.readers)
 
 
 DEPS = "cadence_deps"  # the Bolt context key under which every listener finds the Deps

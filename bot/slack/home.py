@@ -14,11 +14,9 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
     teams = [t for t in config.teams if t.includes(user_id)] or (
         config.teams if len(config.teams) == 1 else []
     )
-    async with deps.transaction() as session:
+    async with deps.reading() as session:
         reviews = await governance.awaiting(session, config=config, user=user_id)
-        mine = []
-        for team in config.teams:
-            mine += await stories.list_stories(session, config=config, team=team, owner=user_id)
+        mine = await stories.owned_by(session, config=config, owner=user_id)
         incidents = []
         for team in teams:
             incidents += await drift.list_incidents(session, team=team.name, state="open", limit=50)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_READERS = 2  # connections a process reads through beside its one writer (WAL lets them run at once)
 PENDING_EVENTS = "cadence.events"  # session.info key of the domain events a transaction recorded
 
 
@@ -37,10 +39,26 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     # SQLite has one writer at a time. One pooled connection per process makes concurrent requests
     # queue in order on the event loop instead of sleeping in SQLite's busy handler (1, 2, 5 … 100 ms
     # naps that turned a 5 ms answer into hundreds under load). Other processes still wait busy_timeout.
+    engine = _sqlite_engine(
+        url,
+        connections=1,
+        pragmas=("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"),
+        # Take the write lock up front: a read-then-write transaction (counters, the audit chain,
+        # compare-and-set on a review) can then never interleave with another process's writer,
+        # and SQLite waits busy_timeout instead of failing with "database is locked" mid-way.
+        begin="BEGIN IMMEDIATE",
+        echo=echo,
+    )
+    return engine
+
+
+def _sqlite_engine(
+    url: Any, *, connections: int, pragmas: tuple[str, ...], begin: str, echo: bool = False
+) -> AsyncEngine:
     engine = create_async_engine(
         url,
         echo=echo,
-        pool_size=1,
+        pool_size=connections,
         max_overflow=0,
         pool_timeout=30,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -48,27 +66,50 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):
-        # We issue BEGIN ourselves (below), so the driver must not.
-        dbapi_connection.isolation_level = None
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below), so the driver must not
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in (f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", *pragmas):
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):
-        # Take the write lock up front: a read-then-write transaction (counters, the audit chain,
-        # compare-and-set on a review) can then never interleave with another process's writer,
-        # and SQLite waits busy_timeout instead of failing with "database is locked" mid-way.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(begin)
 
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def reader_engine(engine: AsyncEngine) -> AsyncEngine:
+    """An engine for transactions that only read. Answers that only show something (a list, a plan)
+    should neither queue behind the one writer connection nor take SQLite's write lock.
+
+    On SQLite it is a second engine on the same file: SQLITE_READERS connections in WAL mode, each
+    transaction a deferred BEGIN, and `query_only` so a write through it fails instead of happening. On
+    PostgreSQL it is the same pool, each transaction begun READ ONLY. Dispose it with `dispose_reader`."""
+    if not is_sqlite(engine):
+        return engine.execution_options(postgresql_readonly=True)
+    # A deferred BEGIN: a snapshot for the reads and no write lock.
+    readers = _sqlite_engine(
+        engine.url, connections=SQLITE_READERS, pragmas=("query_only=ON",), begin="BEGIN"
+    )
+    return readers
+
+
+async def dispose_reader(readers: AsyncEngine, engine: AsyncEngine) -> None:
+    if readers.sync_engine.pool is not engine.sync_engine.pool:
+        await readers.dispose()
+
+
+@asynccontextmanager
+async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction that only reads (sessions from a `reader_engine`): one consistent snapshot, and
+    any write refused by the database."""
+    async with sessions() as session, session.begin():
+        yield session
 
 
 @asynccontextmanager

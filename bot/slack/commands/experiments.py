@@ -74,7 +74,7 @@ async def list_(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens, options=("--story", "--status"))
     if args.positionals:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; exp list takes only options.")
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         team = inv.team()
         story = (
             await stories.get_story(session, args.option("--story") or "") if args.option("--story") else None
@@ -100,7 +100,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
     if len(args.positionals) != 1:
         raise Invalid("Name one experiment, e.g. `exp show E-3`.")
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
         rows = await experiments.results(session, exp)
         story = await experiments.story_of(session, exp)
@@ -209,7 +209,7 @@ async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
         raise Invalid("Name one item, e.g. `audit S-4`, `audit E-2`, `audit R-1` or `audit D-3`.")
     raw = args.positionals[0].strip().upper()
     labels: dict[str, dict[str, str]] = {}
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         if raw.startswith("S"):
             story = await stories.get_story(session, raw)
             key, team = story.key, story.team

@@ -56,7 +56,7 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
 async def current(inv: Invocation, tokens: list[str]) -> Reply:
     if tokens:
         raise Invalid(f"Unexpected {tokens[0]!r}; `sprint current` takes no arguments.")
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         team = inv.team()
         sprint = await sprints.resolve_sprint(session, team=team, ref="current")
         view = await sprints.overview(session, config=inv.config, team=team, sprint=sprint)
@@ -65,7 +65,7 @@ async def current(inv: Invocation, tokens: list[str]) -> Reply:
 
 async def plan(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         team = inv.team()
         sprint = None
         if args.positionals:

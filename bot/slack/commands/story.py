@@ -115,7 +115,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
     args = parse_args(tokens, options=("--sprint",), flags=("--mine", "--not-ready", "--all"))
     if args.positionals:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; story list takes only options.")
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         team = inv.team()
         ref = args.option("--sprint")
         sprint = None
@@ -144,7 +144,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
 
 async def show(inv: Invocation, tokens: list[str]) -> Reply:
     key = _one_key(tokens, "story show S-12")
-    async with inv.deps.transaction() as session:
+    async with inv.deps.reading() as session:
         story = await stories.get_story(session, key)
         ready = await readiness.checklist(session, story, "ready", inv.config)
         done = await readiness.checklist(session, story, "done", inv.config)

@@ -1,0 +1,84 @@
+"""Read-only transactions (`reading`, `reader_engine`): the answers that only show something run there.
+They see what is committed, the database refuses any write made through them, and on SQLite they do not
+wait for the one writer connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import select
+
+from bot.services import stories
+from bot.store.db import dispose_reader, reader_engine, reading, session_factory, unit_of_work
+from bot.store.models import Story
+from tests.conftest import ALICE, BOB, FRANK, make_config
+from tests.factories import make_story, snapshot, tx
+
+
+async def test_a_reading_transaction_sees_what_is_committed_and_refuses_writes(db):
+    config = make_config()
+    async with tx(db) as s:
+        await make_story(s, config, title="Retrain the ranker")
+    before = await snapshot(db)
+    readers = reader_engine(db)
+    try:
+        async with reading(session_factory(readers)) as s:
+            assert [x.title for x in (await s.exec(select(Story))).all()] == ["Retrain the ranker"]
+        with pytest.raises(DBAPIError, match=r"readonly|read-only|read only"):
+            async with reading(session_factory(readers)) as s:
+                await s.exec(text("UPDATE story SET title = 'changed'"))  # type: ignore[call-overload]
+    finally:
+        await dispose_reader(readers, db)
+    assert await snapshot(db) == before
+
+
+async def test_sqlite_reads_do_not_wait_for_a_transaction_that_holds_the_write_lock(db):
+    if db.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL readers never wait for writers; SQLite's one writer connection is the case")
+    config = make_config()
+    async with tx(db) as s:
+        await make_story(s, config, title="Retrain the ranker")
+    readers = reader_engine(db)
+    try:
+        async with unit_of_work(session_factory(db)) as writer:
+            await writer.exec(text("UPDATE story SET title = 'not yet committed'"))  # type: ignore[call-overload]
+
+            async def read() -> list[str]:
+                async with reading(session_factory(readers)) as s:
+                    return [x.title for x in (await s.exec(select(Story))).all()]
+
+            # The writer holds BEGIN IMMEDIATE and the only writer connection; the read answers at once
+            # from the last committed state.
+            assert await asyncio.wait_for(read(), timeout=2) == ["Retrain the ranker"]
+    finally:
+        await dispose_reader(readers, db)
+
+
+async def test_a_persons_stories_across_teams_are_read_in_one_statement(db):
+    config = make_config(platform={"members": [FRANK, ALICE]})
+    async with tx(db, config) as s:
+        mine = await make_story(s, config, title="Ranker", owner=ALICE)
+        other_team = await make_story(
+            s, config, team_name="platform", title="Feature store", owner=ALICE, actor=FRANK
+        )
+        await make_story(s, config, title="Not mine", owner=BOB)
+        finished = await make_story(s, config, title="Archived", owner=ALICE)
+        await stories.archive_story(s, config=config, story=finished, actor=ALICE)
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.sync_engine, "before_cursor_execute", count)
+    try:
+        async with unit_of_work(session_factory(db)) as s:
+            found = await stories.owned_by(s, config=config, owner=ALICE)
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", count)
+    assert [i.story.key for i in found] == [mine.key, other_team.key]
+    assert [i.sprint_name for i in found] == [None, None]
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
