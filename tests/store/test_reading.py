@@ -70,7 +70,7 @@ async def test_a_persons_stories_across_teams_are_read_in_one_statement(db):
     statements: list[str] = []
     from sqlalchemy import event
 
-    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+    def count(_conn, _cursor, statement, *_args):
         statements.append(statement)
 
     event.listen(db.sync_engine, "before_cursor_execute", count)
