@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +20,7 @@ from bot.config import AppConfig, Settings
 from bot.jobs import outbox_worker
 from bot.jobs.runner import build_clock
 from bot.services import drift
+from bot.slack import gate
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
@@ -55,6 +57,7 @@ def create_web_app(
     )
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
+    verifier = SignatureVerifier(settings.slack_signing_secret)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -98,7 +101,8 @@ def create_web_app(
 
     @web.post("/slack/events", include_in_schema=False, max_body_size=SLACK_MAX_BODY)
     async def slack_events(request: Request) -> Response:
-        return await slack_handler.handle(request)
+        refused = await gate.refusal(request, verifier)
+        return refused or await slack_handler.handle(request)
 
     @web.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:

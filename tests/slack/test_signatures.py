@@ -268,3 +268,66 @@ async def test_unsigned_url_verification_is_rejected(slack, db):
 
     assert response.status_code == 401
     assert "abc" not in response.text
+
+
+# ── malformed bodies: a 4xx with a reason, no traceback, nothing stored ──────────────────────
+
+MALFORMED = [
+    pytest.param(b"[]", JSON, "the JSON body is not an object", id="json-array"),
+    pytest.param(b"null", JSON, "the JSON body is not an object", id="json-null"),
+    pytest.param(b"command=%2Fscrum&text=x", JSON, "the body is not JSON", id="form-sent-as-json"),
+    pytest.param(
+        b"payload=notjson",
+        "application/x-www-form-urlencoded",
+        "the payload field is not JSON",
+        id="payload-not-json",
+    ),
+    pytest.param(
+        b"payload=%5B1%5D", "application/x-www-form-urlencoded", "not a JSON object", id="payload-array"
+    ),
+    pytest.param(b"\xff\xfe\x00garbage", "application/x-www-form-urlencoded", "UTF-8", id="not-utf8"),
+    pytest.param(b"hello=world", "application/x-www-form-urlencoded", "neither a command", id="unknown-form"),
+]
+
+
+def _headers_for_bytes(body: bytes, content_type: str, *, secret: str = SECRET) -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    ts = str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return {
+        "content-type": content_type,
+        "x-slack-request-timestamp": ts,
+        "x-slack-signature": "v0=" + digest,
+    }
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), MALFORMED)
+async def test_a_malformed_unsigned_body_is_refused_before_it_is_parsed(
+    slack, db, caplog, body, content_type, reason
+):
+    caplog.set_level("DEBUG")
+    headers = {"content-type": content_type, "x-slack-request-timestamp": "1", "x-slack-signature": "v0=0"}
+
+    response = await slack.http.post("/slack/events", content=body, headers=headers)
+
+    assert response.status_code == (400 if "UTF-8" in reason else 401)
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+    await nothing_happened(slack, db)
+
+
+@pytest.mark.parametrize(("body", "content_type", "reason"), MALFORMED)
+async def test_a_malformed_body_with_a_good_signature_is_a_400_naming_what_is_wrong(
+    slack, db, caplog, body, content_type, reason
+):
+    caplog.set_level("DEBUG")
+
+    response = await slack.http.post(
+        "/slack/events", content=body, headers=_headers_for_bytes(body, content_type)
+    )
+
+    assert response.status_code == 400
+    assert reason in response.json()["error"]
+    assert not any(r.exc_info for r in caplog.records)
+    await nothing_happened(slack, db)
