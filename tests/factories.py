@@ -67,14 +67,15 @@ async def make_story(
     *,
     team_name: str = "recsys",
     title: str = "Train the ranker",
-    actor: str = ALICE,
+    actor: str | None = None,
     **overrides: Any,
 ) -> Story:
-    """A new story; with sprint=…, one the gate must let in (its refusal is raised, for setup that
-    expects the story in the sprint)."""
-    added = await stories.add_story(
-        session, config=config, team=team(config, team_name), title=title, actor=actor, **overrides
-    )
+    """A new story, added by `actor` (by default Alice in recsys, else the team's first lead or member);
+    with sprint=…, one the gate must let in (its refusal is raised, for setup that expects the story in
+    the sprint)."""
+    found = team(config, team_name)
+    actor = actor or (ALICE if found.includes(ALICE) else (found.leads or found.members)[0])
+    added = await stories.add_story(session, config=config, team=found, title=title, actor=actor, **overrides)
     if added.refused is not None:
         raise added.refused
     return added.story
@@ -111,12 +112,15 @@ async def make_sprint(
     name: str = "Sprint 1",
     starts_on: date = SPRINT_START,
     days: int = 13,
-    actor: str = ALICE,
+    actor: str | None = None,
     goal: str | None = None,
 ) -> Sprint:
+    """A sprint started by `actor`, by default the team's first lead (or member)."""
+    found = team(config, team_name)
+    actor = actor or (found.leads or found.members)[0]
     return await sprints.start_sprint(
         session,
-        team=team(config, team_name),
+        team=found,
         name=name,
         starts_on=starts_on,
         ends_on=starts_on + timedelta(days=days),
@@ -126,9 +130,10 @@ async def make_sprint(
 
 
 async def answer_all(
-    session: AsyncSession, config: AppConfig, story: Story, kind: str, *, actor: str = ALICE
+    session: AsyncSession, config: AppConfig, story: Story, kind: str, *, actor: str | None = None
 ) -> readiness.Checklist:
-    """Give every criterion of `kind` a value."""
+    """Give every criterion of `kind` a value (as `actor`, by default the story's creator)."""
+    actor = actor or story.created_by
     answers = {c.key: f"{c.key} answered" for c in config.criteria(kind, story.type)}
     return await readiness.record_answers(
         session, story=story, kind=kind, config=config, actor=actor, answers=answers

@@ -165,12 +165,18 @@ async def report_status(
     responses={401: {}, 404: {}, 413: {}, 422: {}},
 )
 async def report_metrics(
-    external_id: ExternalId, body: MetricsIn, who: CallerDep, session: SessionDep
+    external_id: ExternalId, body: MetricsIn, who: CallerDep, session: SessionDep, config: ConfigDep
 ) -> ExperimentOut:
     """Record metric values from a run; the same run and metric again replaces the value."""
     exp = await _existing(session, external_id)
     await experiments.record_results(
-        session, experiment=exp, metrics=body.metrics, actor=who, source="api", run_id=body.run_id
+        session,
+        config=config,
+        experiment=exp,
+        metrics=body.metrics,
+        actor=who,
+        source="api",
+        run_id=body.run_id,
     )
     return await _out(session, exp)
 

@@ -140,6 +140,7 @@ class MlflowSync:
                 if fresh:
                     await experiments.record_results(
                         session,
+                        config=self.config,
                         experiment=exp,
                         metrics=fresh,
                         actor=ACTOR,

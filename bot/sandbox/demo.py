@@ -191,7 +191,9 @@ async def _seed(
     )
     for key, step in zip(keys, plan, strict=True):
         if step[6]:
-            await stories.start_story(session, story=await stories.get_story(session, key), actor=step[2])
+            await stories.start_story(
+                session, config=config, story=await stories.get_story(session, key), actor=step[2]
+            )
     story = await stories.get_story(session, keys[0])
     experiment = await experiments.add_experiment(
         session,
@@ -204,7 +206,9 @@ async def _seed(
         baseline=0.81,
         target=0.83,
     )
-    await experiments.set_status(session, experiment=experiment, status="running", actor=others[0])
+    await experiments.set_status(
+        session, config=config, experiment=experiment, status="running", actor=others[0]
+    )
     if team.governance is not None:
         await governance.request_review(
             session,

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import AppConfig
 from bot.services import audit
 from bot.services.errors import Conflict, Invalid, NotFound
+from bot.services.teams import require_member
 from bot.store.models import Experiment, ExperimentResult, Story
 from bot.store.queries import insert_ignore, lock_name, next_number
 from bot.store.types import utcnow
@@ -90,6 +91,7 @@ async def add_experiment(
         raise Invalid(f"The name is {len(name)} characters long; keep it to {MAX_NAME}.", field="name")
     if len(hypothesis) > MAX_TEXT:
         raise Invalid(f"Keep the hypothesis to {MAX_TEXT} characters.", field="hypothesis")
+    require_member(config, story.team, actor, doing=f"add experiments to {story.key}")
     if story.status == "done":
         raise Conflict(f"{story.key} is done; add the experiment to an open story.")
     experiment = Experiment(
@@ -242,10 +244,17 @@ def check_transition(experiment: Experiment, status: str) -> None:
 
 
 async def set_status(
-    session: AsyncSession, *, experiment: Experiment, status: str, actor: str, reason: str | None = None
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    experiment: Experiment,
+    status: str,
+    actor: str,
+    reason: str | None = None,
 ) -> bool:
     """Move an experiment along proposed → running → succeeded | failed | abandoned; True if it moved.
     The same status again changes nothing (reports from pipelines repeat)."""
+    require_member(config, experiment.team, actor, doing=f"change {experiment.key}")
     check_transition(experiment, status)
     if status == experiment.status:
         return False
@@ -279,6 +288,7 @@ async def set_status(
 async def record_results(
     session: AsyncSession,
     *,
+    config: AppConfig,
     experiment: Experiment,
     metrics: dict[str, float],
     actor: str,
@@ -287,6 +297,7 @@ async def record_results(
 ) -> list[ExperimentResult]:
     """Store metric values from a run; a value reported again for the same run and metric replaces it.
     The values that are new or changed are audited (a report repeated as it was adds no row)."""
+    require_member(config, experiment.team, actor, doing=f"record results of {experiment.key}")
     if not metrics:
         raise Invalid("Give at least one metric, e.g. auc=0.84.", field="metrics")
     if len(run_id) > 64:

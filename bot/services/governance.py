@@ -16,6 +16,7 @@ from bot.services import audit, events, experiments, readiness
 from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
 from bot.services.experiments import Evaluation
 from bot.services.readiness import Checklist
+from bot.services.teams import admits
 from bot.store.models import Experiment, Review, ReviewDecision, Story
 from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
@@ -70,7 +71,9 @@ async def request_review(
     """Open a review; (the review, True) — or (the open one, False) when the same request is pending."""
     if purpose not in PURPOSES:
         raise Invalid(f"{purpose!r} is not a review purpose; use {' or '.join(PURPOSES)}.", field="purpose")
-    _, governance = governance_of(config, team)
+    found, governance = governance_of(config, team)
+    if not (admits(found, actor) or actor in governance.approvers):
+        raise Forbidden(f"Only members and approvers of team {team} can ask for its reviews.")
     others = set(governance.approvers) - {actor}
     if len(others) < governance.required_approvals:
         raise Conflict(
@@ -440,7 +443,7 @@ async def report_status(
     """Move an experiment's status (from Slack, the API or MLflow alike) and open the review the
     team's policy asks for at that status: (whether it moved, the review it opened, if any)."""
     moved = await experiments.set_status(
-        session, experiment=experiment, status=status, actor=actor, reason=reason
+        session, config=config, experiment=experiment, status=status, actor=actor, reason=reason
     )
     if not moved:
         return False, None

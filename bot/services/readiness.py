@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import AppConfig, Criterion
 from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
+from bot.services.teams import require_member
 from bot.store.models import CriterionValue, Story
 from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
@@ -197,6 +198,7 @@ async def apply_form(
 ) -> Checklist | None:
     """Record a checklist form as the person left it: a blank clears an answer or waiver, n/a needs a
     reason, and criteria left as they were are not touched. None when nothing changed."""
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     current = {i.criterion.key: i for i in (await checklist(session, story, kind, config)).items}
     answers: dict[str, str] = {}
     waivers: dict[str, str] = {}
@@ -241,6 +243,7 @@ async def record_answers(
     clear: Iterable[str] = (),
 ) -> Checklist:
     """Set criteria to values, waive them (n/a) with a reason, or clear them. Every waiver is audited."""
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     answers, waivers, clear = dict(answers or {}), dict(waivers or {}), set(clear)
     if kind not in KINDS:
         raise Invalid(f"unknown checklist {kind!r}")

@@ -18,7 +18,7 @@ from bot.services import audit, events, planning, readiness
 from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
 from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
-from bot.services.teams import require_lead
+from bot.services.teams import require_lead, require_member
 from bot.store.models import STORY_ACTIVE, Sprint, Story
 from bot.store.queries import lock_team, next_number
 from bot.store.types import utcnow
@@ -87,6 +87,7 @@ async def add_story(
 ) -> Added:
     """Add a story to the backlog and, if a sprint is named, through the readiness gate into it (as
     `sprint commit` would). The story is stored either way: what the gate refuses stays in the backlog."""
+    require_member(config, team.name, actor, doing="add stories to its backlog")
     title = clean_title(title)
     story_type = check_type(config, story_type or default_type(config))
     check_points(points)
@@ -349,6 +350,7 @@ async def edit_story(
     force_reason: str | None = None,
     today: date | None = None,
 ) -> Story:
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     if story.closed:
         raise Conflict(f"{story.key} is {story.status} and can no longer be edited.")
     previous_owner = story.owner
@@ -408,6 +410,7 @@ class NotDone(Conflict):
 
 
 async def complete_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     if story.closed:
         raise Conflict(f"{story.key} is already {story.status}.")
     done = await readiness.checklist(session, story, "done", config)
@@ -486,8 +489,9 @@ async def _move(
     return story
 
 
-async def start_story(session: AsyncSession, *, story: Story, actor: str) -> Story:
+async def start_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
     """Work has begun (or resumes after a block)."""
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     return await _move(
         session,
         story,
@@ -499,8 +503,11 @@ async def start_story(session: AsyncSession, *, story: Story, actor: str) -> Sto
     )
 
 
-async def block_story(session: AsyncSession, *, story: Story, actor: str, reason: str) -> Story:
+async def block_story(
+    session: AsyncSession, *, config: AppConfig, story: Story, actor: str, reason: str
+) -> Story:
     """Work cannot go on: the reason is shown on the board until the story is unblocked."""
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     reason = " ".join(reason.split())
     if not reason:
         raise Invalid(
@@ -520,19 +527,18 @@ async def block_story(session: AsyncSession, *, story: Story, actor: str, reason
     )
 
 
-async def unblock_story(session: AsyncSession, *, story: Story, actor: str) -> Story:
+async def unblock_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
+    require_member(config, story.team, actor, doing=f"change {story.key}")
     if story.status != "blocked":
         raise Conflict(f"{story.key} is {STATUS_WORDS.get(story.status, story.status)}, not blocked.")
-    return await start_story(session, story=story, actor=actor)
+    return await start_story(session, config=config, story=story, actor=actor)
 
 
 async def drop_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Sprint:
     """Take a story out of its sprint, back to the backlog (a sprint decision: the team's leads).
     Returns the sprint it left. Serialised with the team's other sprint changes: a sprint closing at the
     same moment has either carried the story on (and it leaves the next sprint) or not yet."""
-    team = config.team(story.team)
-    if team is None:
-        raise Conflict(f"{story.key} belongs to team {story.team}, which is no longer configured.")
+    team = require_member(config, story.team, actor, doing=f"change {story.key}")
     require_lead(team, actor, doing="drop stories from a sprint", field="sprint")
     await lock_team(session, team.name)
     # Where the story is now that no other sprint change of the team is under way (a close may just have
@@ -563,10 +569,10 @@ async def drop_story(session: AsyncSession, *, config: AppConfig, story: Story, 
 
 async def archive_story(session: AsyncSession, *, config: AppConfig, story: Story, actor: str) -> Story:
     """Put away a story nobody will do: out of its sprint and off every list (kept for the audit)."""
+    team = require_member(config, story.team, actor, doing=f"change {story.key}")
     if story.status == "done":
         raise Conflict(f"{story.key} is done; done stories stay on the record.")
-    team = config.team(story.team)
-    if story.sprint_id is not None and team is not None:
+    if story.sprint_id is not None:
         require_lead(team, actor, doing="archive a story that is in a sprint")
     return await _move(
         session,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.config import AppConfig, Team
 from bot.services.errors import Forbidden, Invalid
 
@@ -35,10 +37,39 @@ def resolve_team(config: AppConfig, *, channel_id: str | None, user_id: str) -> 
     raise Invalid(f"I can't tell which team this is for ({names}). Run the command in your team's channel.")
 
 
+_PERSON = re.compile(r"^[UW][A-Z0-9]{2,31}$")  # a Slack user id; other actors are `api:<label>`, `mlflow`
+
+
+def is_person(actor: str) -> bool:
+    return bool(_PERSON.match(actor))
+
+
+def admits(team: Team, actor: str) -> bool:
+    """Whether `actor` may change the team's work: its members and leads; actors that are not people
+    (checked at their own door); and anyone, for a team that lists no people at all."""
+    return not is_person(actor) or team.includes(actor) or not (team.members or team.leads)
+
+
+def require_member(config: AppConfig, team_name: str, actor: str, *, doing: str) -> Team:
+    """The rule of docs/authorization.md: changing a team's work (its stories and their checklists,
+    sprints, experiments, reviews and drift incidents) needs membership of that team, as a member or a
+    lead. It is checked here, in the service, whichever door the change came through: a command, a
+    button, a form (whatever its private_metadata says) or the sandbox. Actors that are not people (API
+    tokens, `api:<label>`, and the MLflow sync) were let in by their own door, which checks their scope."""
+    team = config.team(team_name)
+    if team is None:
+        raise Forbidden(f"Team {team_name} is no longer configured, so nobody can {doing}.")
+    if not admits(team, actor):
+        raise Forbidden(f"Only members of team {team.name} can {doing}.")
+    return team
+
+
 def require_lead(team: Team, user_id: str, *, doing: str, field: str | None = None) -> None:
-    """Sprint decisions belong to the team's leads when the team names any."""
+    """Sprint decisions belong to the team's leads when the team names any, else to its members."""
     if team.leads and user_id not in team.leads:
         raise Forbidden(f"Only the leads of team {team.name} can {doing}.", field=field)
+    if not admits(team, user_id):
+        raise Forbidden(f"Only members of team {team.name} can {doing}.", field=field)
 
 
 def people(team: Team) -> list[str]:

@@ -375,7 +375,16 @@ async def world(
         await make_planned_story(s, config, s2, title="Drift dashboard", story_type="eng", owner=DAVE)  # S-5
         await make_planned_story(s, config, s2, title="Candidate generation", owner=ALICE)  # S-6
         await make_planned_story(s, config, s2, title="Label audit", story_type="eng")  # S-7: nobody's
-        await make_story(s, config, team_name="platform", title="Upgrade k8s", story_type="eng", owner=FRANK)
+        # imported through the API (not by Frank himself), so Frank is told it was assigned to him
+        await make_story(
+            s,
+            config,
+            team_name="platform",
+            title="Upgrade k8s",
+            story_type="eng",
+            owner=FRANK,
+            actor="api:import",
+        )
         await away.set_away(s, user_id=DAVE, starts_on=DAVE_AWAY[0], ends_on=DAVE_AWAY[1], today=START.date())
         await standups.set_standup_dm(s, user_id=BOB, enabled=True)
         await standups.set_standup_dm(s, user_id=DAVE, enabled=True)

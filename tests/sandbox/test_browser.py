@@ -188,7 +188,8 @@ def test_the_controls_move_the_clock_send_drift_and_reset(page, fresh):
     page.get_by_role("alertdialog").get_by_role("button", name="Reset").click()
     expect(messages(page).filter(has_text="auc")).to_have_count(0)
     assert messages(page).count() < count
-    expect(page.locator("#clock")).to_have_text(before)
+    # back to today (the minute may have turned meanwhile)
+    expect(page.locator("#clock")).to_contain_text(", ".join(before.split(", ")[:2]))
 
 
 def test_the_tour_walks_a_new_user_into_planning(page, fresh):

@@ -104,7 +104,9 @@ async def test_the_same_status_reported_twice_at_once_moves_the_experiment_once(
 
     async def report(session):
         found = await experiments.get_experiment(session, key)
-        return await experiments.set_status(session, experiment=found, status="running", actor="api:pipeline")
+        return await experiments.set_status(
+            session, config=config, experiment=found, status="running", actor="api:pipeline"
+        )
 
     results = await _race(*(_Call(db, report) for _ in range(6)))
 
@@ -126,6 +128,7 @@ async def test_the_same_metric_reported_at_once_is_stored_once(db, config):
         found = await experiments.get_experiment(session, key)
         return await experiments.record_results(
             session,
+            config=config,
             experiment=found,
             metrics={"auc": value},
             actor="api:pipeline",
@@ -170,7 +173,7 @@ async def test_two_starts_at_once_start_the_story_once(db, config):
 
     async def start(session, actor):
         found = await stories.get_story(session, key)
-        return await stories.start_story(session, story=found, actor=actor)
+        return await stories.start_story(session, config=config, story=found, actor=actor)
 
     results = await _race(*(_Call(db, lambda s, a=actor: start(s, a)) for actor in (ALICE, BOB) * 5))
 
@@ -197,7 +200,7 @@ async def test_a_block_and_an_archive_at_once_end_consistent(db, config):
 
     async def block(session):
         found = await stories.get_story(session, key)
-        return await stories.block_story(session, story=found, actor=BOB, reason="GPU quota")
+        return await stories.block_story(session, config=config, story=found, actor=BOB, reason="GPU quota")
 
     async def archive(session):
         found = await stories.get_story(session, key)
@@ -235,12 +238,12 @@ async def test_a_status_move_on_a_story_read_before_another_moved_it_is_refused(
     async with tx(db) as s:
         read_by_alice = await stories.get_story(s, "S-1")  # kept past its transaction: a stale read
     async with tx(db) as s:
-        await stories.start_story(s, story=await stories.get_story(s, "S-1"), actor=BOB)
+        await stories.start_story(s, config=config, story=await stories.get_story(s, "S-1"), actor=BOB)
     assert read_by_alice.status == "open"
 
     with pytest.raises(CadenceError) as info:
         async with tx(db) as s:
-            await stories.block_story(s, story=read_by_alice, actor=ALICE, reason="GPU quota")
+            await stories.block_story(s, config=config, story=read_by_alice, actor=ALICE, reason="GPU quota")
     assert info.value.message == "S-1 changed a moment ago; look at it again with `story show S-1`."
     [stored] = await rows(db, Story)
     assert (stored.status, stored.blocked_reason) == ("in_progress", None)

@@ -11,7 +11,7 @@ import pytest
 from bot.services import experiments, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.store.models import Experiment, ExperimentResult
-from tests.conftest import ALICE, BOB
+from tests.conftest import ALICE, BOB, make_config
 from tests.factories import audit_rows, make_story, refused, rows, snapshot, tx
 
 
@@ -22,9 +22,9 @@ async def _experiment(db, config, *, status: str | None = None, **kwargs) -> Exp
             s, config=config, story=story, name=kwargs.pop("name", "Two towers"), actor=ALICE, **kwargs
         )
         if status is not None and status != "proposed":
-            await experiments.set_status(s, experiment=exp, status="running", actor=ALICE)
+            await experiments.set_status(s, config=config, experiment=exp, status="running", actor=ALICE)
             if status != "running":
-                await experiments.set_status(s, experiment=exp, status=status, actor=ALICE)
+                await experiments.set_status(s, config=config, experiment=exp, status=status, actor=ALICE)
     return exp
 
 
@@ -181,7 +181,9 @@ async def test_allowed_moves_write_one_audit_row(db, config, start, to):
     before = len(await audit_rows(db))
     async with tx(db) as s:
         exp = await experiments.get_experiment(s, "E-1")
-        moved = await experiments.set_status(s, experiment=exp, status=to, actor=BOB, reason=" why ")
+        moved = await experiments.set_status(
+            s, config=config, experiment=exp, status=to, actor=BOB, reason=" why "
+        )
     assert moved is True
     assert (await _get(db)).status == to
     audit = await audit_rows(db)
@@ -198,7 +200,7 @@ async def test_refused_moves_name_both_states_and_change_nothing(db, config, sta
 
     async def move(s):
         exp = await experiments.get_experiment(s, "E-1")
-        await experiments.set_status(s, experiment=exp, status=to, actor=BOB)
+        await experiments.set_status(s, config=config, experiment=exp, status=to, actor=BOB)
 
     error = await refused(db, Conflict, move)
     assert start in error.message and to in error.message and "E-1" in error.message
@@ -211,7 +213,7 @@ async def test_the_same_status_again_is_a_no_op(db, config, status):
     before = await snapshot(db)
     async with tx(db) as s:
         exp = await experiments.get_experiment(s, "E-1")
-        moved = await experiments.set_status(s, experiment=exp, status=status, actor=BOB)
+        moved = await experiments.set_status(s, config=config, experiment=exp, status=status, actor=BOB)
     assert moved is False
     assert await snapshot(db) == before
 
@@ -222,7 +224,7 @@ async def test_an_unknown_status_is_invalid(db, config, status):
 
     async def move(s):
         exp = await experiments.get_experiment(s, "E-1")
-        await experiments.set_status(s, experiment=exp, status=status, actor=BOB)
+        await experiments.set_status(s, config=config, experiment=exp, status=status, actor=BOB)
 
     error = await refused(db, Invalid, move)
     assert error.field == "status"
@@ -234,7 +236,9 @@ async def test_an_overlong_reason_is_refused(db, config):
 
     async def move(s):
         exp = await experiments.get_experiment(s, "E-1")
-        await experiments.set_status(s, experiment=exp, status="running", actor=BOB, reason="r" * 2001)
+        await experiments.set_status(
+            s, config=config, experiment=exp, status="running", actor=BOB, reason="r" * 2001
+        )
 
     error = await refused(db, Invalid, move)
     assert error.field == "reason"
@@ -248,7 +252,13 @@ async def _record(db, metrics, *, run_id="", actor=ALICE, source="api"):
     async with tx(db) as s:
         exp = await experiments.get_experiment(s, "E-1")
         return await experiments.record_results(
-            s, experiment=exp, metrics=metrics, actor=actor, source=source, run_id=run_id
+            s,
+            config=make_config(),
+            experiment=exp,
+            metrics=metrics,
+            actor=actor,
+            source=source,
+            run_id=run_id,
         )
 
 
@@ -374,7 +384,9 @@ async def test_evaluate_without_enough_to_compare(db, config):
     await _experiment(db, config, metric="auc")  # E-2: no baseline or target
     async with tx(db) as s:
         e2 = await experiments.get_experiment(s, "E-2")
-        await experiments.record_results(s, experiment=e2, metrics={"auc": 0.9}, actor=ALICE, source="api")
+        await experiments.record_results(
+            s, config=config, experiment=e2, metrics={"auc": 0.9}, actor=ALICE, source="api"
+        )
         ev = experiments.evaluate(e2, await experiments.results(s, e2))
     assert ev.value == 0.9 and ev.delta is None and ev.meets_target is None
 

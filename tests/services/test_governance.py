@@ -40,9 +40,9 @@ async def _experiment(
             await answer_all(s, config, story, "ready")
         exp = await experiments.add_experiment(s, config=config, story=story, name=name, actor=ALICE)
         if status != "proposed":
-            await experiments.set_status(s, experiment=exp, status="running", actor=ALICE)
+            await experiments.set_status(s, config=config, experiment=exp, status="running", actor=ALICE)
             if status != "running":
-                await experiments.set_status(s, experiment=exp, status=status, actor=ALICE)
+                await experiments.set_status(s, config=config, experiment=exp, status=status, actor=ALICE)
     return exp
 
 

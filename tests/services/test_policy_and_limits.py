@@ -34,7 +34,7 @@ async def test_an_approver_can_move_an_experiment_that_the_policy_then_sends_for
 
 async def test_a_long_team_and_sprint_name_close_and_stay_in_the_audit_log(db):
     team_name = "t" + "x" * 39
-    config = parse_config(f"teams: [{{name: {team_name}, channel: C0001}}]")
+    config = parse_config(f"teams: [{{name: {team_name}, channel: C0001, members: [{ALICE}]}}]")
     team = config.teams[0]
     sprint_name = "Sprint " + "n" * 73
     async with tx(db) as s:

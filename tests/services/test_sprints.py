@@ -29,13 +29,14 @@ D = SPRINT_START  # a Monday
 
 def _start(config, name, starts_on, ends_on, *, team_name="recsys", goal=None):
     async def call(s):
+        found = team(config, team_name)
         return await sprints.start_sprint(
             s,
-            team=team(config, team_name),
+            team=found,
             name=name,
             starts_on=starts_on,
             ends_on=ends_on,
-            actor=ALICE,
+            actor=(found.leads or found.members)[0],
             goal=goal,
         )
 
@@ -593,10 +594,10 @@ async def test_starting_closing_and_committing_by_someone_not_a_lead_is_forbidde
     assert await snapshot(db) == before
 
 
-async def test_in_a_team_without_leads_anyone_may_start_commit_and_close(db, config):
+async def test_in_a_team_without_leads_any_member_may_start_commit_and_close(db, config):
     platform = team(config, "platform")
     async with tx(db) as s:
-        await make_sprint(s, config, name="P1", team_name="platform", actor=BOB)
+        await make_sprint(s, config, name="P1", team_name="platform", actor=FRANK)
         story = await make_story(s, config, team_name="platform", actor=FRANK, story_type="eng")
         await answer_all(s, config, story, "ready")
         result = await sprints.commit(s, config=config, team=platform, keys=[story.key], actor=FRANK)
@@ -711,7 +712,7 @@ async def test_an_archived_or_in_progress_story_and_the_gate(db, config):
         await make_sprint(s, config)
         doing = await make_story(s, config, story_type="eng")
         await answer_all(s, config, doing, "ready")
-        await stories.start_story(s, story=doing, actor=BOB)
+        await stories.start_story(s, config=config, story=doing, actor=BOB)
         gone = await make_story(s, config, story_type="eng")
         await stories.archive_story(s, config=config, story=gone, actor=ALICE)
     # a story already in progress may still be committed; an archived one may not

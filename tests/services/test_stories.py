@@ -861,15 +861,17 @@ async def _status(db, key="S-1"):
 
 
 async def _start(s, key="S-1", actor=BOB):
-    return await stories.start_story(s, story=await get(s, key), actor=actor)
+    return await stories.start_story(s, config=make_config(), story=await get(s, key), actor=actor)
 
 
 async def _block(s, reason, key="S-1", actor=BOB):
-    return await stories.block_story(s, story=await get(s, key), actor=actor, reason=reason)
+    return await stories.block_story(
+        s, config=make_config(), story=await get(s, key), actor=actor, reason=reason
+    )
 
 
 async def _unblock(s, key="S-1", actor=BOB):
-    return await stories.unblock_story(s, story=await get(s, key), actor=actor)
+    return await stories.unblock_story(s, config=make_config(), story=await get(s, key), actor=actor)
 
 
 async def _drop(s, key="S-1", actor=ALICE):

@@ -6,7 +6,7 @@ import pytest
 
 from bot.config import parse_config
 from bot.services.errors import Forbidden, Invalid
-from bot.services.teams import require_lead, resolve_team
+from bot.services.teams import require_lead, require_member, resolve_team
 from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, GOV, PLATFORM, RECSYS
 
 NOBODY = "U07NOBODY"  # in no team, approves nothing
@@ -164,6 +164,29 @@ def test_require_lead_refuses_others_when_the_team_has_leads(config, user):
     assert info.value.message == "Only the leads of team recsys can close the sprint."
 
 
-@pytest.mark.parametrize("user", [FRANK, ALICE, CAROL])
-def test_a_team_without_leads_lets_anyone_decide(config, user):
-    require_lead(config.team("platform"), user, doing="start a sprint")
+def test_a_team_without_leads_lets_its_members_decide(config):
+    require_lead(config.team("platform"), FRANK, doing="start a sprint")
+
+
+@pytest.mark.parametrize("user", [ALICE, CAROL])
+def test_a_team_without_leads_refuses_people_outside_it(config, user):
+    with pytest.raises(Forbidden) as info:
+        require_lead(config.team("platform"), user, doing="start a sprint")
+    assert info.value.message == "Only members of team platform can start a sprint."
+
+
+def test_a_team_that_lists_nobody_is_open_to_the_workspace():
+    config = parse_config("teams: [{name: open, channel: C0001}]")
+    require_lead(config.teams[0], CAROL, doing="start a sprint")
+    assert require_member(config, "open", CAROL, doing="change S-1") is config.teams[0]
+
+
+@pytest.mark.parametrize("actor", ["api:pipeline", "mlflow"])
+def test_actors_that_are_not_people_are_checked_at_their_own_door(config, actor):
+    assert require_member(config, "recsys", actor, doing="change S-1").name == "recsys"
+
+
+def test_a_team_no_longer_configured_refuses_everyone(config):
+    with pytest.raises(Forbidden) as info:
+        require_member(config, "gone", ALICE, doing="change S-1")
+    assert info.value.message == "Team gone is no longer configured, so nobody can change S-1."

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.slack import ids
 from bot.store.models import AuditEvent, Experiment, OutboxMessage, Review, ReviewDecision
-from tests.conftest import ALICE, BOB, CAROL, GOV, make_config
+from tests.conftest import ALICE, BOB, CAROL, DAVE, GOV, make_config
 from tests.factories import rows, snapshot
 from tests.slack.helpers import buttons, deliver, make_ready, ok, posted, replies, shown, updates
 from tests.slack_driver import SlackDriver
@@ -328,7 +328,11 @@ async def test_a_submission_by_a_non_approver_is_refused_on_the_form(slack, db):
 
 
 async def test_the_requester_cannot_decide_their_own_review(make_app, db, worker, clock):
-    config = make_config(governance={"approvers": [CAROL, ERIN], "required_approvals": 1})
+    # Carol is an approver and a member of the team here: members open stories, experiments and reviews
+    config = make_config(
+        governance={"approvers": [CAROL, ERIN], "required_approvals": 1},
+        recsys={"members": [ALICE, BOB, DAVE, CAROL]},
+    )
     async with make_app(config) as slack:
         await open_review(slack, user=CAROL)
         assert (await review(db)).requested_by == CAROL
@@ -684,7 +688,10 @@ async def test_concurrent_reminder_rounds_send_one_reminder(slack, db, worker, c
 
 
 async def test_the_reminder_does_not_mention_the_requester(make_app, db):
-    async with make_app(make_config(governance={"approvers": [CAROL, ERIN]})) as slack:
+    config = make_config(
+        governance={"approvers": [CAROL, ERIN]}, recsys={"members": [ALICE, BOB, DAVE, CAROL]}
+    )
+    async with make_app(config) as slack:
         await open_review(slack, user=CAROL)
         jobs = slack.app.state.runner.governance
         await jobs.remind_overdue(await requested_at(db) + timedelta(hours=25))

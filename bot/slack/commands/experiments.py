@@ -166,7 +166,13 @@ async def result(inv: Invocation, tokens: list[str]) -> Reply:
     async with inv.deps.transaction() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
         await experiments.record_results(
-            session, experiment=exp, metrics=metrics, actor=inv.user_id, source="slack", run_id=run_id
+            session,
+            config=inv.config,
+            experiment=exp,
+            metrics=metrics,
+            actor=inv.user_id,
+            source="slack",
+            run_id=run_id,
         )
         evaluation = experiments.evaluate(exp, await experiments.results(session, exp))
     recorded = plural(len(metrics), "result")

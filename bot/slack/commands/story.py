@@ -224,7 +224,7 @@ async def start(inv: Invocation, tokens: list[str]) -> Reply:
     key = _one_key(tokens, "story start S-12")
     async with inv.deps.transaction() as session:
         story = await stories.start_story(
-            session, story=await stories.get_story(session, key), actor=inv.user_id
+            session, config=inv.config, story=await stories.get_story(session, key), actor=inv.user_id
         )
     return _moved(story, ":arrow_forward:")
 
@@ -237,7 +237,11 @@ async def block(inv: Invocation, tokens: list[str]) -> Reply:
         )
     async with inv.deps.transaction() as session:
         story = await stories.block_story(
-            session, story=await stories.get_story(session, key), actor=inv.user_id, reason=reason
+            session,
+            config=inv.config,
+            story=await stories.get_story(session, key),
+            actor=inv.user_id,
+            reason=reason,
         )
     return _moved(story, ":octagonal_sign:")
 
@@ -246,7 +250,7 @@ async def unblock(inv: Invocation, tokens: list[str]) -> Reply:
     key = _one_key(tokens, "story unblock S-12")
     async with inv.deps.transaction() as session:
         story = await stories.unblock_story(
-            session, story=await stories.get_story(session, key), actor=inv.user_id
+            session, config=inv.config, story=await stories.get_story(session, key), actor=inv.user_id
         )
     return _moved(story, ":arrow_forward:")
 
