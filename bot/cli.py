@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -290,6 +291,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 2
 
     async def work(session: AsyncSession) -> int:
+        if args.action == "rekey":
+            new = audit.current_key()
+            old = os.environ.get("CADENCE_AUDIT_OLD_KEY") or None
+            if new is None:
+                print(
+                    f"set {audit.KEY_ENV} to the new key (CADENCE_AUDIT_OLD_KEY to the old one, if any)",
+                    file=sys.stderr,
+                )
+                return 2
+            try:
+                count = await audit.rekey(
+                    session, old=old.encode() if old else None, new=new, actor="cli:audit-rekey"
+                )
+            except ValueError as exc:
+                print(f"audit log not signed again: {exc}", file=sys.stderr)
+                return 1
+            print(f"audit log signed with the new key: {plural(count, 'row')}, and the rekey recorded")
+            return 0
         if args.action == "verify":
             result = await audit.verify(session)
             if result.ok:
@@ -496,6 +515,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="prove the decision log untampered, or export it")
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
     audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 and name the first bad row")
+    audit_sub.add_parser(
+        "rekey",
+        help="sign the chain with CADENCE_AUDIT_KEY (from CADENCE_AUDIT_OLD_KEY, or from no key at all)",
+    )
     export = audit_sub.add_parser("export", help="every decision as JSON Lines or CSV")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", help="only rows from this date (YYYY-MM-DD, UTC) on")

@@ -19,7 +19,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
 from bot.jobs import outbox_worker
 from bot.jobs.runner import build_clock
-from bot.services import drift
+from bot.services import audit, drift
 from bot.slack import gate
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
@@ -42,6 +42,7 @@ def create_web_app(
     on_start: Callable[[], Awaitable[None]] | None = None,
 ) -> FastAPI:
     """The app. `on_start` runs after migrations and before the scheduler starts (the sandbox seeds there)."""
+    audit.current_key()  # a CADENCE_AUDIT_KEY too short to be a key stops the start, not the first audit
     sessions = session_factory(engine)
     readers = reader_engine(engine)
     clock = clock or SystemClock()

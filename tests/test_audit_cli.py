@@ -339,3 +339,37 @@ def test_export_does_not_hide_tampering_but_verify_does_not_pass(seeded):
     assert exported.returncode == 0
     assert json.loads(exported.stdout.splitlines()[0])["payload"] == {"n": 1}
     assert seeded.verify().returncode == 1
+
+
+# --- rekey: an unkeyed log signed with CADENCE_AUDIT_KEY ---------------------------------------
+
+
+def _with_env(extra: dict[str, str], *args: str, url: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CADENCE_", "DATABASE_URL"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env={**base, "DATABASE_URL": url, "PYTHONIOENCODING": "utf-8", **extra},
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_rekey_signs_the_log_and_only_the_key_verifies_it(seeded):
+    key = {"CADENCE_AUDIT_KEY": "the-operators-key-0123456789"}
+    result = _with_env(key, "audit", "rekey", url=seeded.url)
+    assert result.returncode == 0, result.stderr
+    assert "5 rows" in result.stdout
+
+    assert "audit log OK: 6 rows" in _with_env(key, "audit", "verify", url=seeded.url).stdout
+    without = seeded.verify()
+    assert_tampered(without, 1, "row 1 was changed after it was written")
+
+
+def test_rekey_without_a_key_says_which_variable_to_set(seeded):
+    result = seeded.verify()
+    assert result.returncode == 0
+    result = cadence("audit", "rekey", url=seeded.url)
+    assert result.returncode == 2
+    assert "set CADENCE_AUDIT_KEY" in result.stderr

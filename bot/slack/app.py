@@ -18,6 +18,7 @@ from bot.slack import ids
 from bot.slack.blocks import error_message
 from bot.slack.context import DEPS, Deps, Invocation
 from bot.slack.listeners import register
+from bot.slack.replays import first_time
 from bot.store.slack_events import claim_event
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ async def _after_verification(
         if not first:
             log.info("event %s already handled; ignoring the retry", event_id)
             return BoltResponse(status=200, body="")
+    trigger = body.get("trigger_id") if body.get("type") in ("block_actions", "view_submission") else None
+    if trigger and not await first_time(deps, str(trigger)):
+        return BoltResponse(status=200, body="")
     return await next_()
 
 

@@ -20,6 +20,7 @@ class Subcommand:
     usage: str
     summary: str
     handler: Handler
+    reads: bool = False  # only shows something: a replay may be answered again (see replays.first_time)
 
 
 def _table() -> list[Subcommand]:
@@ -27,7 +28,7 @@ def _table() -> list[Subcommand]:
     from bot.slack.commands import help as help_cmd
 
     return [
-        Subcommand(("help",), "help", "List every command", help_cmd.show_help),
+        Subcommand(("help",), "help", "List every command", help_cmd.show_help, reads=True),
         Subcommand(
             ("story", "add"),
             "story add <title> [--type ml|eng] [--owner @user] [--points N] "
@@ -40,8 +41,11 @@ def _table() -> list[Subcommand]:
             "story list [--mine] [--sprint current|next|NAME|backlog] [--not-ready] [--all]",
             "List open stories of your team",
             story.list_,
+            reads=True,
         ),
-        Subcommand(("story", "show"), "story show S-n", "Show a story with its checklists", story.show),
+        Subcommand(
+            ("story", "show"), "story show S-n", "Show a story with its checklists", story.show, reads=True
+        ),
         Subcommand(("story", "edit"), "story edit S-n", "Edit a story in a form", story.edit),
         Subcommand(("story", "assign"), "story assign S-n @user", "Give a story a new owner", story.assign),
         Subcommand(("story", "start"), "story start S-n", "Mark a story in progress", story.start),
@@ -85,18 +89,26 @@ def _table() -> list[Subcommand]:
             "Create a sprint (current if none is, else next)",
             sprint.start,
         ),
-        Subcommand(("sprint", "current"), "sprint current", "The current sprint at a glance", sprint.current),
+        Subcommand(
+            ("sprint", "current"),
+            "sprint current",
+            "The current sprint at a glance",
+            sprint.current,
+            reads=True,
+        ),
         Subcommand(
             ("sprint", "review"),
             "sprint review [NAME]",
             "The sprint review summary, shown to you first, with a button to post it",
             sprint.review,
+            reads=True,
         ),
         Subcommand(
             ("sprint", "plan"),
             "sprint plan [NAME]",
             "Readiness gate for the sprint being planned",
             sprint.plan,
+            reads=True,
         ),
         Subcommand(
             ("sprint", "commit"),
@@ -129,12 +141,14 @@ def _table() -> list[Subcommand]:
             "exp list [--story S-n] [--status proposed|running|succeeded|failed|abandoned]",
             "Your team's experiments",
             experiments.list_,
+            reads=True,
         ),
         Subcommand(
             ("exp", "show"),
             "exp show E-n",
             "An experiment against its baseline, with results and reviews",
             experiments.show,
+            reads=True,
         ),
         Subcommand(
             ("exp", "status"),
@@ -154,9 +168,13 @@ def _table() -> list[Subcommand]:
             "Ask the approvers to review a promotion",
             experiments.review,
         ),
-        Subcommand(("drift",), "drift", "Your team's open drift incidents", drift.list_),
+        Subcommand(("drift",), "drift", "Your team's open drift incidents", drift.list_, reads=True),
         Subcommand(
-            ("drift", "show"), "drift show D-n", "One incident: its state, sparkline and readings", drift.show
+            ("drift", "show"),
+            "drift show D-n",
+            "One incident: its state, sparkline and readings",
+            drift.show,
+            reads=True,
         ),
         Subcommand(
             ("drift", "ack"), "drift ack D-n", "Acknowledge an incident (no more reminders)", drift.ack_cmd
@@ -180,13 +198,21 @@ def _table() -> list[Subcommand]:
             drift.story_cmd,
         ),
         Subcommand(
-            ("audit",), "audit S-n|E-n|R-n|D-n", "The decision history of an item", experiments.audit_history
+            ("audit",),
+            "audit S-n|E-n|R-n|D-n",
+            "The decision history of an item",
+            experiments.audit_history,
+            reads=True,
         ),
         Subcommand(
             ("standup", "dm"), "standup dm on|off", "Also get the standup prompt as a DM", people.standup_dm
         ),
         Subcommand(
-            ("whoami",), "whoami", "Your Slack user id, this channel's id and your teams", people.whoami
+            ("whoami",),
+            "whoami",
+            "Your Slack user id, this channel's id and your teams",
+            people.whoami,
+            reads=True,
         ),
     ]
 

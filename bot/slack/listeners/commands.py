@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack.commands import match
 from bot.slack.context import Invocation
 from bot.slack.parsing import tokenize
+from bot.slack.replays import first_time
 
 
 async def on_command(
@@ -19,6 +20,9 @@ async def on_command(
     context["usage"] = f"{who.command} help"
     sub, rest = match(tokenize(body.get("text") or ""))
     context["usage"] = f"{who.command} {sub.usage}"
+    if not sub.reads and who.trigger_id and not await first_time(who.deps, who.trigger_id):
+        await ack()  # a replayed command that changes something: Slack has its answer already
+        return
     reply = await sub.handler(who, rest)
     await (ack(**reply) if reply else ack())
 
