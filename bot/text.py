@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
+# C0 control characters but tab, newline and carriage return, and DEL: nobody types them, PostgreSQL
+# cannot store NUL, and they hide text in a message. Refused at every door.
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+ECHO = 80  # the most of someone's input an error message repeats back
+
+
+def has_control(text: str) -> bool:
+    return CONTROL.search(text) is not None
+
+
+def shortened(text: str, limit: int = ECHO) -> str:
+    """Input as an error repeats it: at most `limit` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def escape(text: str) -> str:
     """Escape the three characters Slack treats as control: nobody can inject <!channel> or a link."""

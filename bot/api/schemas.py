@@ -5,11 +5,20 @@ caller's JSON needs it."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from bot.store.models import ExperimentBase
+from bot.text import has_control
 
 Status = Literal["proposed", "running", "succeeded", "failed", "abandoned"]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$")]
@@ -23,6 +32,14 @@ Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON numbe
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL, and other control characters hide text; refused on both databases
+        if isinstance(value, str) and has_control(value):
+            raise ValueError("must not contain control characters (such as NUL)")
+        return value
 
 
 class Links(_In):

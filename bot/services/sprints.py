@@ -20,6 +20,7 @@ from bot.services.teams import require_lead
 from bot.store.models import Sprint, Story
 from bot.store.queries import lock_team
 from bot.store.types import utcnow
+from bot.text import shortened
 
 MAX_NAME = 80
 MAX_GOAL = 500
@@ -75,7 +76,7 @@ async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Spri
         return sprint
     found = (await session.exec(select(Sprint).where(Sprint.team == team.name, Sprint.name == ref))).first()
     if found is None:
-        raise NotFound(f"Team {team.name} has no sprint called {ref!r}.")
+        raise NotFound(f"Team {team.name} has no sprint called {shortened(ref)!r}.")
     return found
 
 

@@ -20,6 +20,7 @@ from bot.slack.context import DEPS, Deps, Invocation
 from bot.slack.listeners import register
 from bot.slack.replays import first_time
 from bot.store.slack_events import claim_event
+from bot.text import has_control
 
 log = logging.getLogger(__name__)
 VERIFIED = "cadence_verified"
@@ -68,12 +69,29 @@ def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | Non
     return on_error
 
 
+def _control_field(body: dict[str, Any]) -> str | None:
+    """The field of a command's text or a form's inputs that holds a control character, if any."""
+    if has_control(str(body.get("text") or "")):
+        return "text"
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    for block_id, elements in values.items():
+        for state in (elements or {}).values():
+            if isinstance(state, dict) and has_control(str(state.get("value") or "")):
+                return str(block_id)
+    return None
+
+
 async def _after_verification(
     deps: Deps, body: dict[str, Any], context: AsyncBoltContext, next_: Callable[[], Awaitable[Any]]
 ) -> Any:
     """Runs after Bolt verified the signature: marks the request trusted, then drops repeated events."""
     context[VERIFIED] = True
     context[DEPS] = deps
+    field = _control_field(body)
+    if field is not None:
+        raise Invalid(
+            "That text holds a control character (such as NUL); type it again without it.", field=field
+        )
     event_id = body.get("event_id") if body.get("type") == "event_callback" else None
     if event_id:
         async with deps.transaction() as session:

@@ -7,10 +7,11 @@ import shlex
 from dataclasses import dataclass, field
 
 from bot.services.errors import Invalid
+from bot.text import shortened
 
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
-_USER = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_RAW_USER = re.compile(r"^[UW][A-Z0-9]{4,}$")
+_USER = re.compile(r"^<@([UW][A-Z0-9]{2,31})(?:\|[^>]*)?>$")  # the user column holds 32
+_RAW_USER = re.compile(r"^[UW][A-Z0-9]{4,31}$")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 _PAIR = re.compile(r"^([a-z][a-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -96,7 +97,8 @@ def parse_user(token: str) -> str:
     if _RAW_USER.match(token.strip()):
         return token.strip()
     raise Invalid(
-        f"I don't know a Slack user {token!r}. Mention them with @ and pick the name Slack suggests.",
+        f"I don't know a Slack user {shortened(token)!r}. Mention them with @ and pick the name Slack "
+        "suggests.",
         field="owner",
     )
 

@@ -699,3 +699,24 @@ async def test_openapi_lists_the_experiment_paths_and_docs_answer(api):
     docs = await api.get("/api/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"name": "ranker\x00v2"}, "name"),
+        ({"hypothesis": "better\x00"}, "hypothesis"),
+        ({"mlflow_run_id": "run\x00"}, "mlflow_run_id"),
+        ({"name": "bell\x07"}, "name"),
+    ],
+    ids=["nul-name", "nul-hypothesis", "nul-run-id", "bel-name"],
+)
+async def test_control_characters_are_refused_naming_the_field_on_both_databases(api, db, overrides, field):
+    before = await counts(db)
+
+    response = await api.put("/api/v1/experiments/exp-1", json=body(**overrides), headers=GOOD)
+
+    assert response.status_code == 422, response.text
+    assert ("body", field) in locs(response), response.text
+    assert "control characters" in response.text
+    assert await counts(db) == before

@@ -159,7 +159,8 @@ async def test_a_new_event_id_publishes_again(slack, db):
     first, second = slack.fake.of("views.publish")
     assert story_rows(first.args["view"]) == {}
     assert list(story_rows(second.args["view"])) == ["S-1"]
-    assert sorted(e.event_id for e in await rows(db, SlackEvent)) == ["Ev0HOME0001", "Ev0HOME0002"]
+    events = sorted(e.event_id for e in await rows(db, SlackEvent) if not e.event_id.startswith("trigger:"))
+    assert events == ["Ev0HOME0001", "Ev0HOME0002"]
 
 
 async def test_opening_the_messages_tab_publishes_nothing(slack, db):

@@ -132,9 +132,15 @@ def message(text: str, blocks: list[Block] | None = None) -> dict[str, Any]:
 _MENTION = re.compile(r"&lt;@([UW][A-Z0-9]{2,30})&gt;")
 
 
+MAX_PROBLEM = 600
+
+
 def error_message(problem: str, usage: str | None = None) -> dict[str, Any]:
     """A refusal for the caller alone. Escaped, except user mentions (who already acknowledged, who
-    decided): shown as names; an ephemeral message notifies nobody."""
+    decided): shown as names; an ephemeral message notifies nobody. A problem that repeats someone's
+    input at length is cut to MAX_PROBLEM characters, so the reply stays one Slack can show."""
+    if len(problem) > MAX_PROBLEM:
+        problem = problem[: MAX_PROBLEM - 1] + "…"
     text = ":warning: " + _MENTION.sub(r"<@\1>", escape(problem))
     if usage:
         text += f"\nUsage: `{escape(usage)}`"
