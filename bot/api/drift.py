@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -116,7 +116,7 @@ def unprocessable(where: str, message: str, kind: str) -> JSONResponse:
 @router.post("/drift/evidently", response_model=EvidentlyOut, responses={401: {}, 413: {}, 422: {}})
 async def post_evidently(
     request: Request,
-    report: Annotated[Any, Body()],
+    report: Annotated[dict[str, Any], Body()],
     model: Annotated[DriftName, Query(description="the model the report monitors")],
     who: CallerDep,
     session: SessionDep,
@@ -181,7 +181,10 @@ async def get_incidents(
 
 
 @router.get("/drift/incidents/{key}", response_model=IncidentOut, responses={401: {}, 404: {}, 422: {}})
-async def get_incident(key: str, session: SessionDep) -> IncidentOut:
+async def get_incident(
+    key: Annotated[str, Path(pattern=r"^[Dd]-?\d{1,9}$", description="the incident, as D-12")],
+    session: SessionDep,
+) -> IncidentOut:
     return await incident_out(session, await drift.get_incident(session, key))
 
 

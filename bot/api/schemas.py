@@ -24,14 +24,33 @@ Status = Literal["proposed", "running", "succeeded", "failed", "abandoned"]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$")]
 StoryKey = Annotated[str, StringConstraints(pattern=r"^[Ss]-?\d{1,9}$")]
 UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>|]{1,2000}$")]
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>|\x00-\x1f\x7f]{1,2000}$")]
 
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON numbers only: not true, not "1.2"
 
 
+_C = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f"  # control characters (tab, newline and return allowed)
+NO_CONTROL = f"^[^{_C}]*$"  # the rule of _In, as the OpenAPI document states it
+SOME_TEXT = f"^[^{_C}]*[^\\s{_C}][^{_C}]*$"  # the same, for a required field: not blank once trimmed
+
+
+def _declare_no_control(schema: dict[str, Any]) -> None:
+    """Say in the document what the models enforce, so the document is as strict as the code: every
+    free-text field of an input model takes no control characters (a field with a pattern of its own
+    already excludes them), and a map whose keys have a pattern takes no other keys."""
+    for prop in schema.get("properties", {}).values():
+        for option in [prop, *prop.get("anyOf", [])]:
+            if option.get("type") == "string" and "pattern" not in option and "enum" not in option:
+                option["pattern"] = SOME_TEXT if option.get("minLength") else NO_CONTROL
+            if "patternProperties" in option:
+                option.setdefault("additionalProperties", False)
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_declare_no_control
+    )
 
     @field_validator("*", mode="after")
     @classmethod
