@@ -6,6 +6,7 @@ import re
 
 from bot.config import AppConfig, Team
 from bot.services.errors import Forbidden, Invalid
+from bot.text import shortened
 
 
 def _approves(team: Team, user_id: str) -> bool:
@@ -34,7 +35,20 @@ def resolve_team(config: AppConfig, *, channel_id: str | None, user_id: str) -> 
     if len(config.teams) == 1:
         return config.teams[0]
     names = ", ".join(t.name for t in (narrowed or governed or mine or approved or config.teams))
-    raise Invalid(f"I can't tell which team this is for ({names}). Run the command in your team's channel.")
+    raise Invalid(
+        f"I can't tell which team this is for ({names}). Run the command in your team's channel, or add "
+        "--team NAME.",
+        field="--team",
+    )
+
+
+def team_named(config: AppConfig, name: str) -> Team:
+    """The team a command's --team names."""
+    team = config.team(name.strip())
+    if team is None:
+        known = ", ".join(t.name for t in config.teams)
+        raise Invalid(f"There is no team {shortened(name)!r}; the teams are {known}.", field="--team")
+    return team
 
 
 _PERSON = re.compile(r"^[UW][A-Z0-9]{2,31}$")  # a Slack user id; other actors are `api:<label>`, `mlflow`

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import AppConfig, Team
 from bot.notify import Notifier
-from bot.services.teams import resolve_team
+from bot.services.teams import resolve_team, team_named
 from bot.slack.followups import Followups
 from bot.store.db import reading
 
@@ -61,6 +61,7 @@ class Invocation:
     channel_id: str | None = None
     trigger_id: str | None = None
     response_url: str | None = None
+    team_name: str | None = None  # a command's --team: which team it is for, wherever it was typed
 
     @property
     def config(self) -> AppConfig:
@@ -71,6 +72,8 @@ class Invocation:
         return self.deps.config.command
 
     def team(self) -> Team:
+        if self.team_name is not None:
+            return team_named(self.deps.config, self.team_name)
         return resolve_team(self.deps.config, channel_id=self.channel_id, user_id=self.user_id)
 
     def today(self, team: Team) -> date:

@@ -126,7 +126,8 @@ def test_a_shared_governance_channel_is_narrowed_by_who_you_are():
     with pytest.raises(Invalid) as info:  # Carol approves for both
         resolve_team(SHARED_GOVERNANCE, channel_id=GOV, user_id=CAROL)
     assert info.value.message == (
-        "I can't tell which team this is for (recsys, platform). Run the command in your team's channel."
+        "I can't tell which team this is for (recsys, platform). Run the command in your team's channel, or "
+        "add --team NAME."
     )
 
 

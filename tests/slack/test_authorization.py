@@ -9,8 +9,9 @@ import json
 import pytest
 
 from bot.slack import ids
+from bot.store.models import Story
 from tests.conftest import ALICE, BOB, FRANK, PLATFORM
-from tests.factories import snapshot
+from tests.factories import rows, snapshot
 from tests.slack.helpers import ok
 from tests.slack.test_modals import story_values
 
@@ -135,3 +136,42 @@ async def test_typed_in_the_teams_own_channel_a_stranger_is_refused_too(slack, d
     assert body["response_type"] == "ephemeral", body
     assert body["text"].startswith(f":warning: {answer}"), body
     assert await snapshot(db) == before
+
+
+# ── --team: which team a command is for, wherever it is typed ───────────────────────────────
+
+
+async def test_a_member_names_their_team_from_anywhere(slack, db):
+    body = await ok(slack, "story add Label audit --team recsys", user=ALICE, channel=ELSEWHERE)
+    assert "Added S-1" in body["text"]
+    [story] = await rows(db, Story)
+    assert story.team == "recsys"
+
+
+async def test_reading_another_team_with_team_is_open_to_the_workspace(slack, db):
+    await recsys_work(slack)
+    body = await ok(slack, "story list --team recsys", user=FRANK, channel=PLATFORM)
+    assert "Train the ranker" in json.dumps(body)
+
+
+async def test_naming_another_team_does_not_let_a_stranger_change_it(slack, db):
+    await recsys_work(slack)
+    before = await snapshot(db)
+
+    response = await slack.command("story add Sneaky --team recsys", user=FRANK, channel=PLATFORM)
+
+    assert response.json()["text"] == ":warning: Only members of team recsys can add stories to its backlog."
+    assert await snapshot(db) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("story list --team nosuch", "There is no team 'nosuch'; the teams are recsys, platform."),
+        ("story list --team", "--team needs a team name, e.g. --team recsys."),
+    ],
+    ids=["unknown-team", "no-name"],
+)
+async def test_a_wrong_team_is_named(slack, db, text, answer):
+    response = await slack.command(text, user=ALICE, channel=ELSEWHERE)
+    assert response.json()["text"].startswith(f":warning: {answer}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.services.errors import Invalid
 from bot.slack.commands import match
 from bot.slack.context import Invocation
 from bot.slack.parsing import tokenize
@@ -18,7 +20,14 @@ async def on_command(
 ) -> None:
     who = Invocation.of(context, client, body)
     context["usage"] = f"{who.command} help"
-    sub, rest = match(tokenize(body.get("text") or ""))
+    tokens = tokenize(body.get("text") or "")
+    if "--team" in tokens:  # any command may say which team it is for (see Invocation.team)
+        at = tokens.index("--team")
+        if at + 1 >= len(tokens):
+            raise Invalid("--team needs a team name, e.g. --team recsys.", field="--team")
+        who = replace(who, team_name=tokens[at + 1])
+        tokens = tokens[:at] + tokens[at + 2 :]
+    sub, rest = match(tokens)
     context["usage"] = f"{who.command} {sub.usage}"
     if not sub.reads and who.trigger_id and not await first_time(who.deps, who.trigger_id):
         await ack()  # a replayed command that changes something: Slack has its answer already
