@@ -276,6 +276,42 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return _with_session(work)
 
 
+async def _anchor(session: AsyncSession) -> int:
+    """`cadence audit anchor`: queue the log's head for the governance channels (the clock delivers it)."""
+    from bot.clock import SystemClock
+    from bot.notify import Notifier
+    from bot.notify.templates import Renderer
+    from bot.services import audit
+
+    config = _config_or_exit(_settings_or_exit().config_path)
+    notifier = Notifier(config, None, Renderer(config.templates_dir), SystemClock())  # type: ignore[arg-type]
+    head = await audit.anchor(session)
+    await notifier.publish(session)
+    if head is None:
+        print("the audit log is empty: nothing to anchor")
+    else:
+        print(f"queued the head (row {head[0]}) for the governance channels")
+    return 0
+
+
+async def _against_slack(session: AsyncSession) -> Any:
+    """The log against the heads posted to the governance channels."""
+    from bot.integrations.slack_anchors import anchors_in
+    from bot.notify.audit import anchor_channels
+    from bot.services import audit
+    from bot.slack.app import web_client
+
+    settings = _settings_or_exit()
+    config = _config_or_exit(settings.config_path)
+    anchors = await anchors_in(web_client(settings), anchor_channels(config))
+    if not anchors:
+        print(
+            "no audit heads found in the governance channels yet (run `cadence audit anchor`)",
+            file=sys.stderr,
+        )
+    return await audit.against_anchors(session, anchors)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     import csv
     from datetime import UTC, date, datetime
@@ -309,8 +345,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 return 1
             print(f"audit log signed with the new key: {plural(count, 'row')}, and the rekey recorded")
             return 0
+        if args.action == "anchor":
+            return await _anchor(session)
         if args.action == "verify":
             result = await audit.verify(session)
+            if result.ok and getattr(args, "against_slack", False):
+                checked = result.checked
+                result = await _against_slack(session)
+                if result.ok:
+                    print(
+                        f"audit log OK: {plural(checked, 'row')}, every hash matches, and "
+                        f"{plural(result.checked, 'head')} posted to Slack agree with it"
+                    )
+                    return 0
             if result.ok:
                 print(f"audit log OK: {plural(result.checked, 'row')}, every hash matches")
                 return 0
@@ -514,7 +561,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="prove the decision log untampered, or export it")
     audit_sub = audit.add_subparsers(dest="action", required=True, metavar="ACTION")
-    audit_sub.add_parser("verify", help="recompute the hash chain; exit 1 and name the first bad row")
+    verify = audit_sub.add_parser(
+        "verify", help="recompute the hash chain; exit 1 and name the first bad row"
+    )
+    verify.add_argument(
+        "--against-slack",
+        action="store_true",
+        help="also hold the log against the heads posted to the governance channels",
+    )
+    audit_sub.add_parser("anchor", help="post the log's head to the governance channels now")
     audit_sub.add_parser(
         "rekey",
         help="sign the chain with CADENCE_AUDIT_KEY (from CADENCE_AUDIT_OLD_KEY, or from no key at all)",

@@ -21,13 +21,16 @@ from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
 from bot.jobs.outbox_worker import OutboxWorker
 from bot.notify import Notifier
+from bot.notify.audit import anchor_channels
 from bot.notify.templates import Renderer
+from bot.services import audit
 from bot.services.schedule import Occasion, grace, occasions
 from bot.store.db import unit_of_work
 from bot.store.slack_events import forget_before
 
 log = logging.getLogger(__name__)
 SWEEP = timedelta(minutes=5)  # also look for due work this often, in case a wake-up was missed
+ANCHOR_EVERY = timedelta(hours=6)  # post the audit log's head to the governance channels this often
 EVENT_MEMORY = timedelta(days=2)  # how long handled Events API ids are kept for deduplication
 
 
@@ -101,6 +104,15 @@ class Runner:
                 coalesce=True,
                 max_instances=1,
             )
+        if anchor_channels(config):
+            self.scheduler.add_job(
+                self.anchor_audit,
+                IntervalTrigger(seconds=ANCHOR_EVERY.total_seconds()),
+                id="audit-anchor",
+                name="audit log head to the governance channels",
+                coalesce=True,
+                max_instances=1,
+            )
         if self.drift is not None:
             self.scheduler.add_job(
                 self.drift.prune,
@@ -124,6 +136,14 @@ class Runner:
                     await forget_before(session, self.jobs.clock.now() - EVENT_MEMORY)
         except Exception:  # a failed round is retried by the next wake-up; never kill the scheduler
             log.exception("running due ceremonies failed")
+
+    async def anchor_audit(self) -> None:
+        """Post the audit log's head to the governance channels (once per head: see audit.anchor)."""
+        try:
+            async with self.notifier.transaction() as session:
+                await audit.anchor(session)
+        except Exception:  # the next interval tries again
+            log.exception("anchoring the audit log failed")
 
     async def sweep(self) -> None:
         """Run everything due now, as the scheduler's periodic sweep does (the sandbox's clock jumps)."""

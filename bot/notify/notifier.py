@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig
-from bot.notify import ceremonies, drift, governance, review, sprints, stories
+from bot.notify import audit, ceremonies, drift, governance, review, sprints, stories
 from bot.notify.templates import Renderer
 from bot.services import events
 from bot.store.db import unit_of_work
@@ -61,6 +61,7 @@ HANDLERS: dict[type[events.Event], Handler] = {
     events.DriftEscalated: drift.drift_escalated,
     events.DriftResolved: drift.drift_resolved,
     events.DriftAckOverdue: drift.drift_ack_overdue,
+    events.AuditAnchored: audit.audit_anchored,
 }
 
 

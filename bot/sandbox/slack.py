@@ -66,6 +66,7 @@ class Message:
     edited: bool = False
     files: list[dict[str, Any]] = field(default_factory=list)
     posted_at: float = field(default_factory=time.time)
+    metadata: dict[str, Any] | None = None  # chat.postMessage's message metadata (event_type, event_payload)
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +188,23 @@ class Workspace:
         with self._lock:
             messages = [m.public() for m in sorted(self.messages.values(), key=lambda m: m.ts)]
             return messages, [dict(v) for v in self.views.values()], dict(self.home)
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's top-level messages, newest first, with their metadata when asked for (as Slack's
+        include_all_metadata); all in one page."""
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = []
+        for m in sorted(self.channel_messages(channel), key=lambda m: m.ts, reverse=True):
+            if m.thread_ts and m.thread_ts != m.ts:
+                continue
+            item: dict[str, Any] = {"type": "message", "ts": m.ts, "user": m.user, "text": m.text}
+            if with_metadata and m.metadata:
+                item["metadata"] = m.metadata
+            found.append(item)
+        return {"ok": True, "messages": found, "has_more": False, "response_metadata": {"next_cursor": ""}}
 
     def channel_messages(self, channel: str, *, viewer: str | None = None) -> list[Message]:
         """A channel's messages in order, as `viewer` sees them (others' ephemeral ones left out)."""
@@ -428,6 +446,7 @@ class Workspace:
                     blocks=list(args.get("blocks") or []),
                     thread_ts=args.get("thread_ts") or None,
                     ephemeral_to=str(args["user"]) if method == "chat.postEphemeral" else None,
+                    metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
                 )
             )
             return {
@@ -492,6 +511,8 @@ class Workspace:
             return {"ok": True, "user": self._user(found)}
         if method == "conversations.list":
             return self._channel_page(args)
+        if method == "conversations.history":
+            return self._history(args)
         if method == "conversations.info":
             visible = self._visible_channels().get(str(args.get("channel", "")))
             if visible is None:

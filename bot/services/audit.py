@@ -22,6 +22,7 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.services import events
 from bot.store.models import AuditEvent, Counter
 from bot.store.queries import insert_ignore, next_number
 from bot.store.types import utcnow
@@ -219,6 +220,29 @@ async def rekey(session: AsyncSession, *, old: bytes | None, new: bytes | None, 
     finally:
         _key, _key_read = saved
     return count
+
+
+async def anchor(session: AsyncSession) -> tuple[int, str] | None:
+    """Record that the log's head (its newest row's number and digest) is to be posted outside the
+    database; None for an empty log. The same head is posted once however often it is anchored."""
+    last = (await session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1))).first()
+    if last is None:
+        return None
+    events.record(session, events.AuditAnchored(last.seq, last.hash))
+    return last.seq, last.hash
+
+
+async def against_anchors(session: AsyncSession, anchors: list[tuple[int, str]]) -> Verification:
+    """Hold the log against heads posted earlier (row number, digest): a row that an anchor names must be
+    there with that digest. This catches what the chain alone cannot: rows removed from the end with the
+    counter lowered to match, or a chain rewritten from before an anchored row by someone with the key."""
+    for seq, digest in sorted(set(anchors)):
+        row = await session.get(AuditEvent, seq)
+        if row is None:
+            return Verification(False, 0, seq, f"row {seq} was anchored in Slack but is missing from the log")
+        if row.hash != digest:
+            return Verification(False, 0, seq, f"row {seq} differs from the digest anchored in Slack")
+    return Verification(True, len(set(anchors)))
 
 
 async def history(session: AsyncSession, subject: str) -> list[AuditEvent]:

@@ -16,6 +16,14 @@ class Event:
 
 
 @dataclass(frozen=True)
+class AuditAnchored(Event):
+    """The audit log's newest row, to be posted where the database cannot reach (docs/audit.md)."""
+
+    seq: int
+    digest: str
+
+
+@dataclass(frozen=True)
 class StoryAssigned(Event):
     story_id: int
     owner: str

@@ -1,0 +1,40 @@
+"""The audit log's head, posted to every governance channel: a record the database cannot rewrite."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.config import AppConfig
+from bot.services.events import AuditAnchored
+from bot.store import outbox
+
+if TYPE_CHECKING:
+    from bot.notify.notifier import Notifier
+
+ANCHOR_TYPE = "cadence_audit_head"  # the message metadata's event_type, found again by verify --against-slack
+
+
+def anchor_channels(config: AppConfig) -> list[str]:
+    """Where heads are posted: each governance channel once."""
+    return sorted({t.governance.channel for t in config.teams if t.governance is not None})
+
+
+async def audit_anchored(n: Notifier, session: AsyncSession, event: AuditAnchored) -> None:
+    for channel in anchor_channels(n.config):
+        await outbox.enqueue(
+            session,
+            dedupe_key=f"audit-head:{event.seq}:{channel}",
+            channel=channel,
+            payload={
+                "text": (
+                    f":lock: Audit log head: row {event.seq}, digest `{event.digest}`. Kept here so that "
+                    "`cadence audit verify --against-slack` can tell if the log is ever shortened or rewritten."
+                ),
+                "metadata": {
+                    "event_type": ANCHOR_TYPE,
+                    "event_payload": {"seq": event.seq, "digest": event.digest},
+                },
+            },
+        )
