@@ -76,6 +76,8 @@ def test_manifest_for_a_public_url(capsys):
             "channels:read",
             "groups:read",
             "files:write",
+            "channels:history",  # the audit heads read back from a governance channel
+            "groups:history",
         ]
     )
 

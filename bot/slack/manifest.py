@@ -18,6 +18,8 @@ BOT_SCOPES = [
     "channels:read",  # public channels written in the configuration as #name
     "groups:read",  # private channels (the bot is in) written as #name
     "files:write",  # the sprint review's burndown and velocity charts (files_upload_v2)
+    "channels:history",  # audit verify --against-slack reads the heads back from a governance channel
+    "groups:history",  # … when that channel is private
 ]
 BOT_EVENTS = ["app_home_opened"]
 
