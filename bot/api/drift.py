@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from bot.api.routes import CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
+from bot.api.routes import MALFORMED, CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
 from bot.api.schemas import (
     AlertsOut,
     DriftIn,
@@ -82,7 +82,7 @@ async def _ingest(
     )
 
 
-@router.post("/drift", response_model=DriftOut, responses={401: {}, 413: {}, 422: {}})
+@router.post("/drift", response_model=DriftOut, responses={401: {}, 400: MALFORMED, 413: {}, 422: {}})
 async def post_readings(
     request: Request, body: DriftIn, who: CallerDep, session: SessionDep, config: ConfigDep, clock: ClockDep
 ) -> DriftOut | JSONResponse:
@@ -113,7 +113,9 @@ def unprocessable(where: str, message: str, kind: str) -> JSONResponse:
     )
 
 
-@router.post("/drift/evidently", response_model=EvidentlyOut, responses={401: {}, 413: {}, 422: {}})
+@router.post(
+    "/drift/evidently", response_model=EvidentlyOut, responses={401: {}, 400: MALFORMED, 413: {}, 422: {}}
+)
 async def post_evidently(
     request: Request,
     report: Annotated[dict[str, Any], Body()],
@@ -207,7 +209,7 @@ async def get_readings(
     return [reading_out(r) for r in rows]
 
 
-@router.post("/alertmanager", response_model=AlertsOut, responses={401: {}, 413: {}, 422: {}})
+@router.post("/alertmanager", response_model=AlertsOut, responses={401: {}, 400: MALFORMED, 413: {}, 422: {}})
 async def alertmanager_webhook(
     payload: Annotated[dict[str, Any], Body()],
     who: CallerDep,

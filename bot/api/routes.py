@@ -1,7 +1,7 @@
 """/api/v1 routes: validated bodies in, one transaction of service calls, JSON (or a JSON error) out."""
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -57,6 +57,7 @@ async def get_session(notifier: NotifierDep) -> AsyncIterator[AsyncSession]:
 # is sent, so a failed commit is answered with an error, never hidden behind a 200.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+MALFORMED: dict[str, Any] = {"description": "the body is not valid JSON"}
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$")]
 _STATUS = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -95,7 +96,7 @@ async def _out(session: AsyncSession, exp: Experiment) -> ExperimentOut:
 @router.put(
     "/experiments/{external_id}",
     response_model=ExperimentOut,
-    responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 413: {}, 422: {}},
+    responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 400: MALFORMED, 413: {}, 422: {}},
 )
 async def upsert_experiment(
     external_id: ExternalId,
@@ -135,7 +136,7 @@ async def get_experiment(external_id: ExternalId, session: SessionDep) -> Experi
 @router.post(
     "/experiments/{external_id}/status",
     response_model=ExperimentOut,
-    responses={401: {}, 404: {}, 409: {}, 413: {}, 422: {}},
+    responses={401: {}, 404: {}, 409: {}, 400: MALFORMED, 413: {}, 422: {}},
 )
 async def report_status(
     external_id: ExternalId,
@@ -162,7 +163,7 @@ async def report_status(
 @router.post(
     "/experiments/{external_id}/metrics",
     response_model=ExperimentOut,
-    responses={401: {}, 404: {}, 413: {}, 422: {}},
+    responses={401: {}, 404: {}, 400: MALFORMED, 413: {}, 422: {}},
 )
 async def report_metrics(
     external_id: ExternalId, body: MetricsIn, who: CallerDep, session: SessionDep, config: ConfigDep
@@ -203,7 +204,13 @@ def install(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 naming each bad field. The offending input is not echoed: it may not be JSON (NaN)."""
+        """400 for a body that is not JSON at all; else 422 naming each bad field. The offending input is
+        not echoed: it may not be JSON (NaN)."""
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            body = {
+                "detail": [{"loc": ["body"], "msg": "the body is not valid JSON", "type": "json_invalid"}]
+            }
+            return JSONResponse(body, status_code=status.HTTP_400_BAD_REQUEST)
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 

@@ -625,17 +625,6 @@ async def test_422_for_a_bad_status_body(api, db):
     assert await counts(db) == before
 
 
-async def test_422_for_a_body_that_is_not_json(api, db):
-    before = await counts(db)
-    response = await api.put(
-        "/api/v1/experiments/x1",
-        content=b"{not json",
-        headers={**GOOD, "Content-Type": "application/json"},
-    )
-    assert response.status_code == 422
-    assert await counts(db) == before
-
-
 async def test_a_bad_external_id_in_the_path_is_refused(api, db):
     before = await counts(db)
     response = await api.put("/api/v1/experiments/-leading-dash", json=body(), headers=GOOD)
@@ -720,3 +709,20 @@ async def test_control_characters_are_refused_naming_the_field_on_both_databases
     assert ("body", field) in locs(response), response.text
     assert "control characters" in response.text
     assert await counts(db) == before
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{not json", b'{"name": "x",', b"\xff\xfe"], ids=["brace", "truncated", "bytes"]
+)
+async def test_a_body_that_is_not_json_is_a_400_as_the_document_says(api, db, raw):
+    before = await counts(db)
+
+    response = await api.put(
+        "/api/v1/experiments/exp-1", content=raw, headers={**GOOD, "content-type": "application/json"}
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert await counts(db) == before
+    spec = (await api.get("/api/openapi.json")).json()
+    assert "400" in spec["paths"]["/api/v1/experiments/{external_id}"]["put"]["responses"]

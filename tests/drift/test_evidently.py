@@ -213,7 +213,8 @@ async def test_a_body_that_is_not_json_is_refused(api, db):
         content=b"{not json",
         headers=AUTH | {"content-type": "application/json"},
     )
-    assert r.status_code == 422
+    assert r.status_code == 400
+    assert r.json()["detail"][0]["type"] == "json_invalid"
     assert await rows(db, DriftReading) == []
 
 
