@@ -1,4 +1,7 @@
-"""Bearer tokens from CADENCE_API_TOKENS (`label=token` or a bare token), compared in constant time."""
+"""Bearer tokens from CADENCE_API_TOKENS (`label=token` or a bare token), compared in constant time.
+
+A label may end in `:read`: that token may only read (GET); any other request with it is a 403. Without
+it a token reads and writes."""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from fastapi import HTTPException, Request, status
 class ApiToken:
     label: str
     secret: str
+    read_only: bool = False
 
 
-_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,39}(:read|:write)?$")
+READS = ("GET", "HEAD", "OPTIONS")
 MIN_LABELLED_SECRET = 8
 
 
@@ -27,7 +32,8 @@ def parse_tokens(raw: tuple[str, ...]) -> list[ApiToken]:
         item = item.strip()
         label, _, secret = item.partition("=")
         if _LABEL.match(label) and len(secret.rstrip("=")) >= MIN_LABELLED_SECRET:
-            tokens.append(ApiToken(label, secret))
+            name, _, access = label.partition(":")
+            tokens.append(ApiToken(name, secret, read_only=access == "read"))
         else:
             tokens.append(ApiToken(f"token{n}", item))
     return [t for t in tokens if t.secret]
@@ -55,4 +61,9 @@ class BearerAuth:
                 match = token
         if match is None:
             raise _unauthorized("That API token is not valid.")
+        if match.read_only and request.method not in READS:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"The token {match.label} may only read (it is labelled :read).",
+            )
         return f"api:{match.label}"

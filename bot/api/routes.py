@@ -96,7 +96,7 @@ async def _out(session: AsyncSession, exp: Experiment) -> ExperimentOut:
 @router.put(
     "/experiments/{external_id}",
     response_model=ExperimentOut,
-    responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 400: MALFORMED, 413: {}, 422: {}},
+    responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}},
 )
 async def upsert_experiment(
     external_id: ExternalId,
@@ -136,7 +136,7 @@ async def get_experiment(external_id: ExternalId, session: SessionDep) -> Experi
 @router.post(
     "/experiments/{external_id}/status",
     response_model=ExperimentOut,
-    responses={401: {}, 404: {}, 409: {}, 400: MALFORMED, 413: {}, 422: {}},
+    responses={401: {}, 404: {}, 409: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}},
 )
 async def report_status(
     external_id: ExternalId,
@@ -163,7 +163,7 @@ async def report_status(
 @router.post(
     "/experiments/{external_id}/metrics",
     response_model=ExperimentOut,
-    responses={401: {}, 404: {}, 400: MALFORMED, 413: {}, 422: {}},
+    responses={401: {}, 404: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}},
 )
 async def report_metrics(
     external_id: ExternalId, body: MetricsIn, who: CallerDep, session: SessionDep, config: ConfigDep

@@ -78,11 +78,11 @@ def client_for(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
-def build_app(db, config: AppConfig, settings: Settings, clock):
+def build_app(db, config: AppConfig, settings: Settings, clock, tokens: tuple[str, ...] = TOKENS):
     from bot.web import create_web_app
 
     return create_web_app(
-        settings=dataclasses.replace(settings, api_tokens=TOKENS), config=config, engine=db, clock=clock
+        settings=dataclasses.replace(settings, api_tokens=tokens), config=config, engine=db, clock=clock
     )
 
 
@@ -726,3 +726,25 @@ async def test_a_body_that_is_not_json_is_a_400_as_the_document_says(api, db, ra
     assert await counts(db) == before
     spec = (await api.get("/api/openapi.json")).json()
     assert "400" in spec["paths"]["/api/v1/experiments/{external_id}"]["put"]["responses"]
+
+
+async def test_a_read_only_token_reads_and_is_refused_every_write(db, config, settings, clock):
+    await add_stories(db, config, 1)
+    app = build_app(db, config, settings, clock, ("pipeline=secret-1", "dash:read=secret-read-1"))
+    reader = {"Authorization": "Bearer secret-read-1"}
+    async with client_for(app) as api:
+        assert (await api.put("/api/v1/experiments/exp-1", json=body(), headers=GOOD)).status_code == 201
+        before = await counts(db)
+
+        assert (await api.get("/api/v1/experiments/exp-1", headers=reader)).status_code == 200
+        refused = [
+            await api.put("/api/v1/experiments/exp-1", json=body(name="renamed"), headers=reader),
+            await api.post("/api/v1/experiments/exp-1/status", json={"status": "running"}, headers=reader),
+            await api.post(
+                "/api/v1/experiments/exp-1/metrics", json={"metrics": {"auc": 0.9}}, headers=reader
+            ),
+        ]
+
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert refused[0].json()["detail"] == "The token dash may only read (it is labelled :read)."
+    assert await counts(db) == before

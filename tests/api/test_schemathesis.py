@@ -116,7 +116,12 @@ def test_the_api_answers_every_generated_case_as_its_document_says(served: str) 
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "40")), deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "40")),
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         def check(case) -> None:  # type: ignore[no-untyped-def]
             case.call_and_validate(base_url=served, headers=headers, excluded_checks=excluded(case))
 
