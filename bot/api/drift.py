@@ -82,7 +82,9 @@ async def _ingest(
     )
 
 
-@router.post("/drift", response_model=DriftOut, responses={401: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}})
+@router.post(
+    "/drift", response_model=DriftOut, responses={401: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}}
+)
 async def post_readings(
     request: Request, body: DriftIn, who: CallerDep, session: SessionDep, config: ConfigDep, clock: ClockDep
 ) -> DriftOut | JSONResponse:
@@ -114,7 +116,9 @@ def unprocessable(where: str, message: str, kind: str) -> JSONResponse:
 
 
 @router.post(
-    "/drift/evidently", response_model=EvidentlyOut, responses={401: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}}
+    "/drift/evidently",
+    response_model=EvidentlyOut,
+    responses={401: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}},
 )
 async def post_evidently(
     request: Request,
@@ -209,7 +213,9 @@ async def get_readings(
     return [reading_out(r) for r in rows]
 
 
-@router.post("/alertmanager", response_model=AlertsOut, responses={401: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}})
+@router.post(
+    "/alertmanager", response_model=AlertsOut, responses={401: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}}
+)
 async def alertmanager_webhook(
     payload: Annotated[dict[str, Any], Body()],
     who: CallerDep,

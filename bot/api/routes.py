@@ -96,7 +96,16 @@ async def _out(session: AsyncSession, exp: Experiment) -> ExperimentOut:
 @router.put(
     "/experiments/{external_id}",
     response_model=ExperimentOut,
-    responses={201: {"model": ExperimentOut}, 401: {}, 404: {}, 409: {}, 400: MALFORMED, 403: {}, 413: {}, 422: {}},
+    responses={
+        201: {"model": ExperimentOut},
+        401: {},
+        404: {},
+        409: {},
+        400: MALFORMED,
+        403: {},
+        413: {},
+        422: {},
+    },
 )
 async def upsert_experiment(
     external_id: ExternalId,

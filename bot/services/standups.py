@@ -8,8 +8,10 @@ from sqlalchemy import update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.config import AppConfig
 from bot.services import events
 from bot.services.errors import Invalid, NotFound
+from bot.services.teams import require_member
 from bot.store.models import CeremonyRun, Member, StandupAnswer
 from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
@@ -35,6 +37,7 @@ async def answer_of(session: AsyncSession, *, run: CeremonyRun, user_id: str) ->
 async def answer(
     session: AsyncSession,
     *,
+    config: AppConfig,
     run: CeremonyRun,
     user_id: str,
     yesterday: str,
@@ -42,7 +45,9 @@ async def answer(
     blockers: str,
     links: str = "",
 ) -> tuple[StandupAnswer, bool]:
-    """Record (or replace) a person's answer; True when it is their first answer to this standup."""
+    """Record (or replace) a person's answer; True when it is their first answer to this standup. Only
+    the team's people answer its standup (its summary is theirs)."""
+    require_member(config, run.team, user_id, doing="answer its standup")
     fields = {"yesterday": yesterday.strip(), "today": today.strip(), "blockers": blockers.strip()}
     if not fields["today"]:
         raise Invalid("Say what you plan to do today.", field="today")

@@ -516,9 +516,12 @@ async def test_standup_message_dms_and_summary(db, make_jobs, clock, fake_slack)
     # answers: DAVE (blocked) after BOB… blockers first, ALICE did not answer
     async with tx(db) as s:
         standup = await standups.get_run(s, run.id)
-        await standups.answer(s, run=standup, user_id=BOB, yesterday="", today="train <model>", blockers="")
+        await standups.answer(
+            s, config=config, run=standup, user_id=BOB, yesterday="", today="train <model>", blockers=""
+        )
         await standups.answer(
             s,
+            config=config,
             run=standup,
             user_id=DAVE,
             yesterday="a",

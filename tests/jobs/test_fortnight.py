@@ -243,7 +243,13 @@ async def bob_answers_tuesday(world: World, jobs: CeremonyJobs) -> None:
             )
         ).one()
         await standups.answer(
-            s, run=run, user_id=BOB, yesterday="Loader", today="Ranker", blockers="GPU quota"
+            s,
+            config=jobs.config,
+            run=run,
+            user_id=BOB,
+            yesterday="Loader",
+            today="Ranker",
+            blockers="GPU quota",
         )
 
 

@@ -20,7 +20,7 @@ from bot.slack import ids
 from bot.store.models import CeremonyRun, OutboxMessage, StandupAnswer
 from tests.clock import FakeClock
 from tests.conftest import ALICE, BOB, DAVE, RECSYS, make_config
-from tests.factories import outbox_rows, tx
+from tests.factories import outbox_rows, snapshot, tx
 from tests.slack.helpers import deliver, posted, updates
 from tests.slack_driver import SlackDriver
 
@@ -118,7 +118,15 @@ async def answer_directly(
     """Record an answer the way the modal's submission is meant to: the service, then the thread reply."""
     async with notifier_of(slack).transaction() as s:
         run = await standups.get_run(s, run_id)
-        await standups.answer(s, run=run, user_id=user, yesterday=yesterday, today=today, blockers=blockers)
+        await standups.answer(
+            s,
+            config=slack.app.state.deps.config,
+            run=run,
+            user_id=user,
+            yesterday=yesterday,
+            today=today,
+            blockers=blockers,
+        )
 
 
 async def answers(db: AsyncEngine) -> list[StandupAnswer]:
@@ -439,3 +447,16 @@ async def test_an_answer_sent_before_the_prompt_is_delivered_waits_for_it(standu
     prompt, reply = posted(standup)
     assert prompt["text"].startswith(":sunrise:")
     assert reply["thread_ts"] == next(r.slack_ts for r in await outbox_rows(db) if r.id == run.message_id)
+
+
+async def test_someone_outside_the_team_cannot_answer_its_standup(standup, db, clock, make_worker):
+    run_id, _ = await run_standup(standup, clock, make_worker())
+    view = await open_modal(standup, run_id)  # the form a member was shown, submitted by someone else
+    before = await snapshot(db)
+
+    response = await standup.submit(view, values(today="Read everyone's plans"), user="U04FRANK")
+
+    body = response.json()
+    assert body["response_action"] == "errors", body
+    assert "Only members of team recsys can answer its standup." in " ".join(body["errors"].values())
+    assert await snapshot(db) == before

@@ -145,6 +145,7 @@ async def standup_submitted(
     async with who.deps.transaction() as session:
         await standups.answer(
             session,
+            config=who.config,
             run=await standups.get_run(session, run_id),
             user_id=who.user_id,
             yesterday=_text(values, ids.FIELD_YESTERDAY),
