@@ -145,6 +145,8 @@ def create_web_app(
                 f"# TYPE cadence_drift_readings_{name}_total counter",
                 f"cadence_drift_readings_{name}_total {value}",
             ]
+        lines.append("# TYPE cadence_refusals_total counter")
+        lines += [f'cadence_refusals_total{{door="{d}"}} {deps.refusals[d]}' for d in ("slack", "api")]
         return "\n".join(lines) + "\n"
 
     return web

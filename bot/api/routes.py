@@ -225,6 +225,8 @@ def install(
 
     @app.exception_handler(CadenceError)
     async def domain_error(request: Request, exc: CadenceError) -> JSONResponse:
+        if isinstance(exc, Forbidden):
+            request.app.state.deps.refusals["api"] += 1
         if isinstance(exc, Invalid):
             loc = ["body", exc.field] if exc.field else ["body"]
             return JSONResponse(

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.services.errors import CadenceError, Invalid, NotFound
+from bot.services.errors import CadenceError, Forbidden, Invalid, NotFound
 from bot.slack import ids
 from bot.slack.blocks import error_message
 from bot.slack.context import DEPS, Deps, Invocation
@@ -49,6 +49,8 @@ def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | Non
             # number): nothing in this body can be trusted, so never act on it.
             log.warning("refused an unverifiable request: %s", error)
             return BoltResponse(status=401, body='{"error":"invalid request"}')
+        if isinstance(error, Forbidden):
+            deps.refusals["slack"] += 1
         if isinstance(error, CadenceError):
             problem = error.message
         else:

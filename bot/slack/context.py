@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -30,6 +31,7 @@ class Deps:
     notifier: Notifier  # every transaction that changes something runs through it (see transaction)
     clock: Clock
     readers: async_sessionmaker[AsyncSession]  # sessions of the reader engine (see reading)
+    refusals: Counter[str] = field(default_factory=Counter)  # by door: who-may-do-what refusals, for /metrics
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One unit of work; the messages its changes cause are queued before it commits."""

@@ -175,3 +175,15 @@ async def test_naming_another_team_does_not_let_a_stranger_change_it(slack, db):
 async def test_a_wrong_team_is_named(slack, db, text, answer):
     response = await slack.command(text, user=ALICE, channel=ELSEWHERE)
     assert response.json()["text"].startswith(f":warning: {answer}")
+
+
+async def test_refusals_are_counted_for_the_operator(slack, db):
+    await recsys_work(slack)
+    for command in ("story start S-1", "exp status E-1 abandoned"):
+        await slack.command(command, user=MALLORY, channel=ELSEWHERE)
+    await slack.command("story list", user=MALLORY, channel=ELSEWHERE)  # reading is not a refusal
+
+    metrics = (await slack.http.get("/metrics")).text
+
+    assert 'cadence_refusals_total{door="slack"} 2' in metrics
+    assert 'cadence_refusals_total{door="api"} 0' in metrics
