@@ -356,6 +356,8 @@ class AppConfig(_Model):
     mlflow: Mlflow | None = None
     drift: Drift = Field(default_factory=lambda: Drift())
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    # who may read a team's stories, sprints, experiments, incidents and decisions (docs/authorization.md)
+    visibility: Literal["workspace", "team"] = "workspace"
 
     # the file this configuration was read from, for line numbers (None when built in code)
     _source: ConfigSource | None = PrivateAttr(default=None)
@@ -732,6 +734,7 @@ _EXPECT: dict[str, _Expect] = {
     "grace_minutes": _Expect("a whole number of minutes", "120"),
     "templates_dir": _Expect("a directory", "./my-templates"),
     "api_max_body_bytes": _Expect("a whole number of bytes", "65536"),
+    "visibility": _Expect("workspace or team", "team"),
     "teams": _Expect(
         "a list of teams, each with at least a name and a channel", "[{name: recsys, channel: C0123ABCD}]"
     ),
@@ -914,6 +917,7 @@ _ANCHORED = {
     "public_url",
     "templates_dir",
     "api_max_body_bytes",
+    "visibility",
 }
 
 

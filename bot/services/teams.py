@@ -78,6 +78,14 @@ def require_member(config: AppConfig, team_name: str, actor: str, *, doing: str)
     return team
 
 
+def require_reader(config: AppConfig, team: Team, actor: str, *, what: str) -> None:
+    """With `visibility: team`, a team's work is shown only to its members, leads and approvers (and to
+    actors that are not people); with the default `workspace`, to anyone."""
+    approver = team.governance is not None and actor in team.governance.approvers
+    if config.visibility == "team" and not (admits(team, actor) or approver):
+        raise Forbidden(f"Team {team.name} shows {what} to its members only.")
+
+
 def require_lead(team: Team, user_id: str, *, doing: str, field: str | None = None) -> None:
     """Sprint decisions belong to the team's leads when the team names any, else to its members."""
     if team.leads and user_id not in team.leads:

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import AppConfig, Team
 from bot.notify import Notifier
-from bot.services.teams import resolve_team, team_named
+from bot.services.teams import require_reader, resolve_team, team_named
 from bot.slack.followups import Followups
 from bot.store.db import reading
 
@@ -77,6 +77,12 @@ class Invocation:
         if self.team_name is not None:
             return team_named(self.deps.config, self.team_name)
         return resolve_team(self.deps.config, channel_id=self.channel_id, user_id=self.user_id)
+
+    def may_read(self, team: Team | str, what: str) -> None:
+        """Refuses (Forbidden) when the configuration keeps `what` of the team to its people."""
+        found = self.deps.config.team(team) if isinstance(team, str) else team
+        if found is not None:
+            require_reader(self.deps.config, found, self.user_id, what=what)
 
     def today(self, team: Team) -> date:
         """The date in the team's time zone, by the clock the app runs on."""

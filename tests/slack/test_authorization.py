@@ -10,7 +10,7 @@ import pytest
 
 from bot.slack import ids
 from bot.store.models import Story
-from tests.conftest import ALICE, BOB, FRANK, PLATFORM
+from tests.conftest import ALICE, BOB, CAROL, FRANK, PLATFORM, make_config
 from tests.factories import rows, snapshot
 from tests.slack.helpers import ok
 from tests.slack.test_modals import story_values
@@ -187,3 +187,30 @@ async def test_refusals_are_counted_for_the_operator(slack, db):
 
     assert 'cadence_refusals_total{door="slack"} 2' in metrics
     assert 'cadence_refusals_total{door="api"} 0' in metrics
+
+
+# ── visibility: team ─────────────────────────────────────────────────────────────────────────
+
+READS = [
+    ("story list --team recsys", "its stories"),
+    ("story show S-1", "its stories"),
+    ("sprint plan --team recsys", "its sprints"),
+    ("sprint current --team recsys", "its sprints"),
+    ("exp list --team recsys", "its experiments"),
+    ("exp show E-1", "its experiments"),
+    ("audit S-1", "its decision history"),
+    ("drift --team recsys", "its drift incidents"),
+]
+
+
+@pytest.mark.parametrize(("command", "what"), READS, ids=[c.split(" --")[0] for c, _ in READS])
+async def test_with_visibility_team_only_the_team_reads_its_work(make_app, db, command, what):
+    config = make_config(visibility="team")
+    async with make_app(config) as slack:
+        await recsys_work(slack)
+
+        refused = await slack.command(command, user=FRANK, channel=PLATFORM)
+        assert refused.json()["text"] == f":warning: Team recsys shows {what} to its members only."
+        for reader in (BOB, CAROL):  # a member, and an approver of the team
+            text = (await slack.command(command, user=reader, channel=ELSEWHERE)).json()["text"]
+            assert not text.startswith(":warning:"), (reader, text)

@@ -32,6 +32,7 @@ async def list_(inv: Invocation, tokens: list[str]) -> Reply:
     if tokens:
         raise Invalid("`drift` takes no arguments; `drift show D-n` shows one incident.")
     team = inv.team()
+    inv.may_read(team, "its drift incidents")
     async with inv.deps.reading() as session:
         found = await drift.list_incidents(session, team=team.name, state="open")
     zone = inv.config.team_timezone(team)
@@ -45,6 +46,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
     key = _one_key(tokens, "drift show D-3")
     async with inv.deps.reading() as session:
         incident = await drift.get_incident(session, key)
+        inv.may_read(incident.team, "its drift incidents")
         rows = await drift.readings_of(
             session, model=incident.model, metric=incident.metric, feature=incident.feature, limit=20
         )

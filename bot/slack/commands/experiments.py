@@ -76,6 +76,7 @@ async def list_(inv: Invocation, tokens: list[str]) -> Reply:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; exp list takes only options.")
     async with inv.deps.reading() as session:
         team = inv.team()
+        inv.may_read(team, "its experiments")
         story = (
             await stories.get_story(session, args.option("--story") or "") if args.option("--story") else None
         )
@@ -102,6 +103,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
         raise Invalid("Name one experiment, e.g. `exp show E-3`.")
     async with inv.deps.reading() as session:
         exp = await experiments.get_experiment(session, args.positionals[0])
+        inv.may_read(exp.team, "its experiments")
         rows = await experiments.results(session, exp)
         story = await experiments.story_of(session, exp)
         reviews = await governance.reviews_for(session, exp)
@@ -236,6 +238,7 @@ async def audit_history(inv: Invocation, tokens: list[str]) -> Reply:
             raise Invalid(
                 f"{raw!r} is not a story, experiment, review or drift incident id (S-4, E-2, R-1, D-3)."
             )
+        inv.may_read(team, "its decision history")
         rows = await audit.history(session, key)
     if not rows:
         return message(

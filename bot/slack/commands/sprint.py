@@ -58,6 +58,7 @@ async def current(inv: Invocation, tokens: list[str]) -> Reply:
         raise Invalid(f"Unexpected {tokens[0]!r}; `sprint current` takes no arguments.")
     async with inv.deps.reading() as session:
         team = inv.team()
+        inv.may_read(team, "its sprints")
         sprint = await sprints.resolve_sprint(session, team=team, ref="current")
         view = await sprints.overview(session, config=inv.config, team=team, sprint=sprint)
     return message(f"Sprint {escape(sprint.name)}", sprint_board(view, today=inv.today(team)))
@@ -67,6 +68,7 @@ async def plan(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
     async with inv.deps.reading() as session:
         team = inv.team()
+        inv.may_read(team, "its sprints")
         sprint = None
         if args.positionals:
             sprint = await sprints.resolve_sprint(session, team=team, ref=" ".join(args.positionals))
@@ -129,6 +131,7 @@ async def review(inv: Invocation, tokens: list[str]) -> Reply:
     """`sprint review [NAME]`: the sprint review, shown to the caller first, with a button to post it."""
     args = parse_args(tokens)
     team = inv.team()
+    inv.may_read(team, "its sprints")
     async with inv.deps.transaction() as session:
         sprint = await sprints.resolve_sprint(session, team=team, ref=" ".join(args.positionals) or "current")
         summary = await sprint_review.build(

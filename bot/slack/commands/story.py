@@ -117,6 +117,7 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; story list takes only options.")
     async with inv.deps.reading() as session:
         team = inv.team()
+        inv.may_read(team, "its stories")
         ref = args.option("--sprint")
         sprint = None
         if ref and ref.lower() != "backlog":
@@ -146,6 +147,7 @@ async def show(inv: Invocation, tokens: list[str]) -> Reply:
     key = _one_key(tokens, "story show S-12")
     async with inv.deps.reading() as session:
         story = await stories.get_story(session, key)
+        inv.may_read(story.team, "its stories")
         ready = await readiness.checklist(session, story, "ready", inv.config)
         done = await readiness.checklist(session, story, "done", inv.config)
         sprint_name = await stories.sprint_name(session, story)
