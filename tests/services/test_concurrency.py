@@ -281,3 +281,24 @@ async def test_a_drop_during_a_sprint_close_names_the_sprint_the_story_really_le
     drop_row = next(e for e in await audit_rows(db) if e.action == "sprint.drop")
     assert json.loads(drop_row.payload)["sprint"] == ("S2" if carried else "S1")
     assert [(s.key, s.sprint_id) for s in await rows(db, Story)] == [(key, None)]
+
+
+async def test_twenty_first_reports_of_one_new_experiment_at_once_create_it_once(db, config):
+    """The issue saw 9, 3 and 14 of 20 answers fail on PostgreSQL (a unique violation not caught)."""
+    from bot.services import experiments
+    from bot.store.models import Experiment
+
+    async with tx(db) as s:
+        story = await make_story(s, config)
+
+    async def report(session):
+        found = await stories.get_story(session, story.key)
+        return await experiments.upsert_external(
+            session, config=config, external_id="pipe-7", story=found, name="ranker-v7", actor="api:pipeline"
+        )
+
+    results = await _race(*(_Call(db, report) for _ in range(20)))
+
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert sum(1 for _, created in results if created) == 1
+    assert len(await rows(db, Experiment)) == 1
