@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig, Settings
+from bot.integrations.slack_anchors import anchors_in
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.drift import DriftJobs
 from bot.jobs.governance import GovernanceJobs
@@ -61,12 +62,14 @@ class Runner:
         governance: GovernanceJobs | None = None,
         mlflow: MlflowSync | None = None,
         drift: DriftJobs | None = None,
+        slack: AsyncWebClient | None = None,
     ) -> None:
         self.jobs = jobs
         self.worker = worker
         self.governance = governance
         self.mlflow = mlflow
         self.drift = drift
+        self.slack = slack  # reads the audit heads back (check_audit)
         self.notifier = jobs.notifier
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
@@ -138,12 +141,27 @@ class Runner:
             log.exception("running due ceremonies failed")
 
     async def anchor_audit(self) -> None:
-        """Post the audit log's head to the governance channels (once per head: see audit.anchor)."""
+        """Hold the log against the heads posted so far (alerting the governance channels when it does
+        not match), then post its head (once per head: see audit.anchor), unless it did not match: a
+        changed log is not vouched for."""
         try:
+            if not await self.check_audit():
+                return
             async with self.notifier.transaction() as session:
                 await audit.anchor(session)
         except Exception:  # the next interval tries again
             log.exception("anchoring the audit log failed")
+
+    async def check_audit(self) -> bool:
+        """What `cadence audit verify --against-slack` does, on the clock: a mismatch is posted to the
+        governance channels (audit.report_check). True when the log matches."""
+        anchors = await anchors_in(self.slack, anchor_channels(self.jobs.config)) if self.slack else []
+        async with self.notifier.transaction() as session:
+            result = await audit.verify(session)
+            if result.ok:
+                result = await audit.against_anchors(session, anchors)
+            audit.report_check(session, result)
+        return result.ok
 
     async def sweep(self) -> None:
         """Run everything due now, as the scheduler's periodic sweep does (the sandbox's clock jumps)."""
@@ -208,4 +226,5 @@ def build_clock(
         governance=GovernanceJobs(config=config, notifier=notifier, clock=clock),
         mlflow=sync,
         drift=DriftJobs(config=config, notifier=notifier, clock=clock),
+        slack=slack,
     )

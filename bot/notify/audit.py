@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig
-from bot.services.events import AuditAnchored
+from bot.services.events import AuditAnchored, AuditCheckFailed
 from bot.store import outbox
 
 if TYPE_CHECKING:
@@ -36,5 +37,23 @@ async def audit_anchored(n: Notifier, session: AsyncSession, event: AuditAnchore
                     "event_type": ANCHOR_TYPE,
                     "event_payload": {"seq": event.seq, "digest": event.digest},
                 },
+            },
+        )
+
+
+async def audit_check_failed(n: Notifier, session: AsyncSession, event: AuditCheckFailed) -> None:
+    """The same finding is posted once (a check every few hours would otherwise repeat it)."""
+    digest = hashlib.sha256(event.reason.encode()).hexdigest()[:16]
+    for channel in anchor_channels(n.config):
+        await outbox.enqueue(
+            session,
+            dedupe_key=f"audit-check:{event.first_bad_seq}:{digest}:{channel}",
+            channel=channel,
+            payload={
+                "text": (
+                    f":rotating_light: The audit log no longer matches what was recorded: {event.reason}. "
+                    "Someone changed the database; compare with `cadence audit verify --against-slack` and "
+                    "restore from a backup taken before that row."
+                )
             },
         )

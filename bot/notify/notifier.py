@@ -62,6 +62,7 @@ HANDLERS: dict[type[events.Event], Handler] = {
     events.DriftResolved: drift.drift_resolved,
     events.DriftAckOverdue: drift.drift_ack_overdue,
     events.AuditAnchored: audit.audit_anchored,
+    events.AuditCheckFailed: audit.audit_check_failed,
 }
 
 

@@ -245,6 +245,12 @@ async def against_anchors(session: AsyncSession, anchors: list[tuple[int, str]])
     return Verification(True, len(set(anchors)))
 
 
+def report_check(session: AsyncSession, result: Verification) -> None:
+    """A failed check becomes an alert to the governance channels; a passing one records nothing."""
+    if not result.ok:
+        events.record(session, events.AuditCheckFailed(result.first_bad_seq, result.reason))
+
+
 async def history(session: AsyncSession, subject: str) -> list[AuditEvent]:
     rows = await session.exec(
         select(AuditEvent).where(AuditEvent.subject == subject).order_by(col(AuditEvent.seq))

@@ -24,6 +24,14 @@ class AuditAnchored(Event):
 
 
 @dataclass(frozen=True)
+class AuditCheckFailed(Event):
+    """The scheduled check found the audit log changed: `reason` names the first row that differs."""
+
+    first_bad_seq: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class StoryAssigned(Event):
     story_id: int
     owner: str

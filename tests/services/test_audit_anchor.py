@@ -90,3 +90,24 @@ async def test_an_intact_log_agrees_with_its_heads(db, make_worker, clock, fake_
     async with tx(db) as s:
         result = await audit.against_anchors(s, anchors)
     assert (result.ok, result.checked) == (True, 2)
+
+
+async def test_the_clock_alerts_the_governance_channels_once_when_the_log_no_longer_matches(
+    make_app, db, make_worker, clock
+):
+    async with make_app(make_config()) as slack:
+        runner = slack.app.state.runner
+        await _record_many(db)
+        await runner.anchor_audit()  # the log matches: its head (row 4) is posted
+        await deliver(make_worker(), clock)
+        assert [m.channel for m in await outbox_rows(db)] == [GOV]
+
+        await execute(db, "DELETE FROM audit_event WHERE seq = 4")
+        await execute(db, "UPDATE counter SET value = 3 WHERE name = 'audit'")
+        await runner.anchor_audit()
+        await runner.anchor_audit()  # the same finding is not posted twice, and no new head is posted
+
+        messages = [m.payload for m in await outbox_rows(db)]
+        assert len(messages) == 2
+        assert "row 4 was anchored in Slack but is missing from the log" in messages[1]
+        assert ":rotating_light:" in messages[1]
