@@ -331,3 +331,14 @@ async def test_a_malformed_body_with_a_good_signature_is_a_400_naming_what_is_wr
     assert reason in response.json()["error"]
     assert not any(r.exc_info for r in caplog.records)
     await nothing_happened(slack, db)
+
+
+async def test_slacks_certificate_check_is_answered_and_runs_nothing(slack, db):
+    body = "ssl_check=1&token=legacy"
+
+    response = await slack.http.post(
+        "/slack/events", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+
+    assert response.status_code == 200
+    await nothing_happened(slack, db)
