@@ -1,7 +1,8 @@
 """Bearer tokens from CADENCE_API_TOKENS (`label=token` or a bare token), compared in constant time.
 
 A label may end in `:read`: that token may only read (GET); any other request with it is a 403. Without
-it a token reads and writes."""
+it a token reads and writes. A label may name teams, `pipeline@recsys+search=…`: that token changes only
+those teams' work (the services check it, through teams.TOKEN_TEAMS)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
 
+from bot.services.teams import TOKEN_TEAMS
+
 
 @dataclass(frozen=True)
 class ApiToken:
     label: str
     secret: str
     read_only: bool = False
+    teams: frozenset[str] | None = None  # None: every team
 
 
-_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,39}(:read|:write)?$")
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,39}(@[a-z0-9_-]{1,40}(\+[a-z0-9_-]{1,40})*)?(:read|:write)?$")
 READS = ("GET", "HEAD", "OPTIONS")
 MIN_LABELLED_SECRET = 8
 
@@ -32,8 +36,10 @@ def parse_tokens(raw: tuple[str, ...]) -> list[ApiToken]:
         item = item.strip()
         label, _, secret = item.partition("=")
         if _LABEL.match(label) and len(secret.rstrip("=")) >= MIN_LABELLED_SECRET:
-            name, _, access = label.partition(":")
-            tokens.append(ApiToken(name, secret, read_only=access == "read"))
+            named, _, access = label.partition(":")
+            name, _, teams = named.partition("@")
+            scope = frozenset(teams.split("+")) if teams else None
+            tokens.append(ApiToken(name, secret, read_only=access == "read", teams=scope))
         else:
             tokens.append(ApiToken(f"token{n}", item))
     return [t for t in tokens if t.secret]
@@ -66,4 +72,5 @@ class BearerAuth:
                 status.HTTP_403_FORBIDDEN,
                 detail=f"The token {match.label} may only read (it is labelled :read).",
             )
+        TOKEN_TEAMS.set(match.teams)
         return f"api:{match.label}"

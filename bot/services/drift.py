@@ -29,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.config import AppConfig, DriftRule, Team
 from bot.services import audit, events, readiness, stories
 from bot.services.errors import Conflict, Forbidden, Invalid, NotFound
+from bot.services.teams import TOKEN_TEAMS
 from bot.store.models import DriftIncident, DriftReading, Story
 from bot.store.queries import lock_team, next_number
 
@@ -452,6 +453,7 @@ async def ingest(
         raise Invalid(f"At most {MAX_READINGS} readings a request; this one has {len(readings)}.")
     for i, r in enumerate(readings):
         _check_reading(i, r)
+    _check_token_scope(config, [(r.series, None) for r in readings])
     result = Ingested(received=len(readings))
     unique = list(
         {(*r.series, r.source, r.window_end.astimezone(UTC)): r for r in reversed(readings)}.values()
@@ -520,12 +522,24 @@ class AlertsApplied:
     skipped: list[str] = field(default_factory=list)
 
 
+def _check_token_scope(config: AppConfig, series: Sequence[tuple[tuple[str, str, str], str | None]]) -> None:
+    """An API token scoped to teams reports only what those teams watch (or, for an alert, name)."""
+    scope = TOKEN_TEAMS.get()
+    if scope is None:
+        return
+    teams = {rule.team for s, _ in series for rule in rules_for(config, *s)} | {t for _, t in series if t}
+    outside = sorted(teams - scope)
+    if outside:
+        raise Forbidden(f"This API token may not report what team {', '.join(outside)} watches.")
+
+
 async def apply_alerts(
     session: AsyncSession, *, config: AppConfig, alerts: Sequence[Alert], now: datetime
 ) -> AlertsApplied:
     """Open, update or resolve incidents from a monitor's alerts. The monitor already decided that
     the alert fires (its own `for`), so a firing alert opens an incident at once; a value, when the
     alert carries one, is stored as a reading and judged against the team's rule."""
+    _check_token_scope(config, [((a.model, a.metric, a.feature), a.team) for a in alerts])
     out = AlertsApplied()
     batch = _Batch()
     readings = [

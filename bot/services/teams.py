@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 
 from bot.config import AppConfig, Team
 from bot.services.errors import Forbidden, Invalid
@@ -58,10 +59,18 @@ def is_person(actor: str) -> bool:
     return bool(_PERSON.match(actor))
 
 
+# The teams the API token of the request in hand may change (None: every team). Set by the API's door
+# (bot/api/auth.py) for the request's task, read by admits for actors that are not people.
+TOKEN_TEAMS: ContextVar[frozenset[str] | None] = ContextVar("token_teams", default=None)
+
+
 def admits(team: Team, actor: str) -> bool:
-    """Whether `actor` may change the team's work: its members and leads; actors that are not people
-    (checked at their own door); and anyone, for a team that lists no people at all."""
-    return not is_person(actor) or team.includes(actor) or not (team.members or team.leads)
+    """Whether `actor` may change the team's work: its members and leads; actors that are not people,
+    within the teams their API token is scoped to; and anyone, for a team that lists no people at all."""
+    if not is_person(actor):
+        scope = TOKEN_TEAMS.get()
+        return scope is None or team.name in scope
+    return team.includes(actor) or not (team.members or team.leads)
 
 
 def require_member(config: AppConfig, team_name: str, actor: str, *, doing: str) -> Team:

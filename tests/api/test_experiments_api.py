@@ -748,3 +748,33 @@ async def test_a_read_only_token_reads_and_is_refused_every_write(db, config, se
     assert [r.status_code for r in refused] == [403, 403, 403]
     assert refused[0].json()["detail"] == "The token dash may only read (it is labelled :read)."
     assert await counts(db) == before
+
+
+async def test_a_token_scoped_to_a_team_changes_only_that_teams_experiments(db, config, settings, clock):
+    await add_stories(db, config, 1)  # S-1, recsys
+    async with tx(db) as s:
+        platform = config.team("platform")
+        assert platform is not None
+        await stories.add_story(s, config=config, team=platform, title="Feature store", actor=FRANK)  # S-2
+    scoped = {"Authorization": "Bearer secret-recsys-1"}
+    app = build_app(db, config, settings, clock, ("pipeline=secret-1", "ranker@recsys=secret-recsys-1"))
+    async with client_for(app) as api:
+        assert (await api.put("/api/v1/experiments/r-1", json=body(), headers=scoped)).status_code == 201
+        assert (
+            await api.put("/api/v1/experiments/p-1", json=body(story="S-2"), headers=GOOD)
+        ).status_code == 201
+        before = await counts(db)
+
+        refused = [
+            await api.put("/api/v1/experiments/p-2", json=body(story="S-2"), headers=scoped),
+            await api.post("/api/v1/experiments/p-1/status", json={"status": "running"}, headers=scoped),
+            await api.post("/api/v1/experiments/p-1/metrics", json={"metrics": {"auc": 0.9}}, headers=scoped),
+        ]
+        allowed = await api.post("/api/v1/experiments/r-1/status", json={"status": "running"}, headers=scoped)
+
+    assert [r.status_code for r in refused] == [403, 403, 403], [r.text for r in refused]
+    assert refused[0].json()["detail"] == "Only members of team platform can add experiments to S-2."
+    assert allowed.status_code == 200, allowed.text
+    after = await counts(db)
+    assert after["experiment"] == before["experiment"]
+    assert after["experiment_result"] == before["experiment_result"]

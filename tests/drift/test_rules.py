@@ -134,3 +134,35 @@ async def test_readings_older_than_the_retention_are_pruned_and_incidents_kept(a
         assert await drift.prune(session, config=dconfig, now=T0 + timedelta(days=89)) == 0
         assert await drift.prune(session, config=dconfig, now=T0 + timedelta(days=91)) == 2
     assert await rows(db, DriftReading) == [] and len(await rows(db, DriftIncident)) == 1
+
+
+async def test_a_token_scoped_to_a_team_reports_only_what_that_team_watches(db, dconfig, settings, clock):
+    import dataclasses
+
+    import httpx
+
+    from bot.web import create_web_app
+
+    app = create_web_app(
+        settings=dataclasses.replace(settings, api_tokens=("ranker@recsys=secret-recsys-1",)),
+        config=dconfig,
+        engine=db,
+        clock=clock,
+    )
+    scoped = {"Authorization": "Bearer secret-recsys-1"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as api:
+        ok = await api.post(
+            "/api/v1/drift", json={"readings": [wire(reading(metric="psi", value=0.05))]}, headers=scoped
+        )
+        refused = await api.post(
+            "/api/v1/drift",
+            json={
+                "readings": [wire(reading(metric="drift_share", value=0.9, window=1))]
+            },  # platform watches it
+            headers=scoped,
+        )
+
+    assert ok.status_code == 200, ok.text
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"] == "This API token may not report what team platform watches."
+    assert len(await rows(db, DriftReading)) == 1
