@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from bot.services import drift
-from bot.services.errors import Invalid
+from bot.services.errors import Forbidden, Invalid
 from bot.store.models import AuditEvent, DriftIncident, DriftReading
 from tests.drift.conftest import AUTH, T0, reading, wire
-from tests.factories import rows, tx
+from tests.factories import rows, snapshot, tx
 
 
 async def send(api, *readings: drift.Reading) -> dict:
@@ -166,3 +166,15 @@ async def test_a_token_scoped_to_a_team_reports_only_what_that_team_watches(db, 
     assert refused.status_code == 403, refused.text
     assert refused.json()["detail"] == "This API token may not report what team platform watches."
     assert len(await rows(db, DriftReading)) == 1
+
+
+async def test_only_the_watching_team_acts_on_its_incident(api, db, dconfig, clock):
+    await send(api, reading(metric="psi", value=0.3))  # recsys watches psi of recsys-*: D-1
+    before = await snapshot(db)
+    for outsider in ("U04FRANK", "U0MALLORY"):
+        with pytest.raises(Forbidden) as refused:
+            async with tx(db, dconfig) as s:
+                incident = await drift.get_incident(s, "D-1")
+                await drift.acknowledge(s, config=dconfig, incident=incident, actor=outsider, now=clock.now())
+        assert refused.value.message == "Only members and leads of team recsys can act on D-1."
+    assert await snapshot(db) == before

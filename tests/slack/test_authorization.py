@@ -214,3 +214,16 @@ async def test_with_visibility_team_only_the_team_reads_its_work(make_app, db, c
         for reader in (BOB, CAROL):  # a member, and an approver of the team
             text = (await slack.command(command, user=reader, channel=ELSEWHERE)).json()["text"]
             assert not text.startswith(":warning:"), (reader, text)
+
+
+@pytest.mark.parametrize(("who", "where"), STRANGERS)
+async def test_the_mark_done_button_is_refused_to_a_stranger(slack, db, who, where):
+    await recsys_work(slack)
+    await ok(slack, "dod S-2 data_lineage=a model_evaluation=b rollback_plan=c monitoring=d", user=ALICE)
+    before = await snapshot(db)
+
+    await slack.click(ids.MARK_DONE, "S-2", user=who, channel=where)
+
+    [answer] = [r for r in slack.fake.of("response_url")][-1:]
+    assert answer.args["text"] == ":warning: Only members of team recsys can change S-2."
+    assert await snapshot(db) == before
