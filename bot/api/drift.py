@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from bot.api.routes import MALFORMED, CallerDep, ClockDep, ConfigDep, SessionDep, get_caller
 from bot.api.schemas import (
+    NO_CONTROL,
     AlertsOut,
     DriftIn,
     DriftName,
@@ -178,7 +179,7 @@ async def incident_out(session: Any, incident: DriftIncident) -> IncidentOut:
 async def get_incidents(
     session: SessionDep,
     state: Literal["open", "acknowledged", "resolved", "all"] = "open",
-    team: Annotated[str | None, Query(max_length=40)] = None,
+    team: Annotated[str | None, Query(max_length=40, pattern=NO_CONTROL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[IncidentOut]:
     """Incidents, newest first; `open` means open or acknowledged."""
@@ -203,9 +204,9 @@ def reading_out(r: DriftReading) -> ReadingOut:
 @router.get("/drift/readings", response_model=list[ReadingOut], responses={401: {}, 422: {}})
 async def get_readings(
     session: SessionDep,
-    model: Annotated[str | None, Query(max_length=200)] = None,
-    metric: Annotated[str | None, Query(max_length=100)] = None,
-    feature: Annotated[str | None, Query(max_length=200)] = None,
+    model: Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL)] = None,
+    metric: Annotated[str | None, Query(max_length=100, pattern=NO_CONTROL)] = None,
+    feature: Annotated[str | None, Query(max_length=200, pattern=NO_CONTROL)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[ReadingOut]:
     """Stored readings, newest window first, including those no rule watches."""

@@ -24,7 +24,9 @@ Status = Literal["proposed", "running", "succeeded", "failed", "abandoned"]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.:/-]{0,99}$")]
 StoryKey = Annotated[str, StringConstraints(pattern=r"^[Ss]-?\d{1,9}$")]
 UserId = Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,31}$")]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s<>|\x00-\x1f\x7f]{1,2000}$")]
+# no spaces, controls or <>| (they would break the Slack link); ASCII ranges only, which JSON Schema's
+# regex dialect and Python's read the same way (\s does not mean the same in both)
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^<>|\x00-\x20\x7f-\x9f]{1,2000}$")]
 
 
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON numbers only: not true, not "1.2"
@@ -32,7 +34,9 @@ Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # JSON numbe
 
 _C = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f"  # control characters (tab, newline and return allowed)
 NO_CONTROL = f"^[^{_C}]*$"  # the rule of _In, as the OpenAPI document states it
-SOME_TEXT = f"^[^{_C}]*[^\\s{_C}][^{_C}]*$"  # the same, for a required field: not blank once trimmed
+# what Python's str.strip() removes, spelled out: JSON Schema's \\s and Python's differ (U+0085, U+FEFF)
+_SPACE = "\\t\\n\\r\\x0b\\x0c\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+SOME_TEXT = f"^[^{_C}]*[^{_SPACE}{_C}][^{_C}]*$"  # the same, for a required field: not blank once trimmed
 
 
 def _declare_no_control(schema: dict[str, Any]) -> None:

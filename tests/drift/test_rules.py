@@ -178,3 +178,12 @@ async def test_only_the_watching_team_acts_on_its_incident(api, db, dconfig, clo
                 await drift.acknowledge(s, config=dconfig, incident=incident, actor=outsider, now=clock.now())
         assert refused.value.message == "Only members and leads of team recsys can act on D-1."
     assert await snapshot(db) == before
+
+
+async def test_a_query_with_a_control_character_is_a_422_not_a_database_error(api, db):
+    """Schemathesis found this one: a NUL in a query parameter reached PostgreSQL as a 500."""
+    for params in ({"feature": "a\x00b"}, {"model": "\x1b[31m"}, {"metric": "auc\x00"}):
+        response = await api.get("/api/v1/drift/readings", params=params, headers=AUTH)
+        assert response.status_code == 422, (params, response.text)
+    response = await api.get("/api/v1/drift/incidents", params={"team": "rec\x00sys"}, headers=AUTH)
+    assert response.status_code == 422, response.text

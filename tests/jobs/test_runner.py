@@ -68,7 +68,8 @@ def test_build_adds_one_job_per_occasion_and_a_sweep(make_jobs):
         "recsys:review",
         "platform:standup",
     }
-    assert set(jobs) == expected | {"sweep"}
+    # and, since recsys has a governance channel, the audit log's head posted there (check, then anchor)
+    assert set(jobs) == expected | {"sweep", "audit-anchor"}
     assert not scheduler.running
 
     sweep = jobs["sweep"]
