@@ -604,6 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    if not args.verbose:  # "Adding job tentatively" and "Added job" for each of thousands of jobs
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     return int(args.func(args) or 0)
 
 

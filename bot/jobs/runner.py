@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -28,6 +29,7 @@ from bot.services import audit
 from bot.services.schedule import Occasion, grace, occasions
 from bot.store.db import unit_of_work
 from bot.store.slack_events import forget_before
+from bot.text import plural
 
 log = logging.getLogger(__name__)
 SWEEP = timedelta(minutes=5)  # also look for due work this often, in case a wake-up was missed
@@ -170,9 +172,27 @@ class Runner:
     async def start(self) -> None:
         await self._tick()  # catch up on anything missed while no clock was running
         self.build().start()
-        for job in self.scheduler.get_jobs():
-            log.info("scheduled %s, next at %s", job.name, job.next_run_time)
+        self._log_schedule()
         self._worker_task = asyncio.create_task(self.worker.run_forever(self._stop), name="outbox worker")
+
+    def _log_schedule(self) -> None:
+        """One line per team at INFO (a clock with 300 teams starts quietly); every job at DEBUG."""
+        by_team: dict[str, list[Any]] = {}
+        for job in self.scheduler.get_jobs():
+            log.debug("scheduled %s, next at %s", job.name, job.next_run_time)
+            by_team.setdefault(job.id.split(":")[0] if ":" in job.id else "", []).append(job)
+        for team, jobs in sorted(by_team.items()):
+            first = min(jobs, key=lambda j: j.next_run_time)
+            if team:
+                log.info(
+                    "team %s: %s scheduled; next %s at %s",
+                    team,
+                    plural(len(jobs), "occasion"),
+                    first.name.removeprefix(f"{team} "),
+                    first.next_run_time,
+                )
+            else:
+                log.info("clock: %s", ", ".join(sorted(j.name for j in jobs)))
 
     async def stop(self) -> None:
         self._stop.set()

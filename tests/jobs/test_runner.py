@@ -218,3 +218,24 @@ def test_build_clock_wires_the_worker(db, clock, settings, fake_slack):
     assert runner.worker.settings.max_attempts == 3
     assert runner.worker.clock is jobs.clock
     assert runner.worker.sessions is jobs.sessions
+
+
+async def test_start_says_one_line_per_team_at_info_and_each_job_at_debug(
+    db, make_jobs, clock, fake_slack, caplog
+):
+    fake_slack.reset()
+    config = runner_config()
+    clock.set(utc(2026, 12, 7, 8, 30))
+    runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
+    caplog.set_level("DEBUG", logger="bot.jobs.runner")
+    try:
+        await runner.start()
+    finally:
+        await runner.stop()
+    info = [r.getMessage() for r in caplog.records if r.name == "bot.jobs.runner" and r.levelname == "INFO"]
+    debug = [r.getMessage() for r in caplog.records if r.name == "bot.jobs.runner" and r.levelname == "DEBUG"]
+    # a line per team with ceremonies, and one for the clock's own jobs, however many jobs there are
+    assert len(info) <= len(config.teams) + 1, info
+    assert info[0] == "clock: audit log head to the governance channels, sweep"
+    assert "team recsys: 6 occasions scheduled; next standup at " in info[2]
+    assert len(debug) == 6 + 1 + 2 and all(m.startswith("scheduled ") for m in debug)
