@@ -25,7 +25,7 @@ from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
 from bot.store.db import dispose_reader, reader_engine, session_factory, unit_of_work
-from bot.store.migrate import upgrade
+from bot.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,22 @@ def create_web_app(
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
+
+    expected = head_revision()  # read from the migration scripts once, not on the event loop per probe
+
+    @web.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready for traffic: the database answers and its schema is the one this code expects (a web
+        replica started before `cadence db upgrade` finished says 503 until it has)."""
+        try:
+            current = await current_revision(engine)
+        except Exception as exc:  # the probe reports any database failure as not ready
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"status": "not ready", "database": "unreachable"}, status_code=503)
+        if current != expected:
+            body = {"status": "not ready", "migrations": f"database at {current}, code expects {expected}"}
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready", "database": engine.dialect.name, "revision": current})
 
     @web.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> str:

@@ -1,23 +1,13 @@
 """Health check and the published API description."""
 
 import httpx
+import pytest
 
 
 async def test_healthz_reports_the_database(slack):
     response = await slack.http.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
-
-
-async def test_healthz_is_503_when_the_database_is_gone(config, settings, tmp_path):
-    from bot.store.db import create_engine
-    from bot.web import create_web_app
-
-    engine = create_engine(f"sqlite:///{tmp_path}/missing-dir/nothing.db")
-    app = create_web_app(settings=settings, config=config, engine=engine)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-        response = await client.get("/healthz")
-    assert response.status_code == 503 and response.json()["status"] == "unhealthy"
 
 
 async def test_openapi_is_published_without_the_slack_endpoint(slack):
@@ -44,3 +34,44 @@ async def test_an_oversized_body_to_the_slack_endpoint_is_refused_before_anythin
     body = "payload=" + "x" * (2 * 1024 * 1024)
     response = await slack.http.post("/slack/events", content=body.encode(), headers=signed_headers(body))
     assert response.status_code == 413
+
+
+async def test_readyz_is_ready_on_a_database_at_the_codes_revision(slack):
+    from bot.store.migrate import head_revision
+
+    response = await slack.http.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ready"
+    assert response.json()["revision"] == head_revision()
+
+
+async def test_readyz_is_503_until_the_migrations_have_run(config, settings, tmp_path):
+    from bot.store.db import create_engine
+    from bot.store.migrate import head_revision, upgrade
+    from bot.web import create_web_app
+
+    engine = create_engine(f"sqlite:///{tmp_path}/cadence.db")
+    app = create_web_app(settings=settings, config=config, engine=engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        before = await client.get("/readyz")
+        await upgrade(engine, "0006")
+        behind = await client.get("/readyz")
+        await upgrade(engine)
+        after = await client.get("/readyz")
+    await engine.dispose()
+    assert before.status_code == 503
+    assert behind.status_code == 503
+    assert behind.json()["migrations"] == f"database at 0006, code expects {head_revision()}"
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize(("path", "says"), [("/healthz", "unhealthy"), ("/readyz", "not ready")])
+async def test_the_probes_are_503_when_the_database_is_gone(config, settings, tmp_path, path, says):
+    from bot.store.db import create_engine
+    from bot.web import create_web_app
+
+    engine = create_engine(f"sqlite:///{tmp_path}/missing-dir/nothing.db")
+    app = create_web_app(settings=settings, config=config, engine=engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get(path)
+    assert response.status_code == 503 and response.json()["status"] == says
