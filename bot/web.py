@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,12 +20,13 @@ from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
 from bot.jobs import outbox_worker
 from bot.jobs.runner import build_clock
+from bot.metrics import Snapshot
 from bot.services import audit, drift
 from bot.slack import gate
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
-from bot.store.db import dispose_reader, reader_engine, session_factory, unit_of_work
+from bot.store.db import dispose_reader, reader_engine, reading, session_factory
 from bot.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -132,38 +134,31 @@ def create_web_app(
         return JSONResponse({"status": "ready", "database": engine.dialect.name, "revision": current})
 
     @web.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
-    async def metrics() -> str:
-        """Prometheus text format: the outbox by state (dead letters included) and this process's worker."""
-        async with unit_of_work(sessions) as session:
+    async def metrics() -> Response:
+        """Prometheus text format (prometheus-client): ack latency by command, refusals, the outbox by
+        state and its oldest waiting message, this process's deliveries, open drift incidents."""
+        async with reading(deps.readers) as session:
             states = await outbox_worker.counts(session)
-        lines = ["# TYPE cadence_outbox_messages gauge"]
-        lines += [f'cadence_outbox_messages{{state="{s}"}} {states.get(s, 0)}' for s in OUTBOX_STATES]
-        stats = runner.worker.stats
-        for name, value in (
-            ("sent", stats.sent),
-            ("retried", stats.retried),
-            ("dead", stats.dead),
-            ("rate_limited", stats.rate_limited),
-        ):
-            lines += [f"# TYPE cadence_outbox_{name}_total counter", f"cadence_outbox_{name}_total {value}"]
-        async with unit_of_work(sessions) as session:
+            oldest = await outbox_worker.oldest_waiting(session)
             open_incidents = await drift.open_counts(session)
-        lines.append("# TYPE cadence_drift_open_incidents gauge")
-        lines += [
-            f'cadence_drift_open_incidents{{severity="{s}"}} {n}' for s, n in sorted(open_incidents.items())
-        ]
+        stats = runner.worker.stats
         ingested = getattr(web.state, "drift_stats", None)
-        for name, value in (
-            ("received", ingested.received if ingested else 0),
-            ("stored", ingested.stored if ingested else 0),
-        ):
-            lines += [
-                f"# TYPE cadence_drift_readings_{name}_total counter",
-                f"cadence_drift_readings_{name}_total {value}",
-            ]
-        lines.append("# TYPE cadence_refusals_total counter")
-        lines += [f'cadence_refusals_total{{door="{d}"}} {deps.refusals[d]}' for d in ("slack", "api")]
-        return "\n".join(lines) + "\n"
+        snapshot = Snapshot(
+            outbox={s: states.get(s, 0) for s in OUTBOX_STATES},
+            outbox_oldest_seconds=(clock.now() - oldest).total_seconds() if oldest else 0.0,
+            deliveries={
+                "sent": stats.sent,
+                "retried": stats.retried,
+                "dead": stats.dead,
+                "rate_limited": stats.rate_limited,
+            },
+            open_incidents=dict(open_incidents),
+            readings={
+                "received": ingested.received if ingested else 0,
+                "stored": ingested.stored if ingested else 0,
+            },
+        )
+        return Response(deps.metrics.render(snapshot), media_type=CONTENT_TYPE_LATEST)
 
     return web
 

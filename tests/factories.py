@@ -182,3 +182,15 @@ async def execute(db: AsyncEngine, sql: str, *, types: dict[str, Any] | None = N
         stmt = stmt.bindparams(*(bindparam(name, type_=type_) for name, type_ in types.items()))
     async with db.begin() as conn:
         await conn.execute(stmt, params)
+
+
+def scraped(text: str) -> dict[str, float]:
+    """A /metrics page read as Prometheus reads it: each sample as name{label="value",…} → value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out

@@ -22,10 +22,29 @@ async def test_metrics_count_the_outbox_by_state(slack, db):
     async with unit_of_work(session_factory(db)) as session:
         await outbox.enqueue(session, dedupe_key="a", channel="C1", payload={"text": "x"})
         await outbox.enqueue(session, dedupe_key="b", channel="C1", payload={"text": "y"})
-    text = (await slack.http.get("/metrics")).text
-    assert 'cadence_outbox_messages{state="pending"} 2' in text
-    assert 'cadence_outbox_messages{state="dead"} 0' in text
-    assert "cadence_outbox_sent_total 0" in text
+    from tests.factories import scraped
+
+    page = await slack.http.get("/metrics")
+    assert page.headers["content-type"].startswith("text/plain; version=")
+    metrics = scraped(page.text)
+    assert metrics['cadence_outbox_messages{state="pending"}'] == 2
+    assert metrics['cadence_outbox_messages{state="dead"}'] == 0
+    assert metrics['cadence_outbox_deliveries_total{outcome="sent"}'] == 0
+    assert metrics["cadence_outbox_oldest_pending_seconds"] >= 0
+
+
+async def test_metrics_time_each_slash_command_by_subcommand(slack, db):
+    from tests.factories import scraped
+
+    await slack.command("story add Train the ranker")
+    await slack.command("story list")
+    await slack.command("story list")
+
+    metrics = scraped((await slack.http.get("/metrics")).text)
+    assert metrics['cadence_ack_seconds_count{command="story list"}'] == 2
+    assert metrics['cadence_ack_seconds_count{command="story add"}'] == 1
+    assert metrics['cadence_ack_seconds_bucket{command="story list",le="+Inf"}'] == 2
+    assert 0 < metrics['cadence_ack_seconds_sum{command="story list"}'] < 5
 
 
 async def test_an_oversized_body_to_the_slack_endpoint_is_refused_before_anything_reads_it(slack, db):

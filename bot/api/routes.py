@@ -226,7 +226,7 @@ def install(
     @app.exception_handler(CadenceError)
     async def domain_error(request: Request, exc: CadenceError) -> JSONResponse:
         if isinstance(exc, Forbidden):
-            request.app.state.deps.refusals["api"] += 1
+            request.app.state.deps.metrics.refusals.labels("api").inc()
         if isinstance(exc, Invalid):
             loc = ["body", exc.field] if exc.field else ["body"]
             return JSONResponse(

@@ -447,3 +447,16 @@ async def counts(session: AsyncSession) -> dict[str, int]:
 
     rows = await session.exec(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
     return {state: int(n) for state, n in rows.all()}
+
+
+async def oldest_waiting(session: AsyncSession) -> datetime | None:
+    """When the oldest message not yet sent (pending or being sent) was queued."""
+    from sqlalchemy import func
+
+    return (
+        await session.exec(
+            select(func.min(OutboxMessage.created_at)).where(
+                col(OutboxMessage.state).in_(("pending", "sending"))
+            )
+        )
+    ).one()

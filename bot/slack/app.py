@@ -50,7 +50,7 @@ def make_error_handler(deps: Deps) -> Callable[..., Awaitable[BoltResponse | Non
             log.warning("refused an unverifiable request: %s", error)
             return BoltResponse(status=401, body='{"error":"invalid request"}')
         if isinstance(error, Forbidden):
-            deps.refusals["slack"] += 1
+            deps.metrics.refusals.labels("slack").inc()
         if isinstance(error, CadenceError):
             problem = error.message
         else:

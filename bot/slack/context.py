@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import AppConfig, Team
+from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.services.teams import require_reader, resolve_team, team_named
 from bot.slack.followups import Followups
@@ -31,7 +31,7 @@ class Deps:
     notifier: Notifier  # every transaction that changes something runs through it (see transaction)
     clock: Clock
     readers: async_sessionmaker[AsyncSession]  # sessions of the reader engine (see reading)
-    refusals: Counter[str] = field(default_factory=Counter)  # by door: who-may-do-what refusals, for /metrics
+    metrics: Metrics = field(default_factory=Metrics)  # this app's registry for /metrics
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One unit of work; the messages its changes cause are queued before it commits."""

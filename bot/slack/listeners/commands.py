@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from bot.slack.replays import first_time
 async def on_command(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
 ) -> None:
+    began = time.perf_counter()
     who = Invocation.of(context, client, body)
     context["usage"] = f"{who.command} help"
     tokens = tokenize(body.get("text") or "")
@@ -34,6 +36,7 @@ async def on_command(
         return
     reply = await sub.handler(who, rest)
     await (ack(**reply) if reply else ack())
+    who.deps.metrics.ack.labels(" ".join(sub.words)).observe(time.perf_counter() - began)
 
 
 def register(app: AsyncApp, command: str) -> None:

@@ -1,0 +1,88 @@
+"""What an operator watches at /metrics, through prometheus-client, in a registry of the app's own (tests
+and the sandbox build many apps in one process; each counts for itself)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+# Slack wants an answer within 3 s; most answers take milliseconds
+ACK_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass
+class Snapshot:
+    """What is read from the database and the worker just before a scrape."""
+
+    outbox: dict[str, int] = field(default_factory=dict)
+    outbox_oldest_seconds: float = 0.0
+    deliveries: dict[str, int] = field(default_factory=dict)
+    open_incidents: dict[str, int] = field(default_factory=dict)
+    readings: dict[str, int] = field(default_factory=dict)
+
+
+class _Read(Collector):
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        snap = self.metrics.snapshot
+        outbox = GaugeMetricFamily("cadence_outbox_messages", "Outbox messages by state", labels=["state"])
+        for state, n in sorted(snap.outbox.items()):
+            outbox.add_metric([state], n)
+        yield outbox
+        yield GaugeMetricFamily(
+            "cadence_outbox_oldest_pending_seconds",
+            "How long the oldest message not yet sent has waited",
+            value=snap.outbox_oldest_seconds,
+        )
+        deliveries = CounterMetricFamily(
+            "cadence_outbox_deliveries", "This process's deliveries by outcome", labels=["outcome"]
+        )
+        for outcome, n in sorted(snap.deliveries.items()):
+            deliveries.add_metric([outcome], n)
+        yield deliveries
+        incidents = GaugeMetricFamily(
+            "cadence_drift_open_incidents", "Drift incidents not resolved, by severity", labels=["severity"]
+        )
+        for severity, n in sorted(snap.open_incidents.items()):
+            incidents.add_metric([severity], n)
+        yield incidents
+        readings = CounterMetricFamily(
+            "cadence_drift_readings", "Drift readings this process received and stored", labels=["what"]
+        )
+        for what, n in sorted(snap.readings.items()):
+            readings.add_metric([what], n)
+        yield readings
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.snapshot = Snapshot()
+        self.ack = Histogram(
+            "cadence_ack_seconds",
+            "From a slash command reaching the bot to its answer, by subcommand",
+            ["command"],
+            registry=self.registry,
+            buckets=ACK_BUCKETS,
+        )
+        self.refusals = Counter(
+            "cadence_refusals",
+            "Requests refused by who-may-do-what, by door",
+            ["door"],
+            registry=self.registry,
+        )
+        for door in ("slack", "api"):
+            self.refusals.labels(door)
+        self.registry.register(_Read(self))
+
+    def render(self, snapshot: Snapshot) -> bytes:
+        """The text format, with what was read for this scrape (no await between setting and reading)."""
+        self.snapshot = snapshot
+        return generate_latest(self.registry)
