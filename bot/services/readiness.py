@@ -138,13 +138,6 @@ async def checklists(
     return {s.id: _build(s, kind, config, answers[s.id]) for s in stories if s.id is not None}
 
 
-def lacking(config: AppConfig, kind: str) -> ColumnElement[bool]:
-    """SQL for "the story lacks a criterion of `kind` that its type asks for", so lists filter, count and
-    page in the database, from the story row alone: it carries the keys it satisfies (kept by
-    record_answers), and the configuration says which keys each type needs."""
-    return lacking_for(kind, needs(config, kind))
-
-
 Needs = tuple[tuple[str, tuple[str, ...]], ...]  # per story type, the criteria keys of a kind it asks for
 
 
@@ -154,7 +147,10 @@ def needs(config: AppConfig, kind: str) -> Needs:
 
 @lru_cache(maxsize=64)
 def lacking_for(kind: str, needs: Needs) -> ColumnElement[bool]:
-    """Built once per configuration: SQLAlchemy expressions are immutable and can be shared."""
+    """SQL for "the story lacks a criterion of `kind` that its type asks for" (`needs`, from the
+    configuration), so lists filter, count and page in the database from the story row alone: it carries
+    the keys it satisfies, kept by record_answers. Built once per configuration: SQLAlchemy expressions
+    are immutable and can be shared."""
     padded = literal(",") + _keys_column(kind) + literal(",")
     clauses = []
     for story_type, keys in needs:

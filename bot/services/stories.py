@@ -176,7 +176,7 @@ class StoryFilter:
     not_ready: bool = False
 
     def where(self, config: AppConfig) -> tuple[Any, ...]:
-        """The filter as SQL, readiness too (readiness.lacking), so a page reads only its own rows. The
+        """The filter as SQL, readiness too (readiness.lacking_for), so a page reads only its own rows. The
         values are named parameters (see params): the clauses are built once per shape of filter and
         configuration, not per request, since building SQLAlchemy expressions costs more than running
         these statements."""

@@ -1,4 +1,4 @@
-"""Readiness decided in SQL (readiness.lacking) agrees with the checklists people see, whatever mix of
+"""Readiness decided in SQL (readiness.lacking_for) agrees with the checklists people see, whatever mix of
 answers, waivers and cleared answers the stories hold; lists and the sprint plan read only what they
 show however long the backlog grows."""
 
