@@ -1159,6 +1159,9 @@ def explain_criteria(config: AppConfig) -> list[CriteriaOrigin]:
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./cadence.db"
 
 
+AUDIT_KEY_MIN = 16  # the audit log's HMAC key (bot/services/audit.py), checked when the environment is read
+
+
 @dataclass(frozen=True)
 class Settings:
     """Secrets and addresses, taken from the environment (never from the YAML file)."""
@@ -1179,6 +1182,10 @@ class Settings:
         port = env.get("PORT", "3000")
         if not port.isdigit():
             raise ConfigError("environment", [f"PORT: {port!r} is not a port number"])
+        audit_key = env.get("CADENCE_AUDIT_KEY") or ""
+        if audit_key and len(audit_key) < AUDIT_KEY_MIN:
+            problem = f"CADENCE_AUDIT_KEY: {len(audit_key)} characters; a key needs at least {AUDIT_KEY_MIN}"
+            raise ConfigError("environment", [problem])
         api_url = env.get("SLACK_API_URL") or cls.slack_api_url
         return cls(
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),

@@ -373,3 +373,10 @@ def test_rekey_without_a_key_says_which_variable_to_set(seeded):
     result = cadence("audit", "rekey", url=seeded.url)
     assert result.returncode == 2
     assert "set CADENCE_AUDIT_KEY" in result.stderr
+
+
+def test_a_key_too_short_to_be_one_is_named_not_a_traceback(seeded):
+    result = _with_env({"CADENCE_AUDIT_KEY": "short"}, "audit", "verify", url=seeded.url)
+    assert result.returncode == 2, result.stderr
+    assert "CADENCE_AUDIT_KEY: 5 characters; a key needs at least 16" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -22,6 +22,7 @@ from sqlalchemy import func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.config import AUDIT_KEY_MIN
 from bot.services import events
 from bot.store.models import AuditEvent, Counter
 from bot.store.queries import insert_ignore, next_number
@@ -34,7 +35,6 @@ _PG_AUDIT_LOCK = 0x0CAD_E7CE  # advisory lock id serialising appends on PostgreS
 
 
 KEY_ENV = "CADENCE_AUDIT_KEY"
-MIN_KEY = 16
 _key: bytes | None = None
 _key_read = False
 
@@ -42,8 +42,8 @@ _key_read = False
 def use_key(key: str | None) -> None:
     """Set the key this process signs and verifies with (tests; processes read CADENCE_AUDIT_KEY)."""
     global _key, _key_read
-    if key is not None and len(key) < MIN_KEY:
-        raise ValueError(f"{KEY_ENV} must be at least {MIN_KEY} characters")
+    if key is not None and len(key) < AUDIT_KEY_MIN:
+        raise ValueError(f"{KEY_ENV} must be at least {AUDIT_KEY_MIN} characters")
     _key, _key_read = (key.encode() if key else None), True
 
 
