@@ -193,16 +193,19 @@ class Sandbox:
         """Send what the last request queued now, rather than at the worker's next round, so the page
         shows the result of a click at once (the worker and this share the outbox's claims safely)."""
         worker = self.web.state.runner.worker
-        for _ in range(100):
-            if not await worker.run_once():
-                break
-        # The background worker may hold a claim on one of them: wait (briefly) until it is sent too.
-        deadline = time.monotonic() + 2.0
+        # Until nothing is due and nothing is on its way: the background worker may hold a claim on
+        # some of them, and on a loaded machine its sending can take a while, so wait for it too.
+        deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
+            if await worker.run_once():
+                continue
             async with unit_of_work(self.web.state.deps.sessions) as session:
-                if not (await outbox_worker.counts(session)).get("sending"):
-                    return
+                sending = (await outbox_worker.counts(session)).get("sending")
+            due = await worker.next_due()
+            if not sending and (due is None or due > self.clock.now()):
+                return
             await asyncio.sleep(0.02)
+        log.warning("the sandbox's outbox was still sending after 15 s")
 
     # ── Slack's side of each request ───────────────────────────────────────────────────────
 
