@@ -194,9 +194,13 @@ def _templates_or_exit(config: AppConfig, *, review: bool = False) -> None:
 def cmd_clock(args: argparse.Namespace) -> int:
     import signal
 
+    from apscheduler.triggers.interval import IntervalTrigger
+    from prometheus_client import start_http_server
+
     from bot.clock import SystemClock
     from bot.jobs.outbox_worker import delivery_client
     from bot.jobs.runner import build_clock
+    from bot.metrics import Metrics
     from bot.store.db import session_factory
     from bot.store.migrate import upgrade
 
@@ -215,7 +219,23 @@ def cmd_clock(args: argparse.Namespace) -> int:
         await upgrade(engine)
         sessions, clock = session_factory(engine), SystemClock()
         client = delivery_client(settings.slack_bot_token, settings.slack_api_url)
-        runner = build_clock(config=config, settings=settings, sessions=sessions, clock=clock, slack=client)
+        figures = Metrics() if args.metrics_port else None
+        runner = build_clock(
+            config=config, settings=settings, sessions=sessions, clock=clock, slack=client, metrics=figures
+        )
+        if figures is not None:
+            await runner.refresh_metrics()
+            runner.scheduler.add_job(
+                runner.refresh_metrics,
+                IntervalTrigger(seconds=15),
+                id="metrics",
+                name="metrics",
+                coalesce=True,
+            )
+            start_http_server(args.metrics_port, addr=args.metrics_host, registry=figures.registry)
+            logging.getLogger("bot.clock").info(
+                "metrics at http://%s:%s/metrics", args.metrics_host, args.metrics_port
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -550,6 +570,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     clock = sub.add_parser("clock", help="run ceremonies, nudges and message delivery (no web server)")
+    clock.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics (delivery latency, scheduler lag, the outbox) on this port",
+    )
+    clock.add_argument("--metrics-host", default="127.0.0.1", help="with --metrics-port (default 127.0.0.1)")
     clock.set_defaults(func=cmd_clock)
 
     outbox = sub.add_parser("outbox", help="inspect and repair queued messages")

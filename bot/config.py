@@ -336,6 +336,12 @@ class OutboxConfig(_Model):
     per_channel_interval_seconds: float = Field(default=1.0, ge=0, le=60)  # Slack allows ~1 msg/s/channel
     backoff_seconds: float = Field(default=2.0, gt=0, le=600)  # doubles per failed attempt
     backoff_cap_seconds: float = Field(default=900.0, gt=0, le=24 * 3600)
+    # How long a worker holds a message it is sending: one that dies mid-send blocks that channel this long
+    # (a file upload, several calls, holds it five times as long). Every call gives up before it ends.
+    lease_seconds: float = Field(default=30.0, ge=2, le=600)
+    # Before sending again a message whose first send may have reached Slack, look for it in the channel's
+    # history (channels:history, groups:history, im:history). Off: resend, so a crash may double a message.
+    check_history: bool = True
 
 
 Loc = tuple[str | int, ...]

@@ -13,6 +13,10 @@ from prometheus_client.registry import Collector
 
 # Slack wants an answer within 3 s; most answers take milliseconds
 ACK_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# a message goes within about a second when Slack is well; retries back off for up to 15 minutes
+DELIVERY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+# how late the clock starts a job after the time it was scheduled for
+LAG_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0)
 
 
 @dataclass
@@ -80,9 +84,23 @@ class Metrics:
         )
         for door in ("slack", "api"):
             self.refusals.labels(door)
+        self.delivery = Histogram(
+            "cadence_outbox_delivery_seconds",
+            "From a message falling due to Slack having it (retries and waits included)",
+            registry=self.registry,
+            buckets=DELIVERY_BUCKETS,
+        )
+        self.lag = Histogram(
+            "cadence_scheduler_lag_seconds",
+            "How late the clock started a scheduled job (a reminder, a sweep)",
+            registry=self.registry,
+            buckets=LAG_BUCKETS,
+        )
         self.registry.register(_Read(self))
 
-    def render(self, snapshot: Snapshot) -> bytes:
-        """The text format, with what was read for this scrape (no await between setting and reading)."""
-        self.snapshot = snapshot
+    def render(self, snapshot: Snapshot | None = None) -> bytes:
+        """The text format, with what was read for this scrape (no await between setting and reading);
+        without one, with the last snapshot taken."""
+        if snapshot is not None:
+            self.snapshot = snapshot
         return generate_latest(self.registry)

@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.api.routes import install as install_api
 from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
-from bot.jobs import outbox_worker
 from bot.jobs.runner import build_clock
-from bot.metrics import Snapshot
-from bot.services import audit, drift
+from bot.metrics import Metrics
+from bot.services import audit
 from bot.slack import gate
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
@@ -49,8 +48,12 @@ def create_web_app(
     readers = reader_engine(engine)
     clock = clock or SystemClock()
     bolt_client = client or web_client(settings)
-    runner = build_clock(config=config, settings=settings, sessions=sessions, clock=clock, slack=bolt_client)
+    figures = Metrics()  # this app's registry: the route below is named metrics
+    runner = build_clock(
+        config=config, settings=settings, sessions=sessions, clock=clock, slack=bolt_client, metrics=figures
+    )
     deps = Deps(
+        metrics=figures,
         config=config,
         sessions=sessions,
         followups=Followups(),
@@ -138,30 +141,10 @@ def create_web_app(
         """Prometheus text format (prometheus-client): ack latency by command, refusals, the outbox by
         state and its oldest waiting message, this process's deliveries, open drift incidents."""
         async with reading(deps.readers) as session:
-            states = await outbox_worker.counts(session)
-            oldest = await outbox_worker.oldest_waiting(session)
-            open_incidents = await drift.open_counts(session)
-        stats = runner.worker.stats
-        ingested = getattr(web.state, "drift_stats", None)
-        snapshot = Snapshot(
-            outbox={s: states.get(s, 0) for s in OUTBOX_STATES},
-            outbox_oldest_seconds=(clock.now() - oldest).total_seconds() if oldest else 0.0,
-            deliveries={
-                "sent": stats.sent,
-                "retried": stats.retried,
-                "dead": stats.dead,
-                "rate_limited": stats.rate_limited,
-            },
-            open_incidents=dict(open_incidents),
-            readings={
-                "received": ingested.received if ingested else 0,
-                "stored": ingested.stored if ingested else 0,
-            },
-        )
+            snapshot = await runner.snapshot(session, getattr(web.state, "drift_stats", None))
         return Response(deps.metrics.render(snapshot), media_type=CONTENT_TYPE_LATEST)
 
     return web
 
 
 SLACK_MAX_BODY = 1024 * 1024  # Slack's largest payloads (a 100-block view's state) are far below this
-OUTBOX_STATES = ("pending", "sending", "sent", "dead")

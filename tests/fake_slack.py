@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -50,6 +51,9 @@ class FakeSlack(Workspace):
                 else:
                     method = path.removeprefix("/api/")
                 status, body, headers = fake.answer(method, args, dict(self.headers))
+                pause = fake.take_pause(method)
+                if pause:  # Slack did the work; its answer is late (or never arrives, for a short timeout)
+                    time.sleep(pause)
                 self._send(status, json.dumps(body).encode(), "application/json", headers)
 
             def _send(
@@ -61,8 +65,12 @@ class FakeSlack(Workspace):
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller gave up or was killed before a late answer
 
+        self._pauses: dict[str, list[float]] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         host, port = self._server.server_address[:2]
@@ -75,6 +83,21 @@ class FakeSlack(Workspace):
     @property
     def api_url(self) -> str:
         return self.url + "api/"
+
+    def answer_late(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Do the next `times` calls of `method`, but answer each only after `seconds`."""
+        with self._lock:
+            self._pauses.setdefault(method, []).extend([seconds] * times)
+
+    def take_pause(self, method: str) -> float:
+        with self._lock:
+            queued = self._pauses.get(method)
+            return queued.pop(0) if queued else 0.0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._pauses.clear()
+        super().reset()
 
     def start(self) -> FakeSlack:
         self._thread.start()

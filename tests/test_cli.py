@@ -64,8 +64,9 @@ def test_manifest_for_a_public_url(capsys):
     assert manifest["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
-    # only the scopes the bot uses: no im:write (DMs go to a user id with chat:write); the configuration
-    # may name people by email and channels by #name, and resolving them needs the read scopes
+    # only the scopes the bot uses: the configuration may name people by email and channels by #name,
+    # and resolving them needs the read scopes; the history scopes (and im:write, for a DM's id) let the
+    # outbox look for a message a crash left in doubt
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(
         [
             "commands",
@@ -78,6 +79,8 @@ def test_manifest_for_a_public_url(capsys):
             "files:write",
             "channels:history",  # the audit heads read back from a governance channel
             "groups:history",
+            "im:history",
+            "im:write",
         ]
     )
 

@@ -12,9 +12,10 @@ import os
 import random
 import socket
 from collections import Counter as Tally
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -36,8 +37,26 @@ from bot.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 PAUSE_KEY = "outbox_pause"  # a counter row holding, in Unix seconds, when a 429's Retry-After ends
-LEASE = timedelta(seconds=120)  # a worker that dies mid-send frees its message after this
+UPLOAD_LEASES = 5  # a file upload is several calls: it holds its message this many leases
 BATCH = 500
+# Every chat.postMessage carries its outbox id in Slack's message metadata, so a send in doubt can be
+# looked for in the channel before it is made again. A message with metadata of its own (an audit head)
+# keeps its event type and gains the id in its payload.
+TAG_TYPE = "cadence_outbox"
+TAG_KEY = "cadence_outbox_id"
+HISTORY_PAGES = 5  # of 200 messages each, from a minute before the attempt in doubt began
+# Answers to that lookup meaning it cannot be made here (the app lacks a history scope, is not in the
+# private channel, or the token cannot read DMs): the message is sent again, at least once.
+UNVERIFIABLE = {
+    "missing_scope",
+    "not_in_channel",
+    "channel_not_found",
+    "not_allowed_token_type",
+    "method_not_supported_for_channel_type",
+    "thread_not_found",
+    "no_permission",
+    "access_denied",
+}
 # Errors Slack answers with ok=false that are worth trying again; any other is permanent.
 RETRYABLE = {
     "ratelimited",
@@ -71,7 +90,7 @@ def delivery_client(token: str, base_url: str) -> AsyncWebClient:
     return AsyncWebClient(
         token=token,
         base_url=base_url,
-        timeout=15,
+        timeout=10,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=1),
             AsyncServerErrorRetryHandler(max_retry_count=1),
@@ -85,7 +104,31 @@ class Stats:
     retried: int = 0
     dead: int = 0
     rate_limited: int = 0
+    recovered: int = 0  # a send in doubt found in the channel: recorded as sent, not sent again
+    unverified: int = 0  # a send in doubt that could not be looked for: sent again
     by_error: Tally[str] = field(default_factory=Tally)
+
+
+class Claim(NamedTuple):
+    row: OutboxMessage
+    refs: dict[int, OutboxMessage]  # the messages it edits or replies to, by id
+    in_doubt: bool  # an earlier attempt may have reached Slack
+    since: datetime  # when that attempt began
+
+
+def tag(metadata: Any, outbox_id: int) -> dict[str, Any]:
+    """The message metadata that names the outbox row a message was sent from."""
+    if isinstance(metadata, dict) and metadata.get("event_type"):
+        payload = dict(metadata.get("event_payload") or {})
+        return {"event_type": metadata["event_type"], "event_payload": {**payload, TAG_KEY: outbox_id}}
+    return {"event_type": TAG_TYPE, "event_payload": {TAG_KEY: outbox_id}}
+
+
+def tagged_id(metadata: Any) -> int | None:
+    if not isinstance(metadata, dict):
+        return None
+    value = (metadata.get("event_payload") or {}).get(TAG_KEY)
+    return value if isinstance(value, int) else None
 
 
 class OutboxWorker:
@@ -106,6 +149,8 @@ class OutboxWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.stats = Stats()
         self._limit = asyncio.Semaphore(concurrency)
+        # told how long each message took from being due to being in Slack (the /metrics histogram)
+        self.on_sent: Callable[[float], None] | None = None
 
     async def run_once(self) -> int:
         """Send the next due message of every channel that may send now; the number attempted."""
@@ -114,8 +159,13 @@ class OutboxWorker:
         if paused_until is not None and now < paused_until:
             return 0
         claimed = await self._claim_heads(now)
-        await asyncio.gather(*(self._deliver(row, refs) for row, refs in claimed))
+        await asyncio.gather(*(self._deliver(claim) for claim in claimed))
         return len(claimed)
+
+    def lease(self, method: str) -> timedelta:
+        """How long a claim holds a message; the send gives up (and counts as in doubt) before it ends."""
+        seconds = self.settings.lease_seconds * (UPLOAD_LEASES if method == UPLOAD_METHOD else 1)
+        return timedelta(seconds=seconds)
 
     async def next_due(self) -> datetime | None:
         """When something could next be sent (for sleeping between rounds)."""
@@ -129,7 +179,7 @@ class OutboxWorker:
                 )
             ).first()
 
-    async def _claim_heads(self, now: datetime) -> list[tuple[OutboxMessage, dict[int, OutboxMessage]]]:
+    async def _claim_heads(self, now: datetime) -> list[Claim]:
         interval = timedelta(seconds=self.settings.per_channel_interval_seconds)
         unsent = col(OutboxMessage.state).in_(("pending", "sending"))
         claimed = []
@@ -176,10 +226,19 @@ class OutboxWorker:
                     continue
                 ref = refs.get(row.update_of or row.thread_of or 0)
                 if ref is not None and ref.state == "dead":
-                    await self._bury(session, row, now, f"message {ref.id} it refers to was never delivered")
+                    await self._bury(
+                        session,
+                        row,
+                        now,
+                        f"message {ref.id} it refers to was never delivered",
+                        in_doubt=row.in_doubt,
+                    )
                     continue
                 if ref is not None and ref.state != "sent":
                     continue  # the message it edits or answers is not out yet
+                # A lease that ran out means the worker holding it died, perhaps after Slack had the message.
+                doubt = row.in_doubt or row.state == "sending"
+                since = row.claimed_at or row.created_at
                 won = await session.exec(
                     update(OutboxMessage)
                     .where(
@@ -187,30 +246,59 @@ class OutboxWorker:
                         or_(col(OutboxMessage.state) == "pending", col(OutboxMessage.locked_until) <= now),
                         unsent,
                     )
-                    .values(state="sending", locked_until=now + LEASE, claimed_at=now)
+                    .values(
+                        state="sending",
+                        locked_until=now + self.lease(row.method),
+                        claimed_at=now,
+                        in_doubt=doubt,
+                    )
                 )
                 if won.rowcount == 1:
-                    claimed.append((row, refs))
+                    claimed.append(Claim(row, refs, doubt, since))
         return claimed
 
-    async def _deliver(self, row: OutboxMessage, refs: dict[int, OutboxMessage]) -> None:
+    async def _deliver(self, claim: Claim) -> None:
+        row, refs = claim.row, claim.refs
         args: dict[str, Any] = json.loads(row.payload)
         if row.update_of:
             args["ts"] = refs[row.update_of].slack_ts
         if row.thread_of:
             args["thread_ts"] = refs[row.thread_of].slack_ts
+        posting = row.method == "chat.postMessage" and row.id is not None
+        if posting:
+            args["metadata"] = tag(args.get("metadata"), row.id or 0)
+        # the call gives up well inside the lease, so no other worker takes the message while it is out
+        bound = self.lease(row.method).total_seconds() * 0.8
         async with self._limit:
             try:
+                if claim.in_doubt and posting and self.settings.check_history:
+                    found = await asyncio.wait_for(self._find_posted(row, args, claim.since), timeout=bound)
+                    if found is not None:
+                        self.stats.recovered += 1
+                        log.info(
+                            "outbox %s was already in %s (ts %s): not sent again", row.id, row.channel, found
+                        )
+                        await self._sent(row, found)
+                        return
                 if row.method == UPLOAD_METHOD:
-                    response = await self._upload(args)
+                    response = await asyncio.wait_for(self._upload(args), timeout=bound)
                 else:
-                    response = await self.client.api_call(row.method, json=args)
+                    response = await asyncio.wait_for(
+                        self.client.api_call(row.method, json=args), timeout=bound
+                    )
             except SlackApiError as exc:
-                await self._failed(row, *_describe(exc))
+                status, error, headers = _describe(exc)
+                # a 5xx may come after Slack posted the message; any other refusal means it did not
+                doubt = claim.in_doubt or (status is not None and status >= 500)
+                await self._failed(row, status, error, headers, in_doubt=doubt)
                 return
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                await self._failed(row, None, f"network: {type(exc).__name__}: {exc}", {})
+                error = f"network: {type(exc).__name__}: {exc}".rstrip(": ")
+                await self._failed(row, None, error, {}, in_doubt=True)
                 return
+        await self._sent(row, response.get("ts") or row.slack_ts)
+
+    async def _sent(self, row: OutboxMessage, ts: str | None) -> None:
         now = self.clock.now()
         async with unit_of_work(self.sessions) as session:
             await session.exec(
@@ -221,11 +309,58 @@ class OutboxWorker:
                     sent_at=now,
                     locked_until=None,
                     attempts=row.attempts + 1,
-                    slack_ts=response.get("ts") or row.slack_ts,
+                    slack_ts=ts,
                     last_error=None,
+                    in_doubt=False,
                 )
             )
         self.stats.sent += 1
+        if self.on_sent is not None:
+            self.on_sent(max(0.0, (now - (row.due_at or row.created_at)).total_seconds()))
+
+    async def _find_posted(self, row: OutboxMessage, args: dict[str, Any], since: datetime) -> str | None:
+        """The ts of this message if an earlier attempt posted it, found by the outbox id in its metadata
+        among the channel's (or thread's) messages since a minute before that attempt; None if it is not
+        there, or if this app may not look (then it is sent again: at least once)."""
+        channel = str(args["channel"])
+        thread = args.get("thread_ts")
+        oldest = f"{(since - timedelta(seconds=60)).timestamp():.6f}"
+        try:
+            if channel[:1] in ("U", "W"):  # a DM sent to a person's id: its conversation id first
+                opened = await self.client.conversations_open(users=channel)
+                channel = str((opened.get("channel") or {}).get("id") or channel)
+            cursor = None
+            for _ in range(HISTORY_PAGES):
+                common: dict[str, Any] = {
+                    "channel": channel,
+                    "oldest": oldest,
+                    "include_all_metadata": True,
+                    "limit": 200,
+                    "cursor": cursor,
+                }
+                page = await (
+                    self.client.conversations_replies(ts=thread, **common)
+                    if thread
+                    else self.client.conversations_history(**common)
+                )
+                for message in page.get("messages") or []:
+                    if tagged_id(message.get("metadata")) == row.id:
+                        return str(message["ts"])
+                cursor = (page.get("response_metadata") or {}).get("next_cursor")
+                if not cursor:
+                    break
+        except SlackApiError as exc:
+            _, error, _ = _describe(exc)
+            if error not in UNVERIFIABLE:
+                raise
+            self.stats.unverified += 1
+            log.warning(
+                "outbox %s may already be in %s but Slack will not let the bot look (%s): sending it again",
+                row.id,
+                row.channel,
+                error,
+            )
+        return None
 
     async def _upload(self, args: dict[str, Any]) -> Any:
         """Files through slack_sdk's files_upload_v2: an upload URL per file, the bytes to it, then
@@ -244,7 +379,7 @@ class OutboxWorker:
         )
 
     async def _failed(
-        self, row: OutboxMessage, status: int | None, error: str, headers: dict[str, Any]
+        self, row: OutboxMessage, status: int | None, error: str, headers: dict[str, Any], *, in_doubt: bool
     ) -> None:
         now = self.clock.now()
         self.stats.by_error[error] += 1
@@ -255,14 +390,18 @@ class OutboxWorker:
                 self.stats.rate_limited += 1
                 log.warning("Slack rate-limited %s; pausing sends for %ss", row.method, wait)
                 await self._reschedule(
-                    session, row, now + timedelta(seconds=wait), f"429 rate limited ({wait}s)"
+                    session,
+                    row,
+                    now + timedelta(seconds=wait),
+                    f"429 rate limited ({wait}s)",
+                    in_doubt=in_doubt,
                 )
                 return
             permanent = status is not None and status < 500 and error not in RETRYABLE
             attempts = row.attempts + 1
             if permanent or attempts >= self.settings.max_attempts:
                 why = f"{error} (permanent)" if permanent else f"{error} after {attempts} attempts"
-                await self._bury(session, row, now, why, attempts=attempts)
+                await self._bury(session, row, now, why, attempts=attempts, in_doubt=in_doubt)
                 return
             backoff = self.settings.backoff_seconds * 2 ** (attempts - 1) * random.uniform(0.8, 1.2)
             backoff = min(self.settings.backoff_cap_seconds, backoff)  # jitter first, so the cap holds
@@ -271,7 +410,12 @@ class OutboxWorker:
                 "outbox %s %s failed (%s); retry %d in %.0fs", row.id, row.method, error, attempts, backoff
             )
             await self._reschedule(
-                session, row, now + timedelta(seconds=backoff), f"{status or '-'} {error}", attempts=attempts
+                session,
+                row,
+                now + timedelta(seconds=backoff),
+                f"{status or '-'} {error}",
+                attempts=attempts,
+                in_doubt=in_doubt,
             )
 
     async def _paused_until(self) -> datetime | None:
@@ -297,8 +441,17 @@ class OutboxWorker:
         error: str,
         *,
         attempts: int | None = None,
+        in_doubt: bool = False,
     ) -> None:
-        await _set(session, row, state="pending", next_attempt_at=when, last_error=error, attempts=attempts)
+        await _set(
+            session,
+            row,
+            state="pending",
+            next_attempt_at=when,
+            last_error=error,
+            attempts=attempts,
+            in_doubt=in_doubt,
+        )
 
     async def _bury(
         self,
@@ -308,8 +461,10 @@ class OutboxWorker:
         why: str,
         *,
         attempts: int | None = None,
+        in_doubt: bool = False,
     ) -> None:
-        await _set(session, row, state="dead", last_error=why, attempts=attempts)
+        # in doubt stays marked: a dead message retried by hand is looked for before it is sent
+        await _set(session, row, state="dead", last_error=why, attempts=attempts, in_doubt=in_doubt)
         self.stats.dead += 1
         todo = advice(row.channel, why)
         log.error(

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -17,21 +18,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.clock import Clock
 from bot.config import AppConfig, Settings
 from bot.integrations.slack_anchors import anchors_in
+from bot.jobs import outbox_worker
 from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.drift import DriftJobs
 from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
 from bot.jobs.outbox_worker import OutboxWorker
+from bot.metrics import Metrics, Snapshot
 from bot.notify import Notifier
 from bot.notify.audit import anchor_channels
 from bot.notify.templates import Renderer
-from bot.services import audit
+from bot.services import audit, drift
 from bot.services.schedule import Occasion, grace, occasions
 from bot.store.db import unit_of_work
 from bot.store.slack_events import forget_before
 from bot.text import plural
 
 log = logging.getLogger(__name__)
+OUTBOX_STATES = ("pending", "sending", "sent", "dead")
 SWEEP = timedelta(minutes=5)  # also look for due work this often, in case a wake-up was missed
 ANCHOR_EVERY = timedelta(hours=6)  # post the audit log's head to the governance channels this often
 EVENT_MEMORY = timedelta(days=2)  # how long handled Events API ids are kept for deduplication
@@ -65,9 +69,11 @@ class Runner:
         mlflow: MlflowSync | None = None,
         drift: DriftJobs | None = None,
         slack: AsyncWebClient | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.jobs = jobs
         self.worker = worker
+        self.metrics = metrics
         self.governance = governance
         self.mlflow = mlflow
         self.drift = drift
@@ -76,6 +82,49 @@ class Runner:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None
+        if metrics is not None:
+            worker.on_sent = metrics.delivery.observe
+            self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        """How late each job started, against the time it was due (the last, when runs were coalesced)."""
+        if self.metrics is not None and event.scheduled_run_times:
+            late = datetime.now(UTC) - max(event.scheduled_run_times)
+            self.metrics.lag.observe(max(0.0, late.total_seconds()))
+
+    async def snapshot(self, session: AsyncSession, ingested: Any = None) -> Snapshot:
+        """What /metrics reads from the database and this process's worker for one scrape."""
+        states = await outbox_worker.counts(session)
+        oldest = await outbox_worker.oldest_waiting(session)
+        open_incidents = await drift.open_counts(session)
+        stats = self.worker.stats
+        return Snapshot(
+            outbox={s: states.get(s, 0) for s in OUTBOX_STATES},
+            outbox_oldest_seconds=(self.jobs.clock.now() - oldest).total_seconds() if oldest else 0.0,
+            deliveries={
+                "sent": stats.sent,
+                "retried": stats.retried,
+                "dead": stats.dead,
+                "rate_limited": stats.rate_limited,
+                "recovered": stats.recovered,
+                "unverified": stats.unverified,
+            },
+            open_incidents=dict(open_incidents),
+            readings={
+                "received": ingested.received if ingested else 0,
+                "stored": ingested.stored if ingested else 0,
+            },
+        )
+
+    async def refresh_metrics(self) -> None:
+        """For `cadence clock --metrics-port`: prometheus-client's own server reads the last snapshot."""
+        if self.metrics is None:
+            return
+        try:
+            async with unit_of_work(self.jobs.sessions) as session:
+                self.metrics.snapshot = await self.snapshot(session)
+        except Exception:  # the next refresh tries again; the page keeps the last figures
+            log.exception("reading the figures for /metrics failed")
 
     def build(self) -> AsyncIOScheduler:
         config = self.jobs.config
@@ -209,6 +258,7 @@ def build_clock(
     sessions: async_sessionmaker[AsyncSession],
     clock: Clock,
     slack: AsyncWebClient,
+    metrics: Metrics | None = None,
 ) -> Runner:
     """Everything the clock runs, wired from configuration: `cadence clock` and `cadence serve` share it.
     `slack` is the client the directory reads time zones with; delivery gets its own client."""
@@ -247,4 +297,5 @@ def build_clock(
         mlflow=sync,
         drift=DriftJobs(config=config, notifier=notifier, clock=clock),
         slack=slack,
+        metrics=metrics,
     )

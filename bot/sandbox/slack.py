@@ -189,16 +189,24 @@ class Workspace:
             messages = [m.public() for m in sorted(self.messages.values(), key=lambda m: m.ts)]
             return messages, [dict(v) for v in self.views.values()], dict(self.home)
 
-    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
-        """A channel's top-level messages, newest first, with their metadata when asked for (as Slack's
-        include_all_metadata); all in one page."""
+    def _history(self, args: dict[str, Any], *, replies: bool = False) -> dict[str, Any]:
+        """A channel's top-level messages newest first (conversations.history), or a thread's, parent
+        first (conversations.replies), with their metadata when asked for (include_all_metadata); all in
+        one page. A person's id is not a conversation: Slack answers channel_not_found."""
         channel = str(args.get("channel") or "")
-        if not channel:
+        if not channel or channel[:1] in ("U", "W"):
             return {"ok": False, "error": "channel_not_found"}
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        thread = str(args.get("ts") or "")
+        if replies and not thread:
+            return {"ok": False, "error": "invalid_arguments"}
         found = []
-        for m in sorted(self.channel_messages(channel), key=lambda m: m.ts, reverse=True):
-            if m.thread_ts and m.thread_ts != m.ts:
+        for m in sorted(self.channel_messages(channel), key=lambda m: m.ts, reverse=not replies):
+            if m.ephemeral_to is not None:
+                continue
+            if replies and m.ts != thread and m.thread_ts != thread:
+                continue
+            if not replies and m.thread_ts and m.thread_ts != m.ts:
                 continue
             item: dict[str, Any] = {"type": "message", "ts": m.ts, "user": m.user, "text": m.text}
             if with_metadata and m.metadata:
@@ -451,17 +459,18 @@ class Workspace:
             )
             return {
                 "ok": True,
-                "channel": args.get("channel"),
+                "channel": channel,  # a DM sent to a person's id answers with the DM's own id, as Slack's
                 "ts": ts,
                 "message_ts": ts,
                 "message": {"text": args.get("text"), "ts": ts},
             }
         if method == "chat.update":
             ts = str(args.get("ts") or "")
-            self._edit(self._channel_of(str(args.get("channel") or "")), ts, args)
+            channel = self._channel_of(str(args.get("channel") or ""))
+            self._edit(channel, ts, args)
             return {
                 "ok": True,
-                "channel": args.get("channel"),
+                "channel": channel,
                 "ts": ts,
                 "message": {"text": args.get("text"), "ts": ts},
             }
@@ -513,6 +522,8 @@ class Workspace:
             return self._channel_page(args)
         if method == "conversations.history":
             return self._history(args)
+        if method == "conversations.replies":
+            return self._history(args, replies=True)
         if method == "conversations.info":
             visible = self._visible_channels().get(str(args.get("channel", "")))
             if visible is None:

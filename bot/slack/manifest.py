@@ -6,9 +6,10 @@ from typing import Any
 
 from bot.config import AppConfig
 
-# Only what the bot uses. DMs need no scope of their own: chat.postMessage to a user id posts in the
-# app's Messages tab with chat:write (the bot never calls conversations.open, so no im:write). Views
-# (forms, the App Home) need no scope either.
+# Only what the bot uses. DMs need no scope of their own to send: chat.postMessage to a user id posts in
+# the app's Messages tab with chat:write. Views (forms, the App Home) need no scope either. The history
+# scopes let the outbox look for a message a crash left in doubt before sending it again
+# (docs/operations.md); without them it sends again, at least once.
 BOT_SCOPES = [
     "commands",  # the slash command
     "chat:write",  # reminders, nudges, review requests, DMs, and edits of them
@@ -18,8 +19,10 @@ BOT_SCOPES = [
     "channels:read",  # public channels written in the configuration as #name
     "groups:read",  # private channels (the bot is in) written as #name
     "files:write",  # the sprint review's burndown and velocity charts (files_upload_v2)
-    "channels:history",  # audit verify --against-slack reads the heads back from a governance channel
-    "groups:history",  # … when that channel is private
+    "channels:history",  # audit heads read back; a message in doubt looked for before it is resent
+    "groups:history",  # … in a private channel
+    "im:history",  # … in a DM
+    "im:write",  # the DM's conversation id, for that lookup (conversations.open)
 ]
 BOT_EVENTS = ["app_home_opened"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime, utcnow
@@ -156,9 +156,12 @@ class OutboxMessage(SQLModel, table=True):
     )
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
+    due_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))  # queued, or its not_before
     sent_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
     slack_ts: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # an earlier send may have reached Slack (cut short by a crash, a timeout or a 5xx): look before resending
+    in_doubt: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class CeremonyRun(SQLModel, table=True):

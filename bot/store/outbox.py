@@ -44,6 +44,7 @@ async def enqueue(
             "attempts": 0,
             "next_attempt_at": not_before or DUE_NOW,
             "created_at": now,
+            "due_at": not_before or now,
             "update_of": update_of,
             "thread_of": thread_of,
         },

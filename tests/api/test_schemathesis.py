@@ -8,15 +8,15 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.conftest import PLATFORM, RECSYS, _backends
 from tests.integrations.alertmanager_server import free_port
-from tests.integrations.test_many_processes import _sql
+from tests.integrations.processes import scratch_database
 
 schemathesis = pytest.importorskip(
     "schemathesis", reason="schemathesis is not installed: pip install -e '.[test]'"
@@ -45,16 +45,12 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp("schemathesis")
     config = tmp / "config.yaml"
     config.write_text(CONFIG)
-    drop = None
+    scratch = ExitStack()
     if request.param == "sqlite":
         url = f"sqlite:///{tmp / 'cadence.db'}"
     else:
         pg = os.environ["TEST_DATABASE_URL"]
-        name = f"cadence_schemathesis_{os.getpid()}"
-        admin = make_url(pg).set(database="postgres").render_as_string(hide_password=False)
-        _sql(admin, [f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'])
-        url = make_url(pg).set(database=name).render_as_string(hide_password=False)
-        drop = (admin, name)
+        url = scratch.enter_context(scratch_database(pg, f"cadence_schemathesis_{os.getpid()}"))
     port = free_port()
     env = {
         **os.environ,
@@ -95,8 +91,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         process.terminate()
         process.wait(15)
         log.close()
-        if drop:
-            _sql(drop[0], [f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)'])
+        scratch.close()
 
 
 def excluded(case) -> list[object]:  # type: ignore[no-untyped-def]

@@ -17,10 +17,10 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from tests.fake_slack import FakeSlack
 from tests.integrations.alertmanager_server import free_port
+from tests.integrations.processes import Processes, scratch_database, sql
 from tests.slack_driver import SECRET, signed_headers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,60 +46,11 @@ drift:
 """
 
 
-def _sql(url: str, statements: list[str], *, autocommit: bool = False) -> list[tuple]:
-    """Run statements on PostgreSQL with a short-lived synchronous connection (asyncpg, in its loop)."""
-    import asyncpg
-
-    async def go() -> list[tuple]:
-        u = make_url(url)
-        conn = await asyncpg.connect(
-            user=u.username, password=u.password, host=u.host, port=u.port or 5432, database=u.database
-        )
-        try:
-            rows: list[tuple] = []
-            for statement in statements:
-                rows = [tuple(r) for r in await conn.fetch(statement)]
-            return rows
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
-
-
 @pytest.fixture
 def database() -> Iterator[str]:
     assert PG is not None
-    name = f"cadence_many_{os.getpid()}"
-    admin = make_url(PG).set(database="postgres").render_as_string(hide_password=False)
-    _sql(admin, [f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'])
-    yield make_url(PG).set(database=name).render_as_string(hide_password=False)
-    _sql(admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
-
-
-class Processes:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.running: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, *args: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.running.append((name, process))
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.log_dir.glob("*.log")))
-
-    def stop(self) -> None:
-        for _, process in self.running:
-            process.terminate()
-        for _, process in self.running:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with scratch_database(PG, f"cadence_many_{os.getpid()}") as url:
+        yield url
 
 
 def _wait_healthy(url: str, processes: Processes) -> None:
@@ -196,14 +147,14 @@ def test_replicas_and_clocks_on_one_database_send_everything_exactly_once(databa
         time.sleep(max(0.0, boundary - time.time()) + 8)
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
-            pending = _sql(database, ["SELECT count(*) FROM outbox WHERE state <> 'sent'"])[0][0]
+            pending = sql(database, ["SELECT count(*) FROM outbox WHERE state <> 'sent'"])[0][0]
             if not pending:
                 break
             time.sleep(0.5)
         else:
             raise AssertionError(f"the outbox never drained\n{processes.logs()}")
 
-        runs = _sql(
+        runs = sql(
             database,
             ["SELECT ceremony, count(*), count(DISTINCT scheduled_for) FROM ceremony_run GROUP BY ceremony"],
         )
@@ -212,10 +163,10 @@ def test_replicas_and_clocks_on_one_database_send_everything_exactly_once(databa
             assert kind in by_kind, (runs, processes.logs())
             n, distinct = by_kind[kind]
             assert n == distinct, f"{kind} ran twice for one time: {runs}"
-        claimed = _sql(database, ["SELECT count(DISTINCT claimed_by) FROM ceremony_run"])[0][0]
+        claimed = sql(database, ["SELECT count(DISTINCT claimed_by) FROM ceremony_run"])[0][0]
 
         posted = fake.delivered("chat.postMessage")
-        sent = _sql(
+        sent = sql(
             database, ["SELECT count(*) FROM outbox WHERE method = 'chat.postMessage' AND state = 'sent'"]
         )[0][0]
         assert len(posted) == sent, "a message reached Slack twice (or one never did)"
@@ -227,8 +178,8 @@ def test_replicas_and_clocks_on_one_database_send_everything_exactly_once(databa
         ]
         assert len(review) == 1, texts
         assert len([t for t in texts if "D-1" in t]) == 1, texts
-        reviews = _sql(database, ["SELECT count(*) FROM review"])[0][0]
-        incidents = _sql(database, ["SELECT count(*) FROM drift_incident"])[0][0]
+        reviews = sql(database, ["SELECT count(*) FROM review"])[0][0]
+        incidents = sql(database, ["SELECT count(*) FROM drift_incident"])[0][0]
         assert (reviews, incidents) == (1, 1)
         assert claimed >= 1
     finally:

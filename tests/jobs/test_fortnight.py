@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from bot.config import AppConfig
 from bot.jobs.ceremonies import CeremonyJobs
-from bot.jobs.outbox_worker import OutboxWorker
+from bot.jobs.outbox_worker import OutboxWorker, tag
 from bot.services import away, standups
 from bot.services.schedule import occasions
 from bot.slack import ids
@@ -424,6 +424,8 @@ async def assert_each_message_delivered_once_in_order(world: World) -> list[Outb
             args["ts"] = by_id[row.update_of].slack_ts
         if row.thread_of:
             args["thread_ts"] = by_id[row.thread_of].slack_ts
+        if row.method == "chat.postMessage":  # each carries its outbox id, for a lookup after a crash
+            args["metadata"] = tag(args.get("metadata"), row.id or 0)
         key = canonical(args)
         assert key not in expected, f"two rows would send the same call: {args}"
         expected[key] = row.id  # type: ignore[assignment]

@@ -583,13 +583,13 @@ async def test_a_crash_between_claim_and_send_delays_but_never_loses(db, clock, 
     crashed = make_worker()
     # the first worker claims the message and dies before it can call Slack
     claimed = await crashed._claim_heads(clock.now())
-    assert [r.id for r, _ in claimed] == [mid]
+    assert [c.row.id for c in claimed] == [mid]
     row = await row_of(db, mid)
-    assert row.state == "sending" and row.locked_until == clock.now() + outbox_worker.LEASE
+    assert row.state == "sending" and row.locked_until == clock.now() + crashed.lease("chat.postMessage")
 
     survivor = make_worker()
     assert await survivor.run_once() == 0
-    clock.advance(seconds=outbox_worker.LEASE.total_seconds())
+    clock.advance(seconds=crashed.lease("chat.postMessage").total_seconds())
     assert await survivor.run_once() == 1
     assert posted(fake_slack) == [(RECSYS, "x")]
 
@@ -689,7 +689,9 @@ async def test_an_edit_and_a_thread_reply_go_after_their_message_with_its_ts(
     assert update_call.args == {"channel": RECSYS, "ts": ts, "text": "Standup moved to 10:00"}
     replies = [c for c in fake_slack.delivered() if c.args.get("thread_ts")]
     assert [(c.args["thread_ts"], c.args["text"]) for c in replies] == [(ts, "Thread: answers here")]
+    # a 500 may come after Slack posted it, so the second attempt looks in the channel first
     assert [c.method for c in fake_slack.calls if "x-fake-failed" not in c.headers] == [
+        "conversations.history",
         POST,
         "chat.update",
         POST,
@@ -947,3 +949,195 @@ async def test_a_sent_at_is_the_clock_of_delivery(db, clock, make_worker):
     clock.set(datetime(2027, 1, 1, 12, 0, tzinfo=clock.now().tzinfo))
     await make_worker().run_once()
     assert (await row_of(db, mid)).sent_at == datetime(2027, 1, 1, 12, 0, tzinfo=clock.now().tzinfo)
+
+
+# ------------------------------------------------------------------------------------------ sends in doubt
+
+
+async def crash_after_slack_had_it(db, clock, fake_slack, make_worker, mid: int) -> OutboxWorker:
+    """A worker claims the message, Slack posts it, and the worker dies before recording that."""
+    crashed = make_worker()
+    (claim,) = await crashed._claim_heads(clock.now())
+    args = json.loads(claim.row.payload) | {"metadata": outbox_worker.tag(None, mid)}
+    await crashed.client.api_call(POST, json=args)
+    clock.advance(seconds=crashed.lease(POST).total_seconds())
+    return crashed
+
+
+async def test_every_post_carries_its_outbox_id_in_the_message_metadata(db, clock, fake_slack, make_worker):
+    plain = await put(db, clock, "plain", text="Standup time")
+    head = await put(
+        db,
+        clock,
+        "head",
+        GOV,
+        payload={
+            "text": "audit head",
+            "metadata": {"event_type": "cadence_audit_head", "event_payload": {"row": 7}},
+        },
+    )
+    await make_worker().run_once()
+    by_text = {c.args["text"]: c.args["metadata"] for c in fake_slack.of(POST)}
+    assert by_text["Standup time"] == {
+        "event_type": "cadence_outbox",
+        "event_payload": {"cadence_outbox_id": plain},
+    }
+    # a message with metadata of its own keeps its type and gains the id
+    assert by_text["audit head"] == {
+        "event_type": "cadence_audit_head",
+        "event_payload": {"row": 7, "cadence_outbox_id": head},
+    }
+    assert [m.metadata for m in fake_slack.channel_messages(RECSYS)] == [by_text["Standup time"]]
+
+
+async def test_a_message_slack_had_before_the_crash_is_found_and_not_sent_again(
+    db, clock, fake_slack, make_worker
+):
+    mid = await put(db, clock, "standup", text="Standup time")
+    await crash_after_slack_had_it(db, clock, fake_slack, make_worker, mid)
+    (already,) = fake_slack.channel_messages(RECSYS)
+
+    survivor = make_worker()
+    assert await survivor.run_once() == 1
+
+    assert len(fake_slack.channel_messages(RECSYS)) == 1, "posted twice"
+    (look,) = fake_slack.of("conversations.history")
+    assert look.args["channel"] == RECSYS and look.args["include_all_metadata"] in (True, "true", "1")
+    row = await row_of(db, mid)
+    assert (row.state, row.slack_ts, row.in_doubt) == ("sent", already.ts, False)
+    assert survivor.stats.recovered == 1 and survivor.stats.sent == 1
+
+
+async def test_a_message_lost_with_the_crash_is_looked_for_then_sent_once(db, clock, fake_slack, make_worker):
+    mid = await put(db, clock, "standup", text="Standup time")
+    crashed = make_worker()
+    await crashed._claim_heads(clock.now())  # dies before calling Slack
+    clock.advance(seconds=crashed.lease(POST).total_seconds())
+
+    survivor = make_worker()
+    assert await survivor.run_once() == 1
+    assert [c.method for c in fake_slack.calls] == ["conversations.history", POST]
+    assert posted(fake_slack) == [(RECSYS, "Standup time")]
+    assert (await row_of(db, mid)).state == "sent" and survivor.stats.recovered == 0
+
+
+async def test_a_dm_in_doubt_is_looked_for_in_the_conversation_with_the_person(
+    db, clock, fake_slack, make_worker
+):
+    mid = await put(db, clock, "dm", BOB, text="You own S-3")
+    await crash_after_slack_had_it(db, clock, fake_slack, make_worker, mid)
+
+    assert await make_worker().run_once() == 1
+    (opened,) = fake_slack.of("conversations.open")
+    assert opened.args["users"] == BOB
+    (look,) = fake_slack.of("conversations.history")
+    assert look.args["channel"] == "D" + BOB[1:]
+    assert len(fake_slack.channel_messages("D" + BOB[1:])) == 1
+    assert (await row_of(db, mid)).state == "sent"
+
+
+async def test_a_thread_reply_in_doubt_is_looked_for_in_its_thread(db, clock, fake_slack, make_worker):
+    original = await put(db, clock, "original", text="Review R-1")
+    await make_worker().run_once()
+    parent = (await row_of(db, original)).slack_ts
+    clock.advance(seconds=5)
+    reply = await put(db, clock, "reply", text="Approved by Carol", thread_of=original)
+    crashed = make_worker()
+    (claim,) = await crashed._claim_heads(clock.now())
+    args = json.loads(claim.row.payload) | {"thread_ts": parent, "metadata": outbox_worker.tag(None, reply)}
+    await crashed.client.api_call(POST, json=args)
+    clock.advance(seconds=crashed.lease(POST).total_seconds())
+
+    assert await make_worker().run_once() == 1
+    (look,) = fake_slack.of("conversations.replies")
+    assert (look.args["channel"], look.args["ts"]) == (RECSYS, parent)
+    assert [m.text for m in fake_slack.channel_messages(RECSYS)] == ["Review R-1", "Approved by Carol"]
+    assert (await row_of(db, reply)).state == "sent"
+
+
+async def test_an_answer_that_never_came_marks_the_send_in_doubt_and_the_retry_finds_it(
+    db, clock, fake_slack, make_worker
+):
+    mid = await put(db, clock, "late", text="Planning in 2 h")
+    settings = OutboxConfig(lease_seconds=2, backoff_seconds=1)
+    fake_slack.answer_late(POST, 2.5)  # posted at once, answered after the worker gave up (1.6 s)
+    worker = make_worker(settings=settings)
+
+    assert await worker.run_once() == 1
+    row = await row_of(db, mid)
+    assert (row.state, row.in_doubt) == ("pending", True)
+    assert row.last_error and row.last_error.startswith("- network: TimeoutError")
+
+    await deliver(worker, clock)
+    assert len(fake_slack.channel_messages(RECSYS)) == 1, "posted twice"
+    assert (await row_of(db, mid)).state == "sent" and worker.stats.recovered == 1
+
+
+async def test_a_refusal_slack_answered_is_not_in_doubt(db, clock, fake_slack, make_worker):
+    """ok=false (here a 429) means Slack did not post it: the retry posts without looking."""
+    mid = await put(db, clock, "limited", text="Retro tomorrow")
+    fake_slack.fail(POST, 429, RATE_LIMITED, headers={"Retry-After": "1"})
+    worker = make_worker()
+    await worker.run_once()
+    assert (await row_of(db, mid)).in_doubt is False
+    await deliver(worker, clock)
+    assert fake_slack.of("conversations.history") == []
+    assert posted(fake_slack) == [(RECSYS, "Retro tomorrow")]
+
+
+async def test_without_the_history_scope_the_message_is_sent_again_and_the_log_says_why(
+    db, clock, fake_slack, make_worker, caplog
+):
+    mid = await put(db, clock, "standup", text="Standup time")
+    await crash_after_slack_had_it(db, clock, fake_slack, make_worker, mid)
+    fake_slack.fail("conversations.history", 200, {"ok": False, "error": "missing_scope"})
+
+    survivor = make_worker()
+    with caplog.at_level(logging.WARNING, logger="bot.jobs.outbox_worker"):
+        assert await survivor.run_once() == 1
+    assert [m.text for m in fake_slack.channel_messages(RECSYS)] == ["Standup time", "Standup time"]
+    assert survivor.stats.unverified == 1
+    assert "missing_scope" in caplog.text and "sending it again" in caplog.text
+    assert (await row_of(db, mid)).state == "sent"
+
+
+async def test_a_lookup_that_fails_holds_the_message_in_doubt_and_posts_nothing(
+    db, clock, fake_slack, make_worker
+):
+    mid = await put(db, clock, "standup", text="Standup time")
+    await crash_after_slack_had_it(db, clock, fake_slack, make_worker, mid)
+    fake_slack.fail("conversations.history", 500, FATAL)
+
+    worker = make_worker(settings=OutboxConfig(backoff_seconds=1))
+    assert await worker.run_once() == 1
+    row = await row_of(db, mid)
+    assert (row.state, row.in_doubt, row.attempts) == ("pending", True, 1)
+    assert len(fake_slack.channel_messages(RECSYS)) == 1
+
+    await deliver(worker, clock)
+    assert len(fake_slack.channel_messages(RECSYS)) == 1
+    assert (await row_of(db, mid)).state == "sent"
+
+
+async def test_with_check_history_off_a_send_in_doubt_is_simply_sent_again(
+    db, clock, fake_slack, make_worker
+):
+    mid = await put(db, clock, "standup", text="Standup time")
+    await crash_after_slack_had_it(db, clock, fake_slack, make_worker, mid)
+    assert await make_worker(settings=OutboxConfig(check_history=False)).run_once() == 1
+    assert fake_slack.of("conversations.history") == []
+    assert len(fake_slack.channel_messages(RECSYS)) == 2  # at least once: the documented fallback
+
+
+async def test_delivery_latency_is_counted_from_when_the_message_fell_due(db, clock, fake_slack, make_worker):
+    seen: list[float] = []
+    await put(db, clock, "now", text="now")
+    later = clock.now() + timedelta(hours=1)
+    await put(db, clock, "later", PLATFORM, text="later", not_before=later)
+    worker = make_worker()
+    worker.on_sent = seen.append
+    clock.advance(seconds=3)
+    await worker.run_once()
+    clock.set(later + timedelta(seconds=7))
+    await worker.run_once()
+    assert seen == [3.0, 7.0]
