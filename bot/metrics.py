@@ -3,7 +3,7 @@ and the sandbox build many apps in one process; each counts for itself)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,6 @@ class Snapshot:
 
     outbox: dict[str, int] = field(default_factory=dict)
     outbox_oldest_seconds: float = 0.0
-    deliveries: dict[str, int] = field(default_factory=dict)
     open_incidents: dict[str, int] = field(default_factory=dict)
     readings: dict[str, int] = field(default_factory=dict)
 
@@ -48,7 +47,8 @@ class _Read(Collector):
         deliveries = CounterMetricFamily(
             "cadence_outbox_deliveries", "This process's deliveries by outcome", labels=["outcome"]
         )
-        for outcome, n in sorted(snap.deliveries.items()):
+        live = self.metrics.deliveries() if self.metrics.deliveries else {}
+        for outcome, n in sorted(live.items()):
             deliveries.add_metric([outcome], n)
         yield deliveries
         incidents = GaugeMetricFamily(
@@ -69,6 +69,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.snapshot = Snapshot()
+        # this process's deliveries by outcome, read at each scrape (the worker's own tally)
+        self.deliveries: Callable[[], dict[str, int]] | None = None
         self.ack = Histogram(
             "cadence_ack_seconds",
             "From a slash command reaching the bot to its answer, by subcommand",

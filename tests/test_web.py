@@ -47,6 +47,22 @@ async def test_metrics_time_each_slash_command_by_subcommand(slack, db):
     assert 0 < metrics['cadence_ack_seconds_sum{command="story list"}'] < 5
 
 
+async def test_metrics_time_each_delivery_from_when_it_fell_due(slack, db, clock):
+    from tests.factories import scraped
+    from tests.slack.helpers import deliver
+
+    await slack.command("story add Train the ranker --owner <@U02BOB|bob>")
+    clock.advance(seconds=2)  # the worker's first round comes two seconds after the message was queued
+    await deliver(slack.app.state.runner.worker, clock)
+
+    metrics = scraped((await slack.http.get("/metrics")).text)
+    assert metrics["cadence_outbox_delivery_seconds_count"] == 1
+    assert metrics['cadence_outbox_delivery_seconds_bucket{le="1.0"}'] == 0
+    assert metrics['cadence_outbox_delivery_seconds_bucket{le="2.5"}'] == 1
+    assert metrics['cadence_outbox_deliveries_total{outcome="sent"}'] == 1
+    assert metrics['cadence_outbox_deliveries_total{outcome="recovered"}'] == 0
+
+
 async def test_an_oversized_body_to_the_slack_endpoint_is_refused_before_anything_reads_it(slack, db):
     from tests.slack_driver import signed_headers
 

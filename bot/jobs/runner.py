@@ -84,6 +84,7 @@ class Runner:
         self._worker_task: asyncio.Task[None] | None = None
         if metrics is not None:
             worker.on_sent = metrics.delivery.observe
+            metrics.deliveries = self._deliveries
             self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
 
     def _submitted(self, event: JobSubmissionEvent) -> None:
@@ -97,24 +98,26 @@ class Runner:
         states = await outbox_worker.counts(session)
         oldest = await outbox_worker.oldest_waiting(session)
         open_incidents = await drift.open_counts(session)
-        stats = self.worker.stats
         return Snapshot(
             outbox={s: states.get(s, 0) for s in OUTBOX_STATES},
             outbox_oldest_seconds=(self.jobs.clock.now() - oldest).total_seconds() if oldest else 0.0,
-            deliveries={
-                "sent": stats.sent,
-                "retried": stats.retried,
-                "dead": stats.dead,
-                "rate_limited": stats.rate_limited,
-                "recovered": stats.recovered,
-                "unverified": stats.unverified,
-            },
             open_incidents=dict(open_incidents),
             readings={
                 "received": ingested.received if ingested else 0,
                 "stored": ingested.stored if ingested else 0,
             },
         )
+
+    def _deliveries(self) -> dict[str, int]:
+        stats = self.worker.stats
+        return {
+            "sent": stats.sent,
+            "retried": stats.retried,
+            "dead": stats.dead,
+            "rate_limited": stats.rate_limited,
+            "recovered": stats.recovered,
+            "unverified": stats.unverified,
+        }
 
     async def refresh_metrics(self) -> None:
         """For `cadence clock --metrics-port`: prometheus-client's own server reads the last snapshot."""

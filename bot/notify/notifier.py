@@ -16,6 +16,7 @@ from bot.config import AppConfig
 from bot.notify import audit, ceremonies, drift, governance, review, sprints, stories
 from bot.notify.templates import Renderer
 from bot.services import events
+from bot.store import outbox
 from bot.store.db import unit_of_work
 
 Handler = Callable[["Notifier", AsyncSession, Any], Awaitable[None]]
@@ -36,7 +37,9 @@ class Notifier:
             await self.publish(session)
 
     async def publish(self, session: AsyncSession) -> None:
-        """Queue the messages of every event recorded on `session` so far, in the order they happened."""
+        """Queue the messages of every event recorded on `session` so far, in the order they happened,
+        stamped with this notifier's clock (the sandbox's clock runs ahead of the wall's)."""
+        session.info[outbox.NOW] = self.clock.now()
         while pending := events.take(session):
             for event in pending:
                 await handler_for(event)(self, session, event)

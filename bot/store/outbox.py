@@ -15,6 +15,7 @@ from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
 
 DUE_NOW = datetime(1970, 1, 1, tzinfo=UTC)  # next_attempt_at of a message that may go as soon as possible
+NOW = "cadence.outbox.now"  # session.info key: when the notifier queued this transaction's messages
 
 
 async def enqueue(
@@ -30,7 +31,7 @@ async def enqueue(
 ) -> bool:
     """Queue one Web API call; a second call with the same dedupe key is ignored. True if queued.
     Without `not_before` it is due at once, whatever clock the worker runs on."""
-    now = utcnow()
+    now = session.info.get(NOW) or utcnow()
     args = {**payload, "channel": channel}  # the row's channel is where it goes (and what is paced)
     return await insert_ignore(
         session,

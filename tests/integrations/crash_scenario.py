@@ -51,7 +51,7 @@ class Outcome:
         return self.queued - self.delivered
 
 
-async def _queue(url: str, n: int) -> None:
+async def queue(url: str, n: int) -> None:
     engine = create_engine(url)
     try:
         await upgrade(engine)
@@ -110,7 +110,7 @@ def run(
     env.pop("SLACK_APP_TOKEN", None)
     processes = Processes(env, work)
     try:
-        asyncio.run(_queue(url, messages))
+        asyncio.run(queue(url, messages))
         first = processes.start("clock-killed", "clock")
         deadline = time.monotonic() + 60
         while sum(_in_slack(fake).values()) < kill_after:

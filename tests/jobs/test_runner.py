@@ -12,7 +12,7 @@ from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import AppConfig
-from bot.jobs.outbox_worker import OutboxWorker
+from bot.jobs.outbox_worker import OutboxWorker, Stats
 from bot.jobs.runner import SWEEP, OccasionTrigger, Runner, build_clock
 from bot.services.schedule import occasions
 from tests.conftest import PLATFORM, RECSYS, make_config
@@ -47,6 +47,8 @@ class StubWorker:
     def __init__(self) -> None:
         self.started = asyncio.Event()
         self.stopped = False
+        self.stats = Stats()
+        self.on_sent = None
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         self.started.set()
@@ -241,3 +243,25 @@ async def test_start_says_one_line_per_team_at_info_and_each_job_at_debug(
     # which occasion comes next depends on the wall clock (APScheduler reads it, not the test's clock)
     assert re.fullmatch(r"team recsys: 6 occasions scheduled; next \w+ at \S+ \S+", info[2]), info
     assert len(debug) == 6 + 1 + 2 and all(m.startswith("scheduled ") for m in debug)
+
+
+async def test_the_scheduler_lag_of_each_job_reaches_the_metrics(db, make_jobs, clock, fake_slack):
+    from bot.metrics import Metrics
+    from tests.factories import scraped
+
+    metrics = Metrics()
+    runner = Runner(make_jobs(runner_config()), StubWorker(), metrics=metrics)  # type: ignore[arg-type]
+    ran = asyncio.Event()
+
+    async def job() -> None:
+        ran.set()
+
+    try:
+        await runner.start()
+        runner.scheduler.add_job(job, "date", run_date=datetime.now(UTC) + timedelta(milliseconds=50))
+        await asyncio.wait_for(ran.wait(), timeout=5)
+    finally:
+        await runner.stop()
+    figures = scraped(metrics.render().decode())
+    assert figures["cadence_scheduler_lag_seconds_count"] == 1
+    assert 0 <= figures["cadence_scheduler_lag_seconds_sum"] < 1
