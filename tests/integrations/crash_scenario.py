@@ -6,7 +6,6 @@ answers only after a pause, so at the kill some messages are in Slack while thei
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from bot.store.migrate import upgrade
 from bot.store.models import OutboxMessage
 from bot.store.outbox import enqueue
 from tests.fake_slack import FakeSlack
-from tests.integrations.processes import Processes
+from tests.integrations.processes import Processes, cadence_env
 
 CHANNELS = [f"C0CRASH{i:02d}" for i in range(6)]
 PEOPLE = [f"U0CRASH{i:02d}" for i in range(1, 5)]  # DMs go to a person's id, as the bot sends them
@@ -98,16 +97,7 @@ def run(
     fake.answer_late("chat.postMessage", answer_delay, times=10 * messages)
     config = work / "crash.yaml"
     config.write_text(CONFIG.format(lease=lease, check=str(check_history).lower()))
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "DATABASE_URL": url,
-        "SLACK_BOT_TOKEN": "xoxb-crash",
-        "SLACK_SIGNING_SECRET": "crash-secret",
-        "SLACK_API_URL": fake.api_url,
-        "CADENCE_CONFIG": str(config),
-    }
-    env.pop("SLACK_APP_TOKEN", None)
+    env = cadence_env(url, fake.api_url, config)
     processes = Processes(env, work)
     try:
         asyncio.run(queue(url, messages))

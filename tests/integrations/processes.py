@@ -49,6 +49,22 @@ def scratch_database(server_url: str, name: str) -> Iterator[str]:
         sql(admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'])
 
 
+def cadence_env(database_url: str, slack_api_url: str, config: Path, **extra: str) -> dict[str, str]:
+    """The environment a `python -m bot` process runs in: this checkout, a database, Slack's stand-in."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        "SLACK_BOT_TOKEN": "xoxb-integration",
+        "SLACK_SIGNING_SECRET": "integration-secret",
+        "SLACK_API_URL": slack_api_url,
+        "CADENCE_CONFIG": str(config),
+        **extra,
+    }
+    env.pop("SLACK_APP_TOKEN", None)
+    return env
+
+
 class Processes:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env

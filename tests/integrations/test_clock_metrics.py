@@ -4,7 +4,6 @@ for Prometheus (delivery latency is only known where delivery happens)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from tests.factories import scraped
 from tests.fake_slack import FakeSlack
 from tests.integrations.alertmanager_server import free_port
 from tests.integrations.crash_scenario import CONFIG, queue
-from tests.integrations.processes import Processes
+from tests.integrations.processes import Processes, cadence_env
 
 
 def test_the_clock_serves_delivery_latency_and_the_outbox_on_its_metrics_port(tmp_path: Path):
@@ -23,16 +22,7 @@ def test_the_clock_serves_delivery_latency_and_the_outbox_on_its_metrics_port(tm
     config = tmp_path / "clock.yaml"
     config.write_text(CONFIG.format(lease=30, check="true"))
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "DATABASE_URL": url,
-        "SLACK_BOT_TOKEN": "xoxb-clock",
-        "SLACK_SIGNING_SECRET": "clock-secret",
-        "SLACK_API_URL": fake.api_url,
-        "CADENCE_CONFIG": str(config),
-    }
-    env.pop("SLACK_APP_TOKEN", None)
+    env = cadence_env(url, fake.api_url, config)
     processes = Processes(env, tmp_path)
     try:
         asyncio.run(queue(url, 5))
