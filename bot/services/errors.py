@@ -26,3 +26,7 @@ class Forbidden(CadenceError):
 
 class Conflict(CadenceError):
     pass
+
+
+class Unavailable(CadenceError):
+    """The database could not be reached or did not answer in time: nothing the person did was wrong."""

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
+import logging
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,9 +22,12 @@ from bot.clock import Clock
 from bot.config import AppConfig, Team
 from bot.metrics import Metrics
 from bot.notify import Notifier
+from bot.services.errors import Unavailable
 from bot.services.teams import require_reader, resolve_team, team_named
 from bot.slack.followups import Followups
 from bot.store.db import reading
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,12 +42,40 @@ class Deps:
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One unit of work; the messages its changes cause are queued before it commits."""
-        return self.notifier.transaction()
+        return _reachable(self.notifier.transaction())
 
     def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction for an answer that only shows something: it does not wait for the writer
         connection or take the write lock, and the database refuses any write made through it."""
-        return reading(self.readers)
+        return _reachable(reading(self.readers))
+
+
+# A database that is down, refuses connections, or stays locked longer than its busy timeout (another
+# process holding SQLite's write lock): the person is told so in a sentence, and the transaction rolled
+# back. Errors of Slack's client (aiohttp's) are not among these.
+UNREACHABLE = (DBAPIError, PoolTimeout, ConnectionError, socket.gaierror, TimeoutError)
+UNAVAILABLE = (
+    "Cadence cannot reach its database right now, so nothing was done. Try again in a minute; "
+    "if it keeps happening, tell whoever runs Cadence."
+)
+
+
+@asynccontextmanager
+async def _reachable(transaction: AbstractAsyncContextManager[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    try:
+        async with transaction as session:
+            yield session
+    except UNREACHABLE as exc:
+        if isinstance(exc, DBAPIError) and not _unreachable(exc):
+            raise
+        log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
+        raise Unavailable(UNAVAILABLE) from exc
+
+
+def _unreachable(exc: DBAPIError) -> bool:
+    """A failure to reach or lock the database, not a statement that was wrong (an IntegrityError is a
+    bug or a race to report as one)."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
 
 
 DEPS = "cadence_deps"  # the Bolt context key under which every listener finds the Deps

@@ -11,7 +11,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long a SQLite write waits for another process's write lock: under Slack's 3 s, so a person whose
+# command meets a long lock hears so (bot.slack.budget) instead of seeing Slack's timeout.
+SQLITE_BUSY_TIMEOUT_MS = 2000
+PG_CONNECT_TIMEOUT = 10  # seconds; asyncpg's own default is 60
 SQLITE_READERS = 2  # connections a process reads through beside its one writer (WAL lets them run at once)
 PENDING_EVENTS = "cadence.events"  # session.info key of the domain events a transaction recorded
 
@@ -34,7 +37,9 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     url = async_url(url)
     if make_url(url).get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        return create_async_engine(
+            url, echo=echo, pool_pre_ping=True, connect_args={"timeout": PG_CONNECT_TIMEOUT}
+        )
 
     # SQLite has one writer at a time. One pooled connection per process makes concurrent requests
     # queue in order on the event loop instead of sleeping in SQLite's busy handler (1, 2, 5 … 100 ms

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -265,3 +266,31 @@ async def test_the_scheduler_lag_of_each_job_reaches_the_metrics(db, make_jobs, 
     figures = scraped(metrics.render().decode())
     assert figures["cadence_scheduler_lag_seconds_count"] == 1
     assert 0 <= figures["cadence_scheduler_lag_seconds_sum"] < 1
+
+
+async def test_a_round_that_meets_a_locked_database_is_caught_up_by_the_next_sweep(
+    db, make_jobs, clock, fake_slack, caplog
+):
+    """Another process holds SQLite's write lock past the busy timeout when platform's standup falls
+    due: the round fails and says so; the sweep five minutes later, within the standup's 30 minutes of
+    grace, sends the reminder, once."""
+    if db.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock (on PostgreSQL a locked table makes the round wait, not fail)")
+    from tests.slack.test_faults import sqlite_write_lock
+
+    config = runner_config()
+    runner = Runner(make_jobs(config), StubWorker())  # type: ignore[arg-type]
+    clock.set(utc(2026, 12, 4, 8, 30))  # Friday's standup ran: the team's clock has been running
+    await runner._tick(team="recsys")
+    before = len(await outbox_rows(db))
+    clock.set(utc(2026, 12, 7, 8, 30))  # Monday's standup (9:30 in Berlin)
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.runner"), sqlite_write_lock(db):
+        await runner._tick(team="recsys")
+    assert "running due ceremonies failed" in caplog.text
+    assert len(await outbox_rows(db)) == before
+
+    clock.advance(seconds=SWEEP.total_seconds())
+    await runner._tick()
+    await runner._tick()
+    caught_up = (await outbox_rows(db))[before:]
+    assert [r.channel for r in caught_up] == [RECSYS] and "Standup" in caught_up[0].payload

@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.blocks.ceremonies import standup_modal
 from bot.slack.blocks.governance import decision_modal
 from bot.slack.blocks.sprints import plan_modal
+from bot.slack.budget import bounded
 from bot.slack.commands import drift as drift_commands
 from bot.slack.commands import sprint as sprint_commands
 from bot.slack.commands.ready import open_criteria_form
@@ -193,18 +194,18 @@ async def drift_runbook(ack: AsyncAck) -> None:
 
 
 def register(app: AsyncApp) -> None:
-    app.action(ids.OPEN_READY_MODAL)(open_ready)
-    app.action(ids.OPEN_DONE_MODAL)(open_done)
-    app.action(ids.OPEN_STORY_EDIT)(open_edit)
-    app.action(ids.OPEN_STORY_ADD)(open_add)
-    app.action(ids.MARK_DONE)(mark_done)
+    app.action(ids.OPEN_READY_MODAL)(bounded(open_ready))
+    app.action(ids.OPEN_DONE_MODAL)(bounded(open_done))
+    app.action(ids.OPEN_STORY_EDIT)(bounded(open_edit))
+    app.action(ids.OPEN_STORY_ADD)(bounded(open_add))
+    app.action(ids.MARK_DONE)(bounded(mark_done))
     for action_id in VERDICT_OF:
-        app.action(action_id)(open_decision)
-    app.action(ids.OPEN_PLAN_VIEW)(open_plan)
-    app.action(ids.OPEN_STANDUP_MODAL)(open_standup)
-    app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))(page)
-    app.action(ids.REVIEW_POST)(review_post)
-    app.action(ids.DRIFT_ACK)(drift_ack)
-    app.action(ids.DRIFT_SNOOZE)(drift_snooze)
-    app.action(ids.DRIFT_STORY)(drift_story)
+        app.action(action_id)(bounded(open_decision))
+    app.action(ids.OPEN_PLAN_VIEW)(bounded(open_plan))
+    app.action(ids.OPEN_STANDUP_MODAL)(bounded(open_standup))
+    app.action(re.compile(f"^{ids.STORY_LIST_PAGE}"))(bounded(page))
+    app.action(ids.REVIEW_POST)(bounded(review_post))
+    app.action(ids.DRIFT_ACK)(bounded(drift_ack))
+    app.action(ids.DRIFT_SNOOZE)(bounded(drift_snooze))
+    app.action(ids.DRIFT_STORY)(bounded(drift_story))
     app.action(ids.DRIFT_RUNBOOK)(drift_runbook)

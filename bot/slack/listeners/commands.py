@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.errors import Invalid
+from bot.slack.budget import bounded
 from bot.slack.commands import match
 from bot.slack.context import Invocation
 from bot.slack.parsing import tokenize
@@ -40,4 +41,4 @@ async def on_command(
 
 
 def register(app: AsyncApp, command: str) -> None:
-    app.command(command)(on_command)
+    app.command(command)(bounded(on_command))

@@ -15,6 +15,7 @@ from bot.slack import ids
 from bot.slack.blocks import message, section
 from bot.slack.blocks.checklist import readiness_badge
 from bot.slack.blocks.modals import BACKLOG
+from bot.slack.budget import bounded
 from bot.slack.commands.story import added_text
 from bot.slack.context import Invocation
 from bot.slack.home import publish_home
@@ -186,7 +187,7 @@ async def criteria_submitted(
 
 
 def register(app: AsyncApp) -> None:
-    app.view(ids.STORY_MODAL)(story_submitted)
-    app.view(ids.REVIEW_DECISION_MODAL)(decision_submitted)
-    app.view(ids.STANDUP_MODAL)(standup_submitted)
-    app.view(ids.CRITERIA_MODAL)(criteria_submitted)
+    app.view(ids.STORY_MODAL)(bounded(story_submitted))
+    app.view(ids.REVIEW_DECISION_MODAL)(bounded(decision_submitted))
+    app.view(ids.STANDUP_MODAL)(bounded(standup_submitted))
+    app.view(ids.CRITERIA_MODAL)(bounded(criteria_submitted))
