@@ -332,7 +332,9 @@ class Drift(_Model):
 
 
 class OutboxConfig(_Model):
-    max_attempts: int = Field(default=8, ge=1, le=50)  # then the message is dead-lettered
+    # then the message is dead-lettered; with the default backoff, 16 attempts ride out about two hours
+    # of Slack being unreachable (2 s doubling to the 15-minute cap)
+    max_attempts: int = Field(default=16, ge=1, le=50)
     per_channel_interval_seconds: float = Field(default=1.0, ge=0, le=60)  # Slack allows ~1 msg/s/channel
     backoff_seconds: float = Field(default=2.0, gt=0, le=600)  # doubles per failed attempt
     backoff_cap_seconds: float = Field(default=900.0, gt=0, le=24 * 3600)
@@ -793,8 +795,8 @@ _EXPECT: dict[str, _Expect] = {
     ),
     "label": _Expect("a label", '"Data contract"'),
     "help": _Expect("a line of help", '"Schema and owner agreed with the data producer"'),
-    "outbox": _Expect("a section of delivery settings", "{max_attempts: 8}"),
-    "max_attempts": _Expect("a whole number of attempts", "8"),
+    "outbox": _Expect("a section of delivery settings", "{max_attempts: 16}"),
+    "max_attempts": _Expect("a whole number of attempts", "16"),
     "per_channel_interval_seconds": _Expect("a number of seconds", "1"),
     "backoff_seconds": _Expect("a number of seconds", "2"),
     "backoff_cap_seconds": _Expect("a number of seconds", "900"),

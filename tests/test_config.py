@@ -406,7 +406,7 @@ BAD_VALUES = [
     ),
     (
         ONE_TEAM + "outbox: 8\n",
-        "config.yaml:2: outbox: expected a section of delivery settings, e.g. {max_attempts: 8}",
+        "config.yaml:2: outbox: expected a section of delivery settings, e.g. {max_attempts: 16}",
     ),
     (
         ONE_TEAM + "readiness: ml\n",

@@ -294,7 +294,9 @@ class OutboxWorker:
                 return
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 error = f"network: {type(exc).__name__}: {exc}".rstrip(": ")
-                await self._failed(row, None, error, {}, in_doubt=True)
+                # no connection was made, so Slack cannot have the message; any other cut may come after
+                sent_nothing = isinstance(exc, aiohttp.ClientConnectorError)
+                await self._failed(row, None, error, {}, in_doubt=claim.in_doubt or not sent_nothing)
                 return
         await self._sent(row, response.get("ts") or row.slack_ts)
 

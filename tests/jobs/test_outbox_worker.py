@@ -1141,3 +1141,32 @@ async def test_delivery_latency_is_counted_from_when_the_message_fell_due(db, cl
     clock.set(later + timedelta(seconds=7))
     await worker.run_once()
     assert seen == [3.0, 7.0]
+
+
+async def test_slack_unreachable_for_an_hour_delays_everything_and_loses_nothing(
+    db, clock, fake_slack, make_worker
+):
+    """Connections refused for an hour with the default settings: no message dies, nothing is looked
+    for (a refused connection cannot have posted anything), and when Slack is back every message goes
+    once, each channel in order."""
+    texts = {c: [f"{c}-{i}" for i in range(3)] for c in (RECSYS, PLATFORM)}
+    for i in range(3):
+        for c in texts:
+            await put(db, clock, texts[c][i], c)
+    down = network_down_worker(db, clock, OutboxConfig())
+    back_at = clock.now() + timedelta(hours=1)
+    while clock.now() < back_at:
+        await down.run_once()
+        due = await down.next_due()
+        assert due is not None
+        clock.set(max(due, clock.now() + timedelta(seconds=1)))
+    async with tx(db) as s:
+        assert (await counts(s)).get("dead", 0) == 0
+    assert all(not r.in_doubt for r in await outbox_rows(db))
+    assert down.stats.retried > 0
+
+    await deliver(make_worker(), clock)
+    assert fake_slack.of("conversations.history") == []
+    for c, expected in texts.items():
+        assert [t for ch, t in posted(fake_slack) if ch == c] == expected
+    assert {r.state for r in await outbox_rows(db)} == {"sent"}
