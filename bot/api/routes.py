@@ -1,5 +1,6 @@
 """/api/v1 routes: validated bodies in, one transaction of service calls, JSON (or a JSON error) out."""
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -15,7 +16,10 @@ from bot.config import AppConfig, Settings
 from bot.notify import Notifier
 from bot.services import experiments, governance, stories
 from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotFound
+from bot.store.db import UNREACHABLE, unreachable
 from bot.store.models import Experiment
+
+log = logging.getLogger(__name__)
 
 # What the routes depend on is put on app.state by install(): each app has its own (tests build many).
 
@@ -222,6 +226,22 @@ def install(
             return JSONResponse(body, status_code=status.HTTP_400_BAD_REQUEST)
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        """503 with Retry-After while the database cannot be reached: a sender that retries on 5xx (as
+        Alertmanager does) delivers again later, and nothing is lost."""
+        if not unreachable(exc):
+            log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+            return JSONResponse({"detail": "internal error"}, status_code=500)
+        log.warning("database unavailable for %s: %s", request.url.path, type(exc).__name__)
+        return JSONResponse(
+            {"detail": "the database is unavailable; nothing was stored, try again"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "30"},
+        )
+
+    for kind in UNREACHABLE:
+        app.add_exception_handler(kind, database_down)
 
     @app.exception_handler(CadenceError)
     async def domain_error(request: Request, exc: CadenceError) -> JSONResponse:

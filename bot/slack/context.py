@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,8 +12,6 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,7 +22,7 @@ from bot.notify import Notifier
 from bot.services.errors import Unavailable
 from bot.services.teams import require_reader, resolve_team, team_named
 from bot.slack.followups import Followups
-from bot.store.db import reading
+from bot.store.db import UNREACHABLE, reading, unreachable
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +47,6 @@ class Deps:
         return _reachable(reading(self.readers))
 
 
-# A database that is down, refuses connections, or stays locked longer than its busy timeout (another
-# process holding SQLite's write lock): the person is told so in a sentence, and the transaction rolled
-# back. Errors of Slack's client (aiohttp's) are not among these.
-UNREACHABLE = (DBAPIError, PoolTimeout, ConnectionError, socket.gaierror, TimeoutError)
 UNAVAILABLE = (
     "Cadence cannot reach its database right now, so nothing was done. Try again in a minute; "
     "if it keeps happening, tell whoever runs Cadence."
@@ -62,20 +55,16 @@ UNAVAILABLE = (
 
 @asynccontextmanager
 async def _reachable(transaction: AbstractAsyncContextManager[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """The transaction, with a database that is down or locked told to the person in a sentence (the
+    transaction is rolled back) rather than as an error Slack shows as a failure."""
     try:
         async with transaction as session:
             yield session
     except UNREACHABLE as exc:
-        if isinstance(exc, DBAPIError) and not _unreachable(exc):
+        if not unreachable(exc):
             raise
         log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
         raise Unavailable(UNAVAILABLE) from exc
-
-
-def _unreachable(exc: DBAPIError) -> bool:
-    """A failure to reach or lock the database, not a statement that was wrong (an IntegrityError is a
-    bug or a race to report as one)."""
-    return isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
 
 
 DEPS = "cadence_deps"  # the Bolt context key under which every listener finds the Deps

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +20,19 @@ SQLITE_BUSY_TIMEOUT_MS = 2000
 PG_CONNECT_TIMEOUT = 10  # seconds; asyncpg's own default is 60
 SQLITE_READERS = 2  # connections a process reads through beside its one writer (WAL lets them run at once)
 PENDING_EVENTS = "cadence.events"  # session.info key of the domain events a transaction recorded
+
+
+# What a database that is down, refuses connections, or stays locked past its busy timeout raises (and
+# a pool with no connection free in time). Slack's client (aiohttp) raises none of these.
+UNREACHABLE = (DBAPIError, PoolTimeout, ConnectionError, socket.gaierror, TimeoutError)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or locked: not a statement that was wrong (an IntegrityError is
+    a bug, or a race to report as one)."""
+    if isinstance(exc, DBAPIError):
+        return isinstance(exc, (OperationalError, InterfaceError)) or bool(exc.connection_invalidated)
+    return isinstance(exc, UNREACHABLE)
 
 
 def async_url(url: str) -> str:

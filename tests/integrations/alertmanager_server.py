@@ -201,8 +201,8 @@ class AlertmanagerServer:
     def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
         post_alerts(self.url, alerts)
 
-    def log_tail(self) -> str:
-        return _log_tail(self.log)
+    def log_tail(self, lines: int = 30) -> str:
+        return _log_tail(self.log, lines)
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -99,3 +99,41 @@ def test_alertmanager_opens_and_resolves_a_cadence_incident(
     replies = _rows(db, f"SELECT payload FROM outbox WHERE thread_of = {message_id}")
     assert len(replies) == 1 and "resolved by Alertmanager" in json.loads(replies[0][0])["text"]
     asyncio.run(engine.dispose())
+
+
+def test_an_alert_sent_while_cadences_database_is_down_arrives_once_it_is_back(
+    tmp_path: Path, serve_asgi: Callable[..., str], alertmanager: Callable[..., AlertmanagerServer]
+) -> None:
+    """Cadence answers 503 while it cannot reach its database (here: the database's directory is not
+    there yet); Alertmanager keeps retrying, and the incident opens once the database is back."""
+    from bot.store.migrate import upgrade
+
+    where = tmp_path / "later"
+    db = where / "cadence.db"
+    engine = create_engine(f"sqlite:///{db}")
+    settings = Settings(
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret="not-used-here",
+        slack_api_url="http://127.0.0.1:9/api/",
+        api_tokens=(f"alertmanager={TOKEN}",),
+    )
+    app = create_web_app(settings=settings, config=make_config(drift={"rules": RULES}), engine=engine)
+    base = serve_asgi(app)
+    server = alertmanager(base + "/api/v1/alertmanager", group_by=["alertname", "model"])
+    labels = {"alertname": "FeatureDrift", "model": "ranker", "metric": "psi", "feature": "age"}
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    server.post_alerts([alert(labels, {"value": "0.25"}, starts_at=started)])
+
+    deadline = time.monotonic() + WAIT
+    while "503" not in server.log_tail(200):  # Alertmanager has tried and been told to come back
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.2)
+
+    where.mkdir()
+    asyncio.run(upgrade(create_engine(f"sqlite:///{db}")))
+    [(number, state)] = _wait(
+        db, "SELECT number, state FROM drift_incident", lambda rows: len(rows) == 1, server
+    )
+    assert (number, state) == (1, "open")
+    assert _rows(db, "SELECT value FROM drift_reading") == [(0.25,)]
+    asyncio.run(engine.dispose())

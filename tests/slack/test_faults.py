@@ -5,6 +5,7 @@ changed, and once the database is back everything works as before."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sqlite3
 import time
@@ -152,3 +153,25 @@ async def test_a_database_back_after_an_outage_serves_the_same_app_again(
     finally:
         await driver.http.aclose()
         await engine.dispose()
+
+
+async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(config, settings):
+    """A sender that retries on 5xx (Alertmanager, a training job's client) tries again later."""
+    from bot.web import create_web_app
+
+    engine = create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    token_settings = dataclasses.replace(settings, api_tokens=("ci=fault-token",))
+    app = create_web_app(settings=token_settings, config=config, engine=engine)
+    reading = {"model": "ranker", "metric": "psi", "value": 0.3, "window_end": "2026-12-01T10:00:00Z"}
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            response = await client.post(
+                "/api/v1/drift",
+                json={"readings": [reading]},
+                headers={"authorization": "Bearer fault-token"},
+            )
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "30"
+    assert "nothing was stored" in response.json()["detail"]
