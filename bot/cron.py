@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -35,12 +37,22 @@ def _crontab_days(field: str) -> str:
     return ",".join(dict.fromkeys(names))
 
 
-def crontab_trigger(expr: str, tz: ZoneInfo | str | None = None) -> CronTrigger:
-    """A CronTrigger that reads a five-field expression exactly as crontab(5) does."""
+def crontab_trigger(expr: str, tz: ZoneInfo | str | None = None) -> BaseTrigger:
+    """A trigger that reads a five-field expression exactly as crontab(5) does. When both the day of the
+    month and the day of the week are restricted (neither begins with *), crontab runs on days matching
+    either: "0 9 1 * mon" is the 1st of each month and every Monday. APScheduler's CronTrigger wants both
+    to match, so that case is two triggers, one per day field, whichever comes first."""
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(f"a cron expression has 5 fields (minute hour day month weekday), not {len(fields)}")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_days(weekday), timezone=tz
-    )
+    weekdays = _crontab_days(weekday)
+
+    def cron(day: str, day_of_week: str) -> CronTrigger:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, timezone=tz
+        )
+
+    if day.startswith("*") or weekday.startswith("*"):
+        return cron(day, weekdays)
+    return OrTrigger([cron(day, "*"), cron("*", weekdays)])

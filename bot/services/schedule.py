@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 from bot.config import AppConfig, Ceremony, Team
 from bot.cron import crontab_trigger
@@ -30,7 +30,7 @@ class Occasion:
     tz: ZoneInfo
 
     @cached_property
-    def trigger(self) -> CronTrigger:
+    def trigger(self) -> BaseTrigger:
         return crontab_trigger(self.ceremony.cron, self.tz)
 
     def next_base(self, after: datetime) -> datetime | None:

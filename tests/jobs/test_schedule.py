@@ -182,6 +182,43 @@ def test_numeric_day_of_week_follows_crontab():
     assert days == ["Mon", "Tue", "Wed", "Thu", "Fri"]
 
 
+def dates_of(cron: str, start: datetime, end: datetime) -> list[str]:
+    cfg = make_config(ceremonies={"standup": {"cron": cron}})
+    (standup,) = occasions(cfg, cfg.teams[0])
+    return [f"{at.astimezone(BERLIN):%a %d %b}" for at, _ in standup.fire_times(start, end)]
+
+
+def test_day_of_month_and_day_of_week_together_mean_either_as_in_crontab():
+    """crontab(5): when both day fields are restricted, a day matching either runs the job. December
+    2026: the 1st is a Tuesday, the 15th a Tuesday; its Mondays are the 7th, 14th, 21st and 28th."""
+    assert dates_of("0 9 1,15 * mon", utc(2026, 11, 30, 12), utc(2026, 12, 31)) == [
+        "Tue 01 Dec",
+        "Mon 07 Dec",
+        "Mon 14 Dec",
+        "Tue 15 Dec",
+        "Mon 21 Dec",
+        "Mon 28 Dec",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cron", "end", "expected"),
+    [
+        ("0 9 1 * *", date(2026, 12, 14), ["Tue 01 Dec"]),  # the day of the week unrestricted: the 1st only
+        (
+            "0 9 * * fri",
+            date(2026, 12, 14),
+            ["Fri 04 Dec", "Fri 11 Dec"],
+        ),  # the day of the month unrestricted
+        # a field beginning with * counts as unrestricted, so both must match: a 1st, 8th, 15th … that is a
+        # Friday; the first after 30 Nov 2026 are 1 and 8 Jan 2027
+        ("0 9 */7 * fri", date(2027, 1, 14), ["Fri 01 Jan", "Fri 08 Jan"]),
+    ],
+)
+def test_one_restricted_day_field_alone_decides(cron, end, expected):
+    assert dates_of(cron, utc(2026, 11, 30, 12), utc(end.year, end.month, end.day)) == expected
+
+
 def test_sprint_week_defaults_and_override(config):
     team = config.team("recsys")
     assert sprint_week("planning", team.ceremonies["planning"]) == 1
