@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
@@ -23,12 +23,12 @@ from bot.services.errors import Invalid, NotFound
 from bot.services.schedule import Occasion, grace, occasions, on_week
 from bot.services.teams import people
 from bot.store.db import unit_of_work
-from bot.store.models import CeremonyRun
+from bot.store.models import CeremonyRun, OccasionSeen
 from bot.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
 LOOKBACK = timedelta(hours=26)  # how far back a start looks for runs it missed
-_JUST_NOW = timedelta(seconds=1)  # a team's very first look includes what is due this second
+_JUST_NOW = timedelta(seconds=1)  # an occasion's very first look includes what is due this second
 
 
 @dataclass
@@ -67,15 +67,24 @@ class CeremonyJobs:
         if not occs:
             return []
         async with unit_of_work(self.sessions) as session:
-            first_run = (
-                await session.exec(
-                    select(func.min(CeremonyRun.scheduled_for)).where(CeremonyRun.team == team.name)
-                )
-            ).one()
+            seen = dict(
+                (
+                    await session.exec(
+                        select(OccasionSeen.kind, OccasionSeen.since).where(OccasionSeen.team == team.name)
+                    )
+                ).all()
+            )
+            for occ in occs:
+                if occ.kind not in seen:
+                    await insert_ignore(
+                        session, OccasionSeen, {"team": team.name, "kind": occ.kind, "since": now}
+                    )
+                    seen[occ.kind] = now
             anchor = await sprints.anchor(session, team)
-            # Look back for runs missed while no clock ran, but not to before this team's first run:
-            # what was scheduled before Cadence ran for the team was never missed.
-            since = now - _JUST_NOW if first_run is None else max(now - LOOKBACK, first_run)
+            # Look back for runs missed while no clock ran, but not to before the clock first knew of the
+            # occasion: what was scheduled before it was in the configuration was never missed.
+            starts = {kind: max(now - LOOKBACK, first - _JUST_NOW) for kind, first in seen.items()}
+            since = min(starts[o.kind] for o in occs)
             claimed = set(
                 (
                     await session.exec(
@@ -89,7 +98,7 @@ class CeremonyJobs:
             (
                 (at, base, occ)
                 for occ in occs
-                for at, base in occ.fire_times(since, now)
+                for at, base in occ.fire_times(starts[occ.kind], now)
                 if (occ.kind, at) not in claimed
                 and on_week(occ.ceremony_name, occ.ceremony, base.astimezone(occ.tz).date(), anchor)
             ),

@@ -164,6 +164,17 @@ class OutboxMessage(SQLModel, table=True):
     in_doubt: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
+class OccasionSeen(SQLModel, table=True):
+    """When the clock first knew of a team's occasion (a ceremony, a nudge round, a summary): a start
+    looks back for runs it missed, but never to before the occasion was in the configuration."""
+
+    __tablename__ = "occasion_seen"
+
+    team: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(primary_key=True, max_length=40)
+    since: datetime = Field(sa_column=_when())
+
+
 class CeremonyRun(SQLModel, table=True):
     """One scheduled occurrence (a reminder, a nudge round, a standup summary), claimed exactly once."""
 

@@ -221,7 +221,10 @@ async def test_run_due_filters_by_team(db, make_jobs, clock, fake_slack):
     assert await jobs.run_due(STANDUP, team="platform") == []  # 09:30 in New York is later
     platform_standup = utc(2026, 12, 7, 14, 30)
     made = await jobs.run_due(platform_standup)
+    # platform's clock has known its occasions since 08:30, so the planning nudge due at 13:00 (two hours
+    # before 10:00 in New York) is caught up, inside its grace
     assert sorted((r.team, r.ceremony, r.status) for r in made) == [
+        ("platform", "planning_nudge_2h", "done"),
         ("platform", "standup", "done"),
         ("recsys", "planning", "missed"),
         ("recsys", "standup_summary", "missed"),
@@ -320,11 +323,15 @@ async def test_global_grace_is_honoured(db, make_jobs, clock, fake_slack):
 
 
 async def test_fresh_database_records_nothing_old_as_missed(db, make_jobs, clock, fake_slack):
+    """Nothing scheduled before the clock first ran is missed; what fell due after it, without a tick
+    in its grace, is recorded as missed and not sent."""
     fake_slack.reset()
     jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
-    assert await jobs.run_due(STANDUP + timedelta(minutes=30)) == []
-    assert await jobs.run_due(STANDUP + timedelta(hours=5)) == []
-    assert await all_runs(db) == []
+    assert await jobs.run_due(STANDUP + timedelta(minutes=30)) == []  # Monday's 09:30 standup was before
+    (summary,) = await jobs.run_due(STANDUP + timedelta(hours=5))
+    assert (summary.ceremony, summary.status) == ("standup_summary", "missed")
+    assert summary.scheduled_for == STANDUP + timedelta(hours=2)
+    assert [r.ceremony for r in await all_runs(db)] == ["standup_summary"]
     assert await outbox_rows(db) == []
     # from its first run on, the team is caught up as usual
     (tuesday,) = await jobs.run_due(STANDUP + timedelta(days=1))
@@ -902,3 +909,22 @@ async def test_a_failing_occurrence_does_not_hold_up_the_others(db, make_jobs, c
     with contextlib.suppress(Exception):  # the review (08:00 UTC, no sprint) fails to render
         await jobs.run_due(friday_standup)
     assert ("standup", friday_standup) in {(r.ceremony, r.scheduled_for) for r in await all_runs(db)}
+
+
+async def test_a_ceremony_added_to_the_config_posts_no_stale_reminder_on_its_first_start(
+    db, make_jobs, clock, fake_slack
+):
+    """The team's standup has run for days; a refinement at 11:00 is added and the clock restarted at
+    12:00 the same day. The 11:00 refinement was never missed (it was not there), so nothing is posted
+    for it; the next one, and the standup's own catch-up, work as before."""
+    fake_slack.reset()
+    jobs = make_jobs(make_config(ceremonies=STANDUP_ONLY))
+    await seed_history(jobs)
+    added = make_config(ceremonies={**STANDUP_ONLY, "refinement": {"cron": "0 11 * * mon-fri"}})
+    restarted = make_jobs(added)
+    noon = STANDUP + timedelta(hours=2, minutes=30)  # Monday 12:00 in Berlin; the standup ran at 09:30
+    made = await restarted.run_due(noon)
+    assert [(r.ceremony, r.status) for r in made] == [("standup", "missed"), ("standup_summary", "done")]
+    assert not [r for r in await all_runs(db) if r.ceremony == "refinement"]
+    (tuesday,) = [r for r in await restarted.run_due(noon + timedelta(days=1)) if r.ceremony == "refinement"]
+    assert tuesday.status == "done"
