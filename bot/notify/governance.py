@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.services import governance
-from bot.services.events import ReviewDecided, ReviewOverdue, ReviewRequested
+from bot.services.events import ReviewDecided, ReviewOverdue, ReviewRequested, ReviewWithdrawn
 from bot.services.governance import STATE_WORDS
 from bot.slack.blocks import governance as blocks
 from bot.slack.blocks.ceremonies import plain
@@ -64,6 +64,32 @@ async def review_decided(n: Notifier, session: AsyncSession, event: ReviewDecide
         await outbox.enqueue(
             session,
             dedupe_key=f"review:{review.key}:notify",
+            channel=review.requested_by,
+            payload=plain(text),
+        )
+
+
+async def review_withdrawn(n: Notifier, session: AsyncSession, event: ReviewWithdrawn) -> None:
+    """The request edited to say it was withdrawn (no buttons), and the requester told why."""
+    review = await _review(session, event.review_id)
+    _, gov = governance.governance_of(n.config, review.team)
+    ev = await governance.evidence(session, config=n.config, review=review)
+    if review.message_id is not None:
+        await outbox.edit(
+            session,
+            original=review.message_id,
+            channel=gov.channel,
+            payload=blocks.review_closed(ev),
+            dedupe_key=f"review:{review.key}:withdrawn",
+        )
+    if _is_person(review.requested_by) and ev.experiment is not None:
+        text = (
+            f"Your review *{review.key}* ({escape(review.subject)}) was withdrawn: "
+            f"{ev.experiment.key} {ev.experiment.status}, so there is nothing to promote."
+        )
+        await outbox.enqueue(
+            session,
+            dedupe_key=f"review:{review.key}:withdrawn:notify",
             channel=review.requested_by,
             payload=plain(text),
         )

@@ -58,6 +58,7 @@ HANDLERS: dict[type[events.Event], Handler] = {
     events.ReviewSummaryRequested: review.review_requested,
     events.ReviewRequested: governance.review_requested,
     events.ReviewDecided: governance.review_decided,
+    events.ReviewWithdrawn: governance.review_withdrawn,
     events.ReviewOverdue: governance.review_overdue,
     events.DriftOpened: drift.drift_opened,
     events.DriftChanged: drift.drift_changed,

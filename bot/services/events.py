@@ -120,6 +120,14 @@ class ReviewDecided(Event):
 
 
 @dataclass(frozen=True)
+class ReviewWithdrawn(Event):
+    """A pending review closed because its experiment failed or was abandoned: nothing to promote."""
+
+    review_id: int
+    actor: str  # who ended the experiment
+
+
+@dataclass(frozen=True)
 class ReviewOverdue(Event):
     """A pending review passed its team's SLA; its one reminder was claimed."""
 

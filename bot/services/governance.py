@@ -35,6 +35,7 @@ STATE_WORDS = {
     "approved": "approved",
     "changes_requested": "sent back for changes",
     "rejected": "rejected",
+    "withdrawn": "withdrawn",
 }
 MAX_RATIONALE = 3000
 _KEY = re.compile(r"^[Rr]-?(\d{1,9})$")
@@ -447,4 +448,40 @@ async def report_status(
     )
     if not moved:
         return False, None
+    if status in ("failed", "abandoned"):
+        await withdraw_reviews(session, experiment=experiment, actor=actor, now=now)
     return True, await review_for_status(session, config=config, experiment=experiment, actor=actor, now=now)
+
+
+async def withdraw_reviews(
+    session: AsyncSession, *, experiment: Experiment, actor: str, now: datetime | None = None
+) -> list[Review]:
+    """Close every pending review of an experiment that failed or was abandoned: there is nothing left to
+    promote, so nobody should be asked to decide. Each is audited and its request edited (buttons gone)."""
+    now = now or utcnow()
+    pending = (
+        await session.exec(
+            select(Review).where(Review.experiment_id == experiment.id, Review.state == "pending")
+        )
+    ).all()
+    withdrawn = []
+    for review in pending:
+        moved = await session.exec(
+            update(Review)
+            .where(col(Review.id) == review.id, col(Review.state) == "pending")
+            .values(state="withdrawn", decided_at=now)
+        )
+        if moved.rowcount != 1:  # decided a moment ago: that decision stands
+            continue
+        await session.refresh(review)
+        await audit.record(
+            session,
+            actor=actor,
+            action="review.withdraw",
+            subject=review.key,
+            payload={"experiment": experiment.key, "status": experiment.status},
+            at=now,
+        )
+        events.record(session, events.ReviewWithdrawn(review.id, actor))  # type: ignore[arg-type]
+        withdrawn.append(review)
+    return withdrawn

@@ -301,7 +301,9 @@ class Review(SQLModel, table=True):
     requested_by: str = Field(max_length=64)
     source: str = Field(max_length=16)  # slack | policy | mlflow | api
     source_key: str | None = Field(default=None, max_length=300, unique=True)  # dedupes automatic requests
-    state: str = Field(default="pending", max_length=20)  # pending | approved | changes_requested | rejected
+    state: str = Field(
+        default="pending", max_length=20
+    )  # pending | approved | changes_requested | rejected | withdrawn
     required_approvals: int = 1
     message_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("outbox.id"), nullable=True)

@@ -712,3 +712,50 @@ async def test_a_decided_review_gets_no_reminder(slack, db, worker, clock, verdi
     assert (await review(db)).reminded_at is None
     await deliver(worker, clock)
     assert [m for m in posted(slack, GOV) if "thread_ts" in m] == []
+
+
+# ── the experiment ends first ─────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("status", ["abandoned", "failed"])
+async def test_a_review_is_withdrawn_when_its_experiment_ends_without_a_result_to_promote(
+    slack, db, worker, clock, status
+):
+    await open_review(slack)
+    await deliver(worker, clock)
+    request_ts = next(m for m in await rows(db, OutboxMessage) if m.channel == GOV).slack_ts
+
+    await ok(slack, f'exp status E-1 {status} reason="the offline gain did not hold"')
+
+    stored = await review(db)
+    assert (stored.state, stored.decided_at) == ("withdrawn", clock.now())
+    [event] = await decision_events(db)
+    assert (event.actor, event.action, event.subject) == (ALICE, "review.withdraw", "R-1")
+    assert json.loads(event.payload) == {"experiment": "E-1", "status": status}
+
+    await deliver(worker, clock)
+    [update] = updates(slack)
+    assert (update["channel"], update["ts"]) == (GOV, request_ts)
+    assert not has_actions(update) and update["text"] == "R-1 withdrawn"
+    assert f"E-1 {status}: there is nothing left to promote." in shown(update)
+    [dm] = posted(slack, ALICE)
+    assert dm["text"] == (
+        f"Your review *R-1* (E-1 Two-tower ranker) was withdrawn: E-1 {status}, so there is nothing to promote."
+    )
+
+    # an approver who still clicks is told it is closed, and nothing changes
+    before = await snapshot(db)
+    await click(slack, "approve", CAROL)
+    assert refusal(slack) == ":warning: R-1 is closed: it was withdrawn."
+    assert await snapshot(db) == before
+    assert (await experiment(db)).stage != "production"
+
+
+async def test_a_decided_review_is_not_withdrawn_when_its_experiment_is_abandoned_later(
+    slack, db, worker, clock
+):
+    await open_review(slack)
+    closed_form(await decide(slack, "reject", CAROL, "Not enough traffic"))
+    await ok(slack, "exp status E-1 abandoned")
+    assert (await review(db)).state == "rejected"
+    assert [e.action for e in await decision_events(db)] == ["review.reject"]

@@ -133,7 +133,10 @@ def review_closed(ev: Evidence) -> dict[str, Any]:
         "approved": ":white_check_mark:",
         "rejected": ":no_entry:",
         "changes_requested": ":leftwards_arrow_with_hook:",
+        "withdrawn": ":heavy_multiplication_x:",
     }
+    if review.state == "withdrawn" and ev.experiment is not None:
+        lines.append(f"{ev.experiment.key} {ev.experiment.status}: there is nothing left to promote.")
     blocks = [
         *_summary(ev),
         divider(),
