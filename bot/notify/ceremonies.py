@@ -118,8 +118,10 @@ async def _standup_dms(session: AsyncSession, due: Due, run: CeremonyRun, text: 
             continue
         not_before = None
         if local_time:
+            # the person's own date at the standup's time: a Tokyo morning follows a Berlin evening
             zone = due.zones.get(user_id, due.occ.tz)
-            not_before = max(due.now, local_dm_time(local_time, due.local_day, zone))
+            their_day = due.base.astimezone(zone).date()
+            not_before = max(due.now, local_dm_time(local_time, their_day, zone))
         await outbox.enqueue(
             session,
             dedupe_key=f"run:{run.id}:dm:{user_id}",

@@ -590,6 +590,24 @@ async def test_standup_dm_waits_for_the_local_time_of_each_person(db, make_jobs,
     assert dms[ALICE].next_attempt_at == now
 
 
+async def test_standup_dm_goes_at_the_local_time_of_the_persons_own_date(db, make_jobs, clock, fake_slack):
+    """An evening standup in Berlin (Mon 7 Dec 22:00 CET) is already Tuesday 06:00 in Tokyo: Tokyo's
+    09:00 DM goes on Tuesday morning, not on the Monday morning that passed before the standup."""
+    fake_slack.reset()
+    config = make_config(ceremonies={"standup": {"cron": "0 22 * * mon-fri", "dm_local_time": "09:00"}})
+    await opt_in(db, BOB)
+    async with tx(db) as s:
+        bob = await s.get(Member, BOB)
+        bob.tz, bob.tz_fetched_at = "Asia/Tokyo", utc(2026, 12, 7, 21, 0)
+        s.add(bob)
+    jobs = make_jobs(config)
+    now = utc(2026, 12, 7, 21, 0)  # 22:00 in Berlin
+    clock.set(now)
+    assert [r.ceremony for r in await jobs.run_due(now)] == ["standup"]
+    (dm,) = [r for r in await run_rows(db) if ":dm:" in r.dedupe_key]
+    assert dm.next_attempt_at == utc(2026, 12, 8, 0, 0)  # Tue 8 Dec 09:00 in Tokyo
+
+
 async def test_standup_dm_in_the_teams_zone_later_in_the_morning(db, make_jobs, clock, fake_slack):
     fake_slack.reset()
     config = make_config(ceremonies={"standup": {"cron": "30 9 * * mon-fri", "dm_local_time": "11:15"}})
