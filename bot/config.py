@@ -344,6 +344,9 @@ class OutboxConfig(_Model):
     # Before sending again a message whose first send may have reached Slack, look for it in the channel's
     # history (channels:history, groups:history, im:history). Off: resend, so a crash may double a message.
     check_history: bool = True
+    # Sent messages are deleted after this many days (a review's or an incident's request is kept while
+    # it may still be edited); `cadence outbox list` shows what is left.
+    keep_sent_days: int = Field(default=30, ge=1, le=3650)
 
 
 Loc = tuple[str | int, ...]

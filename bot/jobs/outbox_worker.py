@@ -24,15 +24,16 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, func, not_, or_, update
+from sqlalchemy import and_, delete, func, not_, or_, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
 from bot.config import OutboxConfig
 from bot.store.db import unit_of_work
-from bot.store.models import UPLOAD_METHOD, CeremonyRun, Counter, OutboxMessage
+from bot.store.models import UPLOAD_METHOD, CeremonyRun, Counter, DriftIncident, OutboxMessage, Review
 from bot.store.queries import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -597,6 +598,32 @@ async def purge_dead(session: AsyncSession) -> int:
         await session.flush()
         removed.add(row.id or 0)
     return len(removed)
+
+
+async def prune_sent(session: AsyncSession, before: datetime) -> int:
+    """Delete messages sent before `before` that nothing still needs: a ceremony run older than that lets
+    go of its message first (its edits and thread replies happen the same day); a review's or a drift
+    incident's request is kept while the review or incident exists (it may yet be edited), and so is a
+    message a newer one edits or answers. Their dedupe keys are then free; nothing queues an old key
+    again after that long."""
+    old = and_(col(OutboxMessage.state) == "sent", col(OutboxMessage.sent_at) < before)
+    await session.exec(
+        update(CeremonyRun)
+        .where(col(CeremonyRun.scheduled_for) < before, col(CeremonyRun.message_id).is_not(None))
+        .values(message_id=None)
+    )
+    other = aliased(OutboxMessage)  # the table again, inside the DELETE: never correlated to its row
+    still_live = not_(and_(col(other.state) == "sent", col(other.sent_at) < before))
+    needed = [  # NOT IN with a NULL among the ids would match nothing, so each leaves NULLs out
+        select(Review.message_id).where(col(Review.message_id).is_not(None)),
+        select(DriftIncident.message_id).where(col(DriftIncident.message_id).is_not(None)),
+        select(CeremonyRun.message_id).where(col(CeremonyRun.message_id).is_not(None)),
+        select(other.update_of).where(col(other.update_of).is_not(None), still_live),
+        select(other.thread_of).where(col(other.thread_of).is_not(None), still_live),
+    ]
+    stmt = delete(OutboxMessage).where(old, *(col(OutboxMessage.id).not_in(ids) for ids in needed))
+    result = await session.exec(stmt)
+    return int(result.rowcount or 0)
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:

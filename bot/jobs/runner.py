@@ -170,6 +170,14 @@ class Runner:
                 coalesce=True,
                 max_instances=1,
             )
+        self.scheduler.add_job(
+            self.prune_outbox,
+            IntervalTrigger(hours=6),
+            id="outbox-prune",
+            name="sent messages retention",
+            coalesce=True,
+            max_instances=1,
+        )
         if self.drift is not None:
             self.scheduler.add_job(
                 self.drift.prune,
@@ -193,6 +201,19 @@ class Runner:
                     await forget_before(session, self.jobs.clock.now() - EVENT_MEMORY)
         except Exception:  # a failed round is retried by the next wake-up; never kill the scheduler
             log.exception("running due ceremonies failed")
+
+    async def prune_outbox(self) -> int:
+        """Delete sent messages past outbox.keep_sent_days; the number deleted."""
+        days = self.jobs.config.outbox.keep_sent_days
+        try:
+            async with unit_of_work(self.jobs.sessions) as session:
+                deleted = await outbox_worker.prune_sent(session, self.jobs.clock.now() - timedelta(days=days))
+        except Exception:  # the next interval tries again
+            log.exception("pruning sent messages failed")
+            return 0
+        if deleted:
+            log.info("deleted %d sent messages older than %d days", deleted, days)
+        return deleted
 
     async def anchor_audit(self) -> None:
         """Hold the log against the heads posted so far (alerting the governance channels when it does

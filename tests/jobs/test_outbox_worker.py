@@ -1171,3 +1171,74 @@ async def test_slack_unreachable_for_an_hour_delays_everything_and_loses_nothing
     for c, expected in texts.items():
         assert [t for ch, t in posted(fake_slack) if ch == c] == expected
     assert {r.state for r in await outbox_rows(db)} == {"sent"}
+
+
+# ------------------------------------------------------------------------------------------- retention
+
+
+async def test_sent_messages_past_their_retention_are_deleted_unless_something_still_needs_them(
+    db, clock, fake_slack, make_worker
+):
+    from bot.store.models import Review
+
+    worker = make_worker(settings=OutboxConfig(per_channel_interval_seconds=0))
+    long_ago = clock.now()
+    old_plain = await put(db, clock, "old plain")
+    old_request = await put(db, clock, "old review request", GOV)
+    old_original = await put(db, clock, "old original", PLATFORM)
+    old_run_message = await put(db, clock, "old standup", BOB)
+    old_chain = await put(db, clock, "old chain")
+    await deliver(worker, clock)
+    old_chain_edit = await put(
+        db, clock, "old chain edit", method="chat.update", payload={"text": "e"}, update_of=old_chain
+    )
+    await deliver(worker, clock)
+    old_dead = await put(db, clock, "old dead", GOV)
+    await set_row(db, old_dead, state="dead")
+    async with tx(db) as s:
+        s.add(
+            Review(
+                number=1,
+                team="recsys",
+                purpose="production",
+                subject="x",
+                requested_by="U01ALICE",
+                source="slack",
+                message_id=old_request,
+            )
+        )
+        s.add(
+            CeremonyRun(
+                team="recsys",
+                ceremony="standup",
+                scheduled_for=long_ago,
+                status="done",
+                message_id=old_run_message,
+                claimed_by="t",
+            )
+        )
+
+    clock.advance(days=40)
+    recent = await put(db, clock, "recent")
+    pending_edit = await put(
+        db,
+        clock,
+        "pending edit",
+        PLATFORM,
+        method="chat.update",
+        payload={"text": "later"},
+        update_of=old_original,
+    )
+    await set_row(db, pending_edit, next_attempt_at=clock.now() + timedelta(days=1))
+    await deliver(worker, clock)
+
+    async with tx(db) as s:
+        deleted = await outbox_worker.prune_sent(s, clock.now() - timedelta(days=30))
+    left = {r.id for r in await outbox_rows(db)}
+    assert old_plain not in left and old_chain not in left and old_chain_edit not in left
+    assert old_run_message not in left  # the run is past the retention too: it let go of its message
+    assert {old_request, old_original, old_dead, recent, pending_edit} <= left
+    assert deleted == 4
+    async with tx(db) as s:
+        (run,) = (await s.exec(select(CeremonyRun))).all()
+    assert run.message_id is None

@@ -73,7 +73,7 @@ def test_build_adds_one_job_per_occasion_and_a_sweep(make_jobs):
         "platform:standup",
     }
     # and, since recsys has a governance channel, the audit log's head posted there (check, then anchor)
-    assert set(jobs) == expected | {"sweep", "audit-anchor"}
+    assert set(jobs) == expected | {"sweep", "audit-anchor", "outbox-prune"}
     assert not scheduler.running
 
     sweep = jobs["sweep"]
@@ -240,10 +240,10 @@ async def test_start_says_one_line_per_team_at_info_and_each_job_at_debug(
     debug = [r.getMessage() for r in caplog.records if r.name == "bot.jobs.runner" and r.levelname == "DEBUG"]
     # a line per team with ceremonies, and one for the clock's own jobs, however many jobs there are
     assert len(info) <= len(config.teams) + 1, info
-    assert info[0] == "clock: audit log head to the governance channels, sweep"
+    assert info[0] == "clock: audit log head to the governance channels, sent messages retention, sweep"
     # which occasion comes next depends on the wall clock (APScheduler reads it, not the test's clock)
     assert re.fullmatch(r"team recsys: 6 occasions scheduled; next \w+ at \S+ \S+", info[2]), info
-    assert len(debug) == 6 + 1 + 2 and all(m.startswith("scheduled ") for m in debug)
+    assert len(debug) == 6 + 1 + 3 and all(m.startswith("scheduled ") for m in debug)
 
 
 async def test_the_scheduler_lag_of_each_job_reaches_the_metrics(db, make_jobs, clock, fake_slack):
