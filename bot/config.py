@@ -367,6 +367,8 @@ class AppConfig(_Model):
     mlflow: Mlflow | None = None
     drift: Drift = Field(default_factory=lambda: Drift())
     api_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=10 * 1024 * 1024)
+    # requests each API token may make per minute, per process (a moving window); then 429 with Retry-After
+    api_requests_per_minute: int = Field(default=600, ge=1, le=1_000_000)
     # who may read a team's stories, sprints, experiments, incidents and decisions (docs/authorization.md)
     visibility: Literal["workspace", "team"] = "workspace"
 
@@ -745,6 +747,7 @@ _EXPECT: dict[str, _Expect] = {
     "grace_minutes": _Expect("a whole number of minutes", "120"),
     "templates_dir": _Expect("a directory", "./my-templates"),
     "api_max_body_bytes": _Expect("a whole number of bytes", "65536"),
+    "api_requests_per_minute": _Expect("a whole number of requests", "600"),
     "visibility": _Expect("workspace or team", "team"),
     "teams": _Expect(
         "a list of teams, each with at least a name and a channel", "[{name: recsys, channel: C0123ABCD}]"
@@ -928,6 +931,7 @@ _ANCHORED = {
     "public_url",
     "templates_dir",
     "api_max_body_bytes",
+    "api_requests_per_minute",
     "visibility",
 }
 

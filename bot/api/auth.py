@@ -7,10 +7,13 @@ those teams' work (the services check it, through teams.TOKEN_TEAMS)."""
 from __future__ import annotations
 
 import hmac
+import math
 import re
+import time
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
+from limits import RateLimitItemPerMinute, storage, strategies
 
 from bot.services.teams import TOKEN_TEAMS
 
@@ -50,10 +53,13 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 class BearerAuth:
-    """A FastAPI dependency: the caller's label (for the audit log), or 401."""
+    """A FastAPI dependency: the caller's label (for the audit log), or 401; 429 with Retry-After for a
+    token past its requests per minute (counted in this process: each replica counts its own)."""
 
-    def __init__(self, tokens: list[ApiToken]) -> None:
+    def __init__(self, tokens: list[ApiToken], *, per_minute: int = 600) -> None:
         self.tokens = tokens
+        self.rate = RateLimitItemPerMinute(per_minute)
+        self.limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
 
     async def __call__(self, request: Request) -> str:
         header = request.headers.get("authorization", "")
@@ -67,6 +73,15 @@ class BearerAuth:
                 match = token
         if match is None:
             raise _unauthorized("That API token is not valid.")
+        if not self.limiter.hit(self.rate, match.label):
+            reset = self.limiter.get_window_stats(self.rate, match.label).reset_time
+            wait = max(1, math.ceil(reset - time.time()))
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"The token {match.label} made more than {self.rate.amount} requests in a minute; "
+                f"try again in {wait} s.",
+                headers={"Retry-After": str(wait)},
+            )
         if match.read_only and request.method not in READS:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

@@ -208,7 +208,9 @@ def install(
     app.state.config = config
     app.state.clock = clock
     app.state.notifier = notifier
-    app.state.api_auth = BearerAuth(parse_tokens(settings.api_tokens))
+    app.state.api_auth = BearerAuth(
+        parse_tokens(settings.api_tokens), per_minute=config.api_requests_per_minute
+    )
     # The limit comes from the config, known only here: FastAPI applies it per inclusion of the router.
     app.include_router(router, max_body_size=config.api_max_body_bytes)
     from bot.api import drift  # its routes import this module's dependencies

@@ -207,7 +207,9 @@ class Runner:
         days = self.jobs.config.outbox.keep_sent_days
         try:
             async with unit_of_work(self.jobs.sessions) as session:
-                deleted = await outbox_worker.prune_sent(session, self.jobs.clock.now() - timedelta(days=days))
+                deleted = await outbox_worker.prune_sent(
+                    session, self.jobs.clock.now() - timedelta(days=days)
+                )
         except Exception:  # the next interval tries again
             log.exception("pruning sent messages failed")
             return 0

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.api import auth
 from bot.config import AppConfig, Settings, parse_config
 from bot.services import stories
-from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM, RECSYS
+from tests.conftest import ALICE, BOB, CAROL, DAVE, FRANK, PLATFORM, RECSYS, make_config
 from tests.factories import audit_rows, outbox_rows, tx
 
 TOKENS = ("pipeline=secret-1", "secret-2")
@@ -778,3 +778,22 @@ async def test_a_token_scoped_to_a_team_changes_only_that_teams_experiments(db, 
     after = await counts(db)
     assert after["experiment"] == before["experiment"]
     assert after["experiment_result"] == before["experiment_result"]
+
+
+async def test_a_token_past_its_requests_per_minute_gets_429_with_retry_after(db, settings, clock):
+    """Three a minute: the fourth request of a token is refused and says when to come back; another
+    token is counted apart, and a refused request changes nothing."""
+    config = make_config(api_requests_per_minute=3)
+    await add_stories(db, config, 1)
+    async with client_for(build_app(db, config, settings, clock)) as client:
+        answers = [(await client.get("/api/v1/experiments/none", headers=GOOD)).status_code for _ in range(3)]
+        assert answers == [404, 404, 404]
+        refused = await client.put("/api/v1/experiments/ranker-v9", json=body(), headers=GOOD)
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "pipeline made more than 3 requests in a minute" in refused.json()["detail"]
+        assert (await client.get("/api/v1/experiments/ranker-v9", headers=BARE)).status_code == 404
+        # an unknown token is a 401 however often it is tried: the limit counts only real tokens
+        assert (
+            await client.get("/api/v1/experiments/none", headers={"Authorization": "Bearer nope"})
+        ).status_code == 401

@@ -37,6 +37,7 @@ teams:
   - name: platform
     channel: {PLATFORM}
     members: [U04FRANK]
+api_requests_per_minute: 1000000  # generated cases come faster than any pipeline's; the limit has its own test
 """
 
 
