@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import logs
 from bot.config import AppConfig, ConfigError, Settings, config_warnings, explain_criteria, load_config
 from bot.store.db import create_engine
 from bot.text import plural
@@ -480,7 +481,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         migrate_on_start=True,
         run_scheduler=not args.no_scheduler,
     )
-    uvicorn.run(app, host=args.host, port=args.port or settings.port, log_level="info", proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port or settings.port,
+        log_level="info",
+        proxy_headers=True,
+        log_config=None,  # uvicorn's lines through Cadence's own handler (its format, the request id)
+    )
     return 0
 
 
@@ -519,6 +527,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cadence", description="Scrum ceremonies for teams shipping ML.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default=os.environ.get("CADENCE_LOG_FORMAT") or "text",
+        help="text lines (default) or one JSON object per line; also CADENCE_LOG_FORMAT",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the Slack endpoint and health check")
@@ -625,14 +639,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
-    if not args.verbose:  # "Adding job tentatively" and "Added job" for each of thousands of jobs
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
+    if args.log_format not in logs.FORMATS:  # from CADENCE_LOG_FORMAT, which argparse does not check
+        print(f"CADENCE_LOG_FORMAT must be text or json, not {args.log_format!r}.", file=sys.stderr)
+        return 2
+    logs.configure(verbose=args.verbose, fmt=args.log_format)
     return int(args.func(args) or 0)
 
 

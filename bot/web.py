@@ -19,6 +19,7 @@ from bot.api.routes import install as install_api
 from bot.clock import Clock, SystemClock
 from bot.config import AppConfig, Settings
 from bot.jobs.runner import build_clock
+from bot.logs import RequestIds
 from bot.metrics import Metrics
 from bot.services import audit
 from bot.slack import gate
@@ -99,6 +100,7 @@ def create_web_app(
         redoc_url=None,
         lifespan=lifespan,
     )
+    web.add_middleware(RequestIds)
     web.state.deps = deps
     web.state.bolt = bolt
     web.state.runner = runner

@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main
 from bot.store.db import create_engine, session_factory
 from bot.store.migrate import upgrade
-from bot.store.models import CeremonyRun
+from bot.store.models import CeremonyRun, OccasionSeen
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "config.example.yaml")
@@ -345,6 +345,7 @@ async def test_clock_resolves_names_before_it_runs_anything(tmp_path, slack_env)
                 claimed_by="t",
             )
         )
+        session.add(OccasionSeen(team="recsys", kind="retro", since=due - timedelta(days=1)))
         await session.commit()
     await engine.dispose()
 
