@@ -342,3 +342,19 @@ async def test_slacks_certificate_check_is_answered_and_runs_nothing(slack, db):
 
     assert response.status_code == 200
     await nothing_happened(slack, db)
+
+
+async def test_a_refused_request_body_never_reaches_the_logs(slack, db, caplog):
+    """Bolt logs a request whose signature fails with its whole body at INFO; the gate refuses it first,
+    so no line at any level carries what the caller sent."""
+    caplog.set_level("DEBUG")
+    body = "command=%2Fscrum&text=story+add+SECRET-PLAN-7731&user_id=U01ALICE"
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "x-slack-request-timestamp": str(int(time.time())),
+        "x-slack-signature": "v0=" + "0" * 64,
+    }
+    response = await slack.http.post("/slack/events", content=body, headers=headers)
+    assert response.status_code == 401
+    assert "SECRET-PLAN-7731" not in caplog.text
+    assert caplog.records, "the refusal itself is logged"
