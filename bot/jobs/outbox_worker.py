@@ -115,6 +115,7 @@ class Claim(NamedTuple):
     refs: dict[int, OutboxMessage]  # the messages it edits or replies to, by id
     in_doubt: bool  # an earlier attempt may have reached Slack
     since: datetime  # when that attempt began
+    until: datetime  # when this claim's lease ends
 
 
 def tag(metadata: Any, outbox_id: int) -> dict[str, Any]:
@@ -240,6 +241,7 @@ class OutboxWorker:
                 # A lease that ran out means the worker holding it died, perhaps after Slack had the message.
                 doubt = row.in_doubt or row.state == "sending"
                 since = row.claimed_at or row.created_at
+                until = now + self.lease(row.method)
                 won = await session.exec(
                     update(OutboxMessage)
                     .where(
@@ -249,13 +251,13 @@ class OutboxWorker:
                     )
                     .values(
                         state="sending",
-                        locked_until=now + self.lease(row.method),
+                        locked_until=until,
                         claimed_at=now,
                         in_doubt=doubt,
                     )
                 )
                 if won.rowcount == 1:
-                    claimed.append(Claim(row, refs, doubt, since))
+                    claimed.append(Claim(row, refs, doubt, since, until))
         return claimed
 
     async def _deliver(self, claim: Claim) -> None:
@@ -271,6 +273,10 @@ class OutboxWorker:
         # the call gives up well inside the lease, so no other worker takes the message while it is out
         bound = self.lease(row.method).total_seconds() * 0.8
         async with self._limit:
+            if self.clock.now() + timedelta(seconds=bound) > claim.until:
+                # waited too long for a free slot to finish inside the lease: give it back untried
+                await self._release(claim)
+                return
             try:
                 if claim.in_doubt and posting and self.settings.check_history:
                     found = await asyncio.wait_for(self._find_posted(row, args, claim.since), timeout=bound)
@@ -300,6 +306,18 @@ class OutboxWorker:
                 await self._failed(row, None, error, {}, in_doubt=claim.in_doubt or not sent_nothing)
                 return
         await self._sent(row, response.get("ts") or row.slack_ts)
+
+    async def _release(self, claim: Claim) -> None:
+        async with unit_of_work(self.sessions) as session:
+            await session.exec(
+                update(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id) == claim.row.id,
+                    col(OutboxMessage.state) == "sending",
+                    col(OutboxMessage.locked_until) == claim.until,
+                )
+                .values(state="pending", locked_until=None)
+            )
 
     async def _sent(self, row: OutboxMessage, ts: str | None) -> None:
         now = self.clock.now()

@@ -8,7 +8,7 @@ import json
 import logging
 import random
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -1242,3 +1242,28 @@ async def test_sent_messages_past_their_retention_are_deleted_unless_something_s
     async with tx(db) as s:
         (run,) = (await s.exec(select(CeremonyRun))).all()
     assert run.message_id is None
+
+
+async def test_a_claim_that_waits_too_long_for_a_free_slot_is_given_back_untried(db, fake_slack):
+    """One send at a time and a slow Slack: the second message claimed in the round would start too late
+    to finish inside its lease (where another worker might take it), so it goes back to pending with no
+    attempt counted, and the next round sends it, once."""
+    from bot.clock import SystemClock
+
+    client = AsyncWebClient(token="xoxb-test-token", base_url=fake_slack.api_url, retry_handlers=[])
+    settings = OutboxConfig(lease_seconds=2, per_channel_interval_seconds=0)
+    worker = OutboxWorker(session_factory(db), client, clock=SystemClock(), settings=settings, concurrency=1)
+    long_ago = datetime(2026, 1, 1, tzinfo=UTC)
+    first = await put(db, worker.clock, "first", RECSYS, not_before=long_ago)
+    second = await put(db, worker.clock, "second", PLATFORM, not_before=long_ago)
+    fake_slack.answer_late(POST, 1.0)  # the first send holds the only slot for a second
+
+    assert await worker.run_once() == 2
+    rows = {r.id: r for r in await outbox_rows(db)}
+    assert rows[first].state == "sent"
+    assert (rows[second].state, rows[second].attempts, rows[second].locked_until) == ("pending", 0, None)
+    assert posted(fake_slack) == [(RECSYS, "first")]
+
+    assert await worker.run_once() == 1
+    assert posted(fake_slack) == [(RECSYS, "first"), (PLATFORM, "second")]
+    assert (await row_of(db, second)).state == "sent"
