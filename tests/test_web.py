@@ -40,7 +40,9 @@ async def test_metrics_time_each_slash_command_by_subcommand(slack, db):
     await slack.command("story list")
     await slack.command("story list")
 
+    await slack.command("story show S-99")  # refused: no such story; timed all the same
     metrics = scraped((await slack.http.get("/metrics")).text)
+    assert metrics['cadence_ack_seconds_count{command="story show"}'] == 1
     assert metrics['cadence_ack_seconds_count{command="story list"}'] == 2
     assert metrics['cadence_ack_seconds_count{command="story add"}'] == 1
     assert metrics['cadence_ack_seconds_bucket{command="story list",le="+Inf"}'] == 2

@@ -32,12 +32,14 @@ async def on_command(
         tokens = tokens[:at] + tokens[at + 2 :]
     sub, rest = match(tokens)
     context["usage"] = f"{who.command} {sub.usage}"
-    if not sub.reads and who.trigger_id and not await first_time(who.deps, who.trigger_id):
-        await ack()  # a replayed command that changes something: Slack has its answer already
-        return
-    reply = await sub.handler(who, rest)
-    await (ack(**reply) if reply else ack())
-    who.deps.metrics.ack.labels(" ".join(sub.words)).observe(time.perf_counter() - began)
+    try:
+        if not sub.reads and who.trigger_id and not await first_time(who.deps, who.trigger_id):
+            await ack()  # a replayed command that changes something: Slack has its answer already
+            return
+        reply = await sub.handler(who, rest)
+        await (ack(**reply) if reply else ack())
+    finally:  # refused and cut-short commands are timed too: their answer is on the same clock
+        who.deps.metrics.ack.labels(" ".join(sub.words)).observe(time.perf_counter() - began)
 
 
 def register(app: AsyncApp, command: str) -> None:
