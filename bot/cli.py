@@ -460,6 +460,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_teams_or_exit(settings: Settings, config: AppConfig) -> None:
+    """An API token scoped to a team the configuration does not have would change nothing anywhere:
+    a typo, said before the server starts rather than as 403s later."""
+    from bot.api.auth import parse_tokens
+
+    known = {t.name for t in config.teams}
+    for token in parse_tokens(settings.api_tokens):
+        unknown = sorted((token.teams or frozenset()) - known)
+        if unknown:
+            print(
+                f"Cannot start: the API token {token.label} in CADENCE_API_TOKENS is scoped to "
+                f"{', '.join(unknown)}, which the configuration has no team called "
+                f"(teams: {', '.join(sorted(known))}).",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -473,6 +491,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(SETUP_HELP, file=sys.stderr)
         return 2
     _templates_or_exit(config)
+    _token_teams_or_exit(settings, config)
     config = _names_resolved_or_exit(config, settings)
     app = create_web_app(
         settings=settings,

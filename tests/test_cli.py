@@ -111,6 +111,24 @@ def test_serve_refuses_a_bad_config(tmp_path):
     assert f"{bad}:1: teams: at least one team is needed" in result.stderr
 
 
+def test_serve_refuses_an_api_token_scoped_to_a_team_the_config_does_not_have(tmp_path):
+    result = run(
+        "serve",
+        env={
+            "CADENCE_CONFIG": EXAMPLE,
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "s",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "CADENCE_API_TOKENS": "ci@recsys+recsis=secret-123456",
+        },
+    )
+    assert result.returncode == 2
+    assert (
+        "the API token ci in CADENCE_API_TOKENS is scoped to recsis, which the configuration" in result.stderr
+    )
+    assert not (tmp_path / "x.db").exists()  # refused before anything was created
+
+
 def test_serve_without_config_file_says_to_copy_the_example(tmp_path):
     result = run("serve", cwd=tmp_path)
     assert result.returncode == 2 and "copy config.example.yaml" in result.stderr
