@@ -10,6 +10,7 @@ file, line and what went wrong, and the built-in template is used instead (`Rend
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -524,7 +525,7 @@ async def post_review(
             session, dedupe_key=f"{key}:part{n}", channel=team.channel, payload=part, thread_of=root_id
         )
     if charts:
-        pngs = draw_charts(review)
+        pngs = await asyncio.to_thread(draw_charts, review)  # matplotlib off the event loop (object API)
         await outbox.enqueue_upload(
             session,
             dedupe_key=f"{key}:charts",
