@@ -29,6 +29,14 @@ from tests.slack_driver import SlackDriver
 SLACK_WAITS = 3.0
 
 
+@pytest.fixture(autouse=True)
+def _slacks_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget as it is in production (the suite widens it elsewhere)."""
+    from bot.slack import budget
+
+    monkeypatch.setattr(budget, "ACK_BUDGET", 2.5)
+
+
 async def stories(db) -> list[str]:  # type: ignore[no-untyped-def]
     async with unit_of_work(session_factory(db)) as s:
         return [st.title for st in (await s.exec(select(Story))).all()]
