@@ -670,3 +670,19 @@ def test_every_option_given_a_wrong_value_is_named_in_a_sentence_at_its_line():
                 for problem in exc.problems:
                     assert re.match(r"config\.yaml:\d+: \S", problem), problem
                     assert not INTERNALS.search(problem), (loc, wrong, problem)
+
+
+def test_the_operations_settings_refuse_bad_values_naming_each():
+    """outbox.lease_seconds, check_history and keep_sent_days, and api_requests_per_minute: each bad
+    value is named with its line, and nothing starts."""
+    text = (
+        "teams: [{name: a, channel: C0001}]\n"
+        "outbox: {lease_seconds: 1, keep_sent_days: 0, check_history: maybe}\n"
+        "api_requests_per_minute: 0\n"
+    )
+    assert problems_of(text) == [
+        "config.yaml:2: outbox.lease_seconds: 1 is too small: it must be at least 2",
+        "config.yaml:2: outbox.check_history: 'maybe' is not true or false",
+        "config.yaml:2: outbox.keep_sent_days: 0 is too small: it must be at least 1",
+        "config.yaml:3: api_requests_per_minute: 0 is too small: it must be at least 1",
+    ]
