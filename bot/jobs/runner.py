@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from bot.jobs.ceremonies import CeremonyJobs
 from bot.jobs.drift import DriftJobs
 from bot.jobs.governance import GovernanceJobs
 from bot.jobs.mlflow_sync import MlflowSync
-from bot.jobs.outbox_worker import OutboxWorker
+from bot.jobs.outbox_worker import OutboxWorker, Stats
 from bot.metrics import Metrics, Snapshot
 from bot.notify import Notifier
 from bot.notify.audit import anchor_channels
@@ -109,15 +110,8 @@ class Runner:
         )
 
     def _deliveries(self) -> dict[str, int]:
-        stats = self.worker.stats
-        return {
-            "sent": stats.sent,
-            "retried": stats.retried,
-            "dead": stats.dead,
-            "rate_limited": stats.rate_limited,
-            "recovered": stats.recovered,
-            "unverified": stats.unverified,
-        }
+        """The worker's tally by outcome, every counter of its Stats (their names are the labels)."""
+        return {f.name: getattr(self.worker.stats, f.name) for f in fields(Stats) if f.type == "int"}
 
     async def refresh_metrics(self) -> None:
         """For `cadence clock --metrics-port`: prometheus-client's own server reads the last snapshot."""
