@@ -78,8 +78,8 @@ async def _states(url: str) -> dict[int, str]:
 
 
 def _in_slack(fake: FakeSlack) -> Counter[int]:
-    with fake._lock:
-        found = [tagged_id(m.metadata) for m in fake.messages.values()]
+    messages, _, _ = fake.snapshot()  # every message as plain data, taken under the stand-in's lock
+    found = [tagged_id(m["metadata"]) for m in messages]
     return Counter(i for i in found if i is not None)
 
 
