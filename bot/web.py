@@ -26,7 +26,7 @@ from bot.slack import gate
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
-from bot.store.db import dispose_reader, reader_engine, reading, session_factory
+from bot.store.db import Reads, session_factory
 from bot.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def create_web_app(
     """The app. `on_start` runs after migrations and before the scheduler starts (the sandbox seeds there)."""
     audit.current_key()  # a CADENCE_AUDIT_KEY too short to be a key stops the start, not the first audit
     sessions = session_factory(engine)
-    readers = reader_engine(engine)
+    reads = Reads(engine)
     clock = clock or SystemClock()
     bolt_client = client or web_client(settings)
     figures = Metrics()  # this app's registry: the route below is named metrics
@@ -60,7 +60,7 @@ def create_web_app(
         followups=Followups(),
         notifier=runner.notifier,
         clock=clock,
-        readers=session_factory(readers),
+        reads=reads,
     )
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)
@@ -89,7 +89,7 @@ def create_web_app(
             if socket is not None:
                 await socket.close_async()
             await deps.followups.drain()
-            await dispose_reader(readers, engine)
+            await reads.dispose()
             await engine.dispose()
 
     web = FastAPI(
@@ -142,7 +142,7 @@ def create_web_app(
     async def metrics() -> Response:
         """Prometheus text format (prometheus-client): ack latency by command, refusals, the outbox by
         state and its oldest waiting message, this process's deliveries, open drift incidents."""
-        async with reading(deps.readers) as session:
+        async with deps.reads.reading() as session:
             snapshot = await runner.snapshot(session, getattr(web.state, "drift_stats", None))
         return Response(deps.metrics.render(snapshot), media_type=CONTENT_TYPE_LATEST)
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, case
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
@@ -17,6 +17,7 @@ from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
+from bot.store.db import synchronously
 from bot.store.models import Sprint, Story
 from bot.store.queries import lock_team
 from bot.store.types import utcnow
@@ -44,8 +45,13 @@ _OPEN_SPRINTS = (
 )  # built once: building a statement costs more than running this one
 
 
+def open_sprints_of(session: Session, team: Team) -> list[Sprint]:
+    """The team's sprints that are not closed: the current one and any planned, in date order."""
+    return list(session.exec(_OPEN_SPRINTS, params={"team": team.name}).all())
+
+
 async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
-    return list((await session.exec(_OPEN_SPRINTS, params={"team": team.name})).all())
+    return await synchronously(session, open_sprints_of, team)
 
 
 async def open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
@@ -61,34 +67,45 @@ async def next_sprint(session: AsyncSession, team: Team) -> Sprint | None:
     return next((s for s in await _open_sprints(session, team) if s.state == "planned"), None)
 
 
-async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Sprint:
+def find_sprint(session: Session, *, team: Team, ref: str) -> Sprint:
     """A sprint by name, or `current` / `next`."""
     ref = " ".join(ref.split())
-    if ref.lower() == "current":
-        sprint = await current_sprint(session, team)
-        if sprint is None:
+    if ref.lower() in ("current", "next"):
+        state = "active" if ref.lower() == "current" else "planned"
+        sprint = next((s for s in open_sprints_of(session, team) if s.state == state), None)
+        if sprint is None and state == "active":
             raise NotFound(f"Team {team.name} has no current sprint. Start one with `sprint start`.")
-        return sprint
-    if ref.lower() == "next":
-        sprint = await next_sprint(session, team)
         if sprint is None:
             raise NotFound(f"Team {team.name} has no next sprint planned. Create one with `sprint start`.")
         return sprint
-    found = (await session.exec(select(Sprint).where(Sprint.team == team.name, Sprint.name == ref))).first()
+    found = session.exec(_NAMED_SPRINT, params={"team": team.name, "name": ref}).first()
     if found is None:
         raise NotFound(f"Team {team.name} has no sprint called {shortened(ref)!r}.")
     return found
 
 
-async def planning_target(session: AsyncSession, team: Team) -> Sprint:
+_NAMED_SPRINT = select(Sprint).where(Sprint.team == bindparam("team"), Sprint.name == bindparam("name"))
+
+
+async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Sprint:
+    """A sprint by name, or `current` / `next`."""
+    return await synchronously(session, find_sprint, team=team, ref=ref)
+
+
+def sprint_to_plan(session: Session, team: Team) -> Sprint:
     """The sprint being planned: the next one if it exists, else the current one."""
-    open_ = await _open_sprints(session, team)
+    open_ = open_sprints_of(session, team)
     sprint = next((s for s in open_ if s.state == "planned"), None) or next(
         (s for s in open_ if s.state == "active"), None
     )
     if sprint is None:
         raise NotFound(f"Team {team.name} has no sprint to plan. Start one with `sprint start`.")
     return sprint
+
+
+async def planning_target(session: AsyncSession, team: Team) -> Sprint:
+    """The sprint being planned: the next one if it exists, else the current one."""
+    return await synchronously(session, sprint_to_plan, team)
 
 
 async def start_sprint(
@@ -218,21 +235,24 @@ def _plan_queries(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[Any
     return counted, ready, not_ready
 
 
-async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:
-    """The readiness gate: stories in the sprint and backlog candidates, each with what it lacks. The
-    backlog is filtered, counted and cut in SQL: a plan reads the same few rows however long it grows."""
-    sprint = sprint or await planning_target(session, team)
-    in_sprint = await stories.list_stories(session, config=config, team=team, sprint=sprint)
+def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint | str | None = None) -> Plan:
+    """The readiness gate: stories in the sprint (the one being planned, or one named by `find_sprint`'s
+    references) and backlog candidates, each with what it lacks. The backlog is filtered, counted and cut
+    in SQL: a plan reads the same few rows however long it grows."""
+    if isinstance(sprint, str):
+        sprint = find_sprint(session, team=team, ref=sprint)
+    sprint = sprint or sprint_to_plan(session, team)
+    in_sprint = stories.stories_in(session, config=config, team=team, sprint=sprint)
     backlog = stories.StoryFilter(backlog_only=True)
     counted, *shown = _plan_queries(backlog.where(config), readiness.needs(config, "ready"))
     params = {**backlog.params(team), "shown": PLAN_SHOWN}
-    everything, lacking_count = (await session.exec(counted, params=params)).one()
+    everything, lacking_count = session.exec(counted, params=params).one()
     totals = (int(everything) - int(lacking_count or 0), int(lacking_count or 0))
     groups: list[tuple[list[PlannedStory], int]] = []
     for query, total in zip(shown, totals, strict=True):
         # A group with nothing in it is not listed: its listing would walk the whole backlog looking for
         # the first rows that are not there.
-        rows = (await session.exec(query, params=params)).all() if total else []
+        rows = session.exec(query, params=params).all() if total else []
         listed = [stories.listing(config, row) for row in rows]
         groups.append(([PlannedStory(i.story, i.ready) for i in listed], total))
     (ready, ready_total), (not_ready, not_ready_total) = groups
@@ -244,6 +264,11 @@ async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: 
         ready_total,
         not_ready_total,
     )
+
+
+async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:
+    """`plan_of` within an async transaction."""
+    return await synchronously(session, plan_of, config=config, team=team, sprint=sprint)
 
 
 async def commit(

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
@@ -19,6 +19,7 @@ from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotF
 from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
 from bot.services.teams import require_lead, require_member
+from bot.store.db import synchronously
 from bot.store.models import STORY_ACTIVE, Sprint, Story
 from bot.store.queries import lock_team, next_number
 from bot.store.types import utcnow
@@ -256,8 +257,8 @@ def listing(config: AppConfig, row: Any) -> StoryListing:
     return StoryListing(story, sprint_name, readiness.summary(story, "ready", config))
 
 
-async def list_stories(
-    session: AsyncSession,
+def stories_in(
+    session: Session,
     *,
     config: AppConfig,
     team: Team,
@@ -269,8 +270,33 @@ async def list_stories(
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
     filters = StoryFilter(owner, sprint, backlog_only, include_done, not_ready)
-    rows = await session.exec(filters.queries(config).rows, params=filters.params(team))
+    rows = session.exec(filters.queries(config).rows, params=filters.params(team))
     return [listing(config, row) for row in rows.all()]
+
+
+async def list_stories(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    owner: str | None = None,
+    sprint: Sprint | None = None,
+    backlog_only: bool = False,
+    include_done: bool = False,
+    not_ready: bool = False,
+) -> list[StoryListing]:
+    """`stories_in` within an async transaction."""
+    return await synchronously(
+        session,
+        stories_in,
+        config=config,
+        team=team,
+        owner=owner,
+        sprint=sprint,
+        backlog_only=backlog_only,
+        include_done=include_done,
+        not_ready=not_ready,
+    )
 
 
 _OWNED = listing_query(
@@ -282,9 +308,9 @@ _OWNED = listing_query(
 )
 
 
-async def owned_by(session: AsyncSession, *, config: AppConfig, owner: str) -> list[StoryListing]:
+def owned_by(session: Session, *, config: AppConfig, owner: str) -> list[StoryListing]:
     """A person's open stories in every team, in one statement (App Home asks this for all teams)."""
-    rows = await session.exec(_OWNED, params={"teams": [t.name for t in config.teams], "owner": owner})
+    rows = session.exec(_OWNED, params={"teams": [t.name for t in config.teams], "owner": owner})
     return [listing(config, row) for row in rows.all()]
 
 
@@ -300,8 +326,8 @@ class StoryPage:
         return max(1, -(-self.total // self.page_size))
 
 
-async def page_of_stories(
-    session: AsyncSession,
+def story_page(
+    session: Session,
     *,
     config: AppConfig,
     team: Team,
@@ -312,12 +338,27 @@ async def page_of_stories(
     """One page of a story list: counted, filtered and cut in SQL from the story rows (their readiness
     rides on them), with the team-and-number index walking the page in order."""
     queries, params = filters.queries(config), filters.params(team)
-    total = int((await session.exec(queries.count, params=params)).one())
+    total = int(session.exec(queries.count, params=params).one())
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
     paged = {**params, "offset": (page - 1) * page_size, "limit": page_size}
-    rows = (await session.exec(queries.page, params=paged)).all() if total else []
+    rows = session.exec(queries.page, params=paged).all() if total else []
     return StoryPage([listing(config, row) for row in rows], total, page, page_size)
+
+
+async def page_of_stories(
+    session: AsyncSession,
+    *,
+    config: AppConfig,
+    team: Team,
+    filters: StoryFilter,
+    page: int = 1,
+    page_size: int = 20,
+) -> StoryPage:
+    """`story_page` within an async transaction."""
+    return await synchronously(
+        session, story_page, config=config, team=team, filters=filters, page=page, page_size=page_size
+    )
 
 
 async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

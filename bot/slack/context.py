@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.clock import Clock
@@ -22,9 +23,10 @@ from bot.notify import Notifier
 from bot.services.errors import Unavailable
 from bot.services.teams import require_reader, resolve_team, team_named
 from bot.slack.followups import Followups
-from bot.store.db import UNREACHABLE, reading, unreachable
+from bot.store.db import UNREACHABLE, Reads, unreachable
 
 log = logging.getLogger(__name__)
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Deps:
     followups: Followups
     notifier: Notifier  # every transaction that changes something runs through it (see transaction)
     clock: Clock
-    readers: async_sessionmaker[AsyncSession]  # sessions of the reader engine (see reading)
+    reads: Reads  # transactions that only read (see reading and read)
     metrics: Metrics = field(default_factory=Metrics)  # this app's registry for /metrics
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
@@ -44,8 +46,22 @@ class Deps:
     def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction for an answer that only shows something: it does not wait for the writer
         connection or take the write lock, and the database refuses any write made through it."""
-        return _reachable(reading(self.readers))
+        return _reachable(self.reads.reading())
 
+    async def read(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """fn(session, …) in a transaction that only reads, as `reading`; on SQLite in one thread hop
+        rather than several per statement (Reads.run). For the answers people ask for most."""
+        async with _reachable(_nothing()):
+            return await self.reads.run(fn, *args, **kwargs)
+
+
+@asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 UNAVAILABLE = (
     "Cadence cannot reach its database right now, so nothing was done. Try again in a minute; "
@@ -54,7 +70,7 @@ UNAVAILABLE = (
 
 
 @asynccontextmanager
-async def _reachable(transaction: AbstractAsyncContextManager[AsyncSession]) -> AsyncIterator[AsyncSession]:
+async def _reachable(transaction: AbstractAsyncContextManager[S]) -> AsyncIterator[S]:
     """The transaction, with a database that is down or locked told to the person in a sentence (the
     transaction is rolled back) rather than as an error Slack shows as a failure."""
     try:

@@ -7,6 +7,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services import drift, governance, sprints, stories
 from bot.slack.blocks.home import home_view
 from bot.slack.context import Deps
+from bot.store.db import synchronously
 
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
@@ -16,7 +17,7 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
     )
     async with deps.reading() as session:
         reviews = await governance.awaiting(session, config=config, user=user_id)
-        mine = await stories.owned_by(session, config=config, owner=user_id)
+        mine = await synchronously(session, stories.owned_by, config=config, owner=user_id)
         incidents = []
         for team in teams:
             incidents += await drift.list_incidents(session, team=team.name, state="open", limit=50)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # How long a SQLite write waits for another process's write lock: under Slack's 3 s, so a person whose
@@ -19,6 +24,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 SQLITE_BUSY_TIMEOUT_MS = 2000
 PG_CONNECT_TIMEOUT = 10  # seconds; asyncpg's own default is 60
 SQLITE_READERS = 2  # connections a process reads through beside its one writer (WAL lets them run at once)
+# A SQLite reader in WAL mode never waits for a writer; this only bounds the rare wait while another
+# connection recovers the WAL index after a crash.
+SQLITE_READER_BUSY_TIMEOUT_MS = 250
 PENDING_EVENTS = "cadence.events"  # session.info key of the domain events a transaction recorded
 
 
@@ -73,6 +81,14 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+def _sqlite_pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below), so the driver must not
+    cursor = dbapi_connection.cursor()
+    for pragma in pragmas:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
 def _sqlite_engine(
     url: Any, *, connections: int, pragmas: tuple[str, ...], begin: str, echo: bool = False
 ) -> AsyncEngine:
@@ -87,11 +103,7 @@ def _sqlite_engine(
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves (below), so the driver must not
-        cursor = dbapi_connection.cursor()
-        for pragma in (f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", *pragmas):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        _sqlite_pragmas(dbapi_connection, (f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", *pragmas))
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):
@@ -131,6 +143,87 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
     any write refused by the database."""
     async with sessions() as session, session.begin():
         yield session
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def synchronously(
+    session: AsyncSession, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """fn(session, …) with the synchronous face of an async session, in its transaction: how a service
+    written once against a Session (for `Reads.run`) is called from async code."""
+    # At run time that face is sqlmodel's Session (AsyncSession.sync_session_class); SQLAlchemy's stubs
+    # type it as its own.
+    return await session.run_sync(cast(Callable[..., T], fn), *args, **kwargs)
+
+
+class Reads:
+    """Transactions that only read, for answers that only show something (a list, a plan): they neither
+    queue behind the one writer connection nor take SQLite's write lock, and the database refuses any
+    write made through them.
+
+    `reading()` is such a transaction as an AsyncSession. `run(fn, …)` runs a synchronous function with a
+    Session in one, which is what the commands people use most do: on SQLite the whole function runs in
+    one of SQLITE_READERS threads on plain sqlite3 connections. Through aiosqlite every statement costs
+    four or five round trips between the event loop and its thread (cursor, execute, fetch, close), and
+    each costs about 90 µs of CPU on a two-core machine, far more than SQLite takes to read a page of
+    stories; `run` makes that one round trip per answer. On PostgreSQL `run` uses the async driver
+    (AsyncSession.run_sync), whose statements cost no thread hop."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.engine = reader_engine(engine)
+        self.sessions = session_factory(self.engine)
+        self._sync: Engine | None = None
+        self._threads: ThreadPoolExecutor | None = None
+        if is_sqlite(engine):
+            self._sync = _sqlite_sync_reader(engine.url.set(drivername="sqlite"))
+            self._threads = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="cadence-read")
+
+    def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return reading(self.sessions)
+
+    async def run(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """fn(session, *args, **kwargs) in one read-only transaction; its ORM objects stay usable after."""
+        if self._sync is None or self._threads is None:
+            async with reading(self.sessions) as session:
+                return await synchronously(session, fn, *args, **kwargs)
+        call = partial(self._in_thread, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    def _in_thread(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        assert self._sync is not None
+        with Session(self._sync, expire_on_commit=False) as session, session.begin():
+            return fn(session, *args, **kwargs)
+
+    async def dispose(self) -> None:
+        await dispose_reader(self.engine, self._engine)
+        if self._sync is not None and self._threads is not None:
+            await asyncio.get_running_loop().run_in_executor(self._threads, self._sync.dispose)
+            self._threads.shutdown(wait=False)
+
+
+def _sqlite_sync_reader(url: Any) -> Engine:
+    """SQLITE_READERS plain sqlite3 connections for `Reads.run`, handed between its threads by the pool."""
+    engine = create_sync_engine(
+        url,
+        pool_size=SQLITE_READERS,
+        max_overflow=0,
+        pool_timeout=30,
+        connect_args={"timeout": SQLITE_READER_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        _sqlite_pragmas(dbapi_connection, (f"busy_timeout={SQLITE_READER_BUSY_TIMEOUT_MS}", "query_only=ON"))
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN")  # deferred: a snapshot for the reads and no write lock
+
+    return engine
 
 
 @asynccontextmanager

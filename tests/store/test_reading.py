@@ -1,4 +1,4 @@
-"""Read-only transactions (`reading`, `reader_engine`): the answers that only show something run there.
+"""Read-only transactions (`reading`, `reader_engine`, `Reads.run`): the answers that only show something run there.
 They see what is committed, the database refuses any write made through them, and on SQLite they do not
 wait for the one writer connection."""
 
@@ -12,7 +12,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from bot.services import stories
-from bot.store.db import dispose_reader, reader_engine, reading, session_factory, unit_of_work
+from bot.store.db import (
+    Reads,
+    dispose_reader,
+    reader_engine,
+    reading,
+    session_factory,
+    synchronously,
+    unit_of_work,
+)
 from bot.store.models import Story
 from tests.conftest import ALICE, BOB, FRANK, make_config
 from tests.factories import make_story, snapshot, tx
@@ -76,9 +84,59 @@ async def test_a_persons_stories_across_teams_are_read_in_one_statement(db):
     event.listen(db.sync_engine, "before_cursor_execute", count)
     try:
         async with unit_of_work(session_factory(db)) as s:
-            found = await stories.owned_by(s, config=config, owner=ALICE)
+            found = await synchronously(s, stories.owned_by, config=config, owner=ALICE)
     finally:
         event.remove(db.sync_engine, "before_cursor_execute", count)
     assert [i.story.key for i in found] == [mine.key, other_team.key]
     assert [i.sprint_name for i in found] == [None, None]
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+
+
+def _titles(session) -> list[str]:
+    return [x.title for x in session.exec(select(Story).order_by(Story.number)).all()]
+
+
+def _rename_all(session) -> None:
+    session.exec(text("UPDATE story SET title = 'changed'"))  # type: ignore[call-overload]
+
+
+async def test_a_synchronous_read_sees_what_is_committed_refuses_writes_and_leaves_its_objects_usable(db):
+    config = make_config()
+    async with tx(db) as s:
+        await make_story(s, config, title="Retrain the ranker")
+        await make_story(s, config, title="Backfill labels")
+    before = await snapshot(db)
+    reads = Reads(db)
+    try:
+        assert await reads.run(_titles) == ["Retrain the ranker", "Backfill labels"]
+        found = await reads.run(lambda s: list(s.exec(select(Story).order_by(Story.number)).all()))
+        assert [(x.key, x.title, x.status) for x in found] == [
+            ("S-1", "Retrain the ranker", "open"),
+            ("S-2", "Backfill labels", "open"),
+        ]  # read after the transaction ended: nothing was expired or left to load lazily
+        with pytest.raises(DBAPIError, match=r"readonly|read-only|read only"):
+            await reads.run(_rename_all)
+    finally:
+        await reads.dispose()
+    assert await snapshot(db) == before
+
+
+async def test_a_synchronous_read_on_sqlite_runs_off_the_event_loop_and_does_not_wait_for_the_writer(db):
+    if db.dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL Reads.run uses the async driver on the event loop; no thread is involved")
+    import threading
+
+    config = make_config()
+    async with tx(db) as s:
+        await make_story(s, config, title="Retrain the ranker")
+    reads = Reads(db)
+    try:
+        loop_thread = threading.current_thread().name
+        ran_in = await reads.run(lambda _s: threading.current_thread().name)
+        assert ran_in != loop_thread and ran_in.startswith("cadence-read")
+        async with unit_of_work(session_factory(db)) as writer:
+            await writer.exec(text("UPDATE story SET title = 'not yet committed'"))  # type: ignore[call-overload]
+            # The writer holds BEGIN IMMEDIATE: the read answers at once from the last committed state.
+            assert await asyncio.wait_for(reads.run(_titles), timeout=2) == ["Retrain the ranker"]
+    finally:
+        await reads.dispose()

@@ -66,13 +66,10 @@ async def current(inv: Invocation, tokens: list[str]) -> Reply:
 
 async def plan(inv: Invocation, tokens: list[str]) -> Reply:
     args = parse_args(tokens)
-    async with inv.deps.reading() as session:
-        team = inv.team()
-        inv.may_read(team, "its sprints")
-        sprint = None
-        if args.positionals:
-            sprint = await sprints.resolve_sprint(session, team=team, ref=" ".join(args.positionals))
-        result = await sprints.plan(session, config=inv.config, team=team, sprint=sprint)
+    team = inv.team()
+    inv.may_read(team, "its sprints")
+    ref = " ".join(args.positionals) or None
+    result = await inv.deps.read(sprints.plan_of, config=inv.config, team=team, sprint=ref)
     return message(f"Planning {escape(result.sprint.name)}", plan_blocks(result, inv.command))
 
 

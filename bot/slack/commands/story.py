@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlmodel import Session
+
 from bot.services import readiness, sprints, stories
 from bot.services.errors import Conflict, Invalid
 from bot.slack.blocks import message, section
@@ -14,7 +16,7 @@ from bot.slack.blocks.stories import PAGE_SIZE, story_card, story_list
 from bot.slack.commands import Reply
 from bot.slack.context import Invocation
 from bot.slack.parsing import parse_args, parse_int, parse_user, unescape
-from bot.store.models import Story
+from bot.store.models import Sprint, Story
 from bot.text import escape
 
 
@@ -115,23 +117,27 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
     args = parse_args(tokens, options=("--sprint",), flags=("--mine", "--not-ready", "--all"))
     if args.positionals:
         raise Invalid(f"Unexpected {args.positionals[0]!r}; story list takes only options.")
-    async with inv.deps.reading() as session:
-        team = inv.team()
-        inv.may_read(team, "its stories")
-        ref = args.option("--sprint")
-        sprint = None
-        if ref and ref.lower() != "backlog":
-            sprint = await sprints.resolve_sprint(session, team=team, ref=ref)
+    team = inv.team()
+    inv.may_read(team, "its stories")
+    ref = args.option("--sprint")
+    backlog_only = bool(ref and ref.lower() == "backlog")
+    owner = inv.user_id if args.flag("--mine") else None
+
+    def read(session: Session) -> tuple[Sprint | None, stories.StoryPage]:
+        sprint = sprints.find_sprint(session, team=team, ref=ref) if ref and not backlog_only else None
         filters = stories.StoryFilter(
-            owner=inv.user_id if args.flag("--mine") else None,
+            owner=owner,
             sprint=sprint,
-            backlog_only=bool(ref and ref.lower() == "backlog"),
+            backlog_only=backlog_only,
             include_done=args.flag("--all"),
             not_ready=args.flag("--not-ready"),
         )
-        result = await stories.page_of_stories(
+        found = stories.story_page(
             session, config=inv.config, team=team, filters=filters, page=page, page_size=PAGE_SIZE
         )
+        return sprint, found
+
+    sprint, result = await inv.deps.read(read)
     scope = [f"team {team.name}"]
     if args.flag("--mine"):
         scope.append("mine")

@@ -94,8 +94,8 @@ async def open_plan(
     team = who.config.team(_value(body))
     if team is None:
         raise Invalid("That team is no longer configured.")
-    async with who.deps.transaction() as session:
-        result = await sprints.plan(session, config=who.config, team=team)
+    who.may_read(team, "its sprints")
+    result = await who.deps.read(sprints.plan_of, config=who.config, team=team)
     who.open_modal(plan_modal(result, who.command))
 
 
