@@ -16,7 +16,7 @@ from bot.config import AppConfig, Criterion
 from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
 from bot.services.teams import require_member
-from bot.store.models import CriterionValue, Story
+from bot.store.models import CriterionValue, Story, StoryRow
 from bot.store.queries import insert_ignore
 from bot.store.types import utcnow
 
@@ -92,7 +92,7 @@ class Readiness:
         return len(self.criteria)
 
 
-def summary(story: Story, kind: str, config: AppConfig) -> Readiness:
+def summary(story: Story | StoryRow, kind: str, config: AppConfig) -> Readiness:
     """A story's readiness from the satisfied keys its row carries (Story.ready_keys, done_keys)."""
     stored = story.ready_keys if kind == "ready" else story.done_keys
     keys = frozenset(stored.split(",")) if stored else frozenset()

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case
+from sqlalchemy import Integer, bindparam, case, literal, union_all
 from sqlmodel import Session, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -18,7 +18,7 @@ from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
 from bot.store.db import synchronously
-from bot.store.models import Sprint, Story
+from bot.store.models import Sprint, Story, StoryRow
 from bot.store.queries import lock_team
 from bot.store.types import utcnow
 from bot.text import shortened
@@ -178,7 +178,7 @@ async def start_sprint(
 
 @dataclass(frozen=True)
 class PlannedStory:
-    story: Story
+    story: StoryRow
     ready: Checklist | Readiness
 
 
@@ -223,16 +223,26 @@ class Plan:
 
 
 @lru_cache(maxsize=64)
-def _plan_queries(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[Any, Any, Any]:
-    """Both backlog groups counted in one pass, and the first PLAN_SHOWN of each (Ready, not Ready), built
-    once per configuration."""
+def _plan_queries(
+    in_sprint: tuple[Any, ...], backlog: tuple[Any, ...], needs: readiness.Needs, listed: tuple[bool, bool]
+) -> tuple[Any, Any]:
+    """Both backlog groups counted in one pass; then in one statement the sprint's stories and the first
+    PLAN_SHOWN of each backlog group that `listed` asks for (Ready, not Ready), each row marked with its
+    group. Built once per configuration and shape: one statement rather than three saves two round trips
+    on PostgreSQL and SQLAlchemy's overhead of two executions on SQLite."""
     lacking = readiness.lacking_for("ready", needs)
     counted = select(func.count(), func.sum(case((lacking, 1), else_=0))).select_from(Story).where(*backlog)
-    ready, not_ready = (
-        stories.listing_query([*backlog, gate]).limit(bindparam("shown", type_=Integer))
-        for gate in (~lacking, lacking)
-    )
-    return counted, ready, not_ready
+    parts = [stories.listing_query(in_sprint).add_columns(literal(_COMMITTED).label("plan_group"))]
+    for group, gate, wanted in ((_READY, ~lacking, listed[0]), (_NOT_READY, lacking, listed[1])):
+        if wanted:
+            shown = stories.listing_query([*backlog, gate]).limit(bindparam("shown", type_=Integer))
+            parts.append(shown.add_columns(literal(group).label("plan_group")))
+    # A compound SELECT takes no ORDER BY or LIMIT in its parts on SQLite: each part is a subquery.
+    rows = union_all(*(select(part.subquery()) for part in parts))
+    return counted, rows
+
+
+_COMMITTED, _READY, _NOT_READY = 0, 1, 2
 
 
 def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint | str | None = None) -> Plan:
@@ -242,28 +252,24 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     if isinstance(sprint, str):
         sprint = find_sprint(session, team=team, ref=sprint)
     sprint = sprint or sprint_to_plan(session, team)
-    in_sprint = stories.stories_in(session, config=config, team=team, sprint=sprint)
+    committed = stories.StoryFilter(sprint=sprint)
     backlog = stories.StoryFilter(backlog_only=True)
-    counted, *shown = _plan_queries(backlog.where(config), readiness.needs(config, "ready"))
-    params = {**backlog.params(team), "shown": PLAN_SHOWN}
-    everything, lacking_count = session.exec(counted, params=params).one()
-    totals = (int(everything) - int(lacking_count or 0), int(lacking_count or 0))
-    groups: list[tuple[list[PlannedStory], int]] = []
-    for query, total in zip(shown, totals, strict=True):
-        # A group with nothing in it is not listed: its listing would walk the whole backlog looking for
-        # the first rows that are not there.
-        rows = session.exec(query, params=params).all() if total else []
-        listed = [stories.listing(config, row) for row in rows]
-        groups.append(([PlannedStory(i.story, i.ready) for i in listed], total))
-    (ready, ready_total), (not_ready, not_ready_total) = groups
-    return Plan(
-        sprint,
-        [PlannedStory(i.story, i.ready) for i in in_sprint],
-        ready,
-        not_ready,
-        ready_total,
-        not_ready_total,
-    )
+    needs = readiness.needs(config, "ready")
+    params = {**backlog.params(team), "sprint_id": sprint.id, "shown": PLAN_SHOWN}
+    counted, _ = _plan_queries(committed.where(config), backlog.where(config), needs, (False, False))
+    conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
+    everything, lacking_count = conn.execute(counted, params).one()
+    not_ready_total = int(lacking_count or 0)
+    ready_total = int(everything) - not_ready_total
+    # A group with nothing in it is not listed: its listing would walk the whole backlog looking for the
+    # first rows that are not there.
+    listed = (ready_total > 0, not_ready_total > 0)
+    _, rows = _plan_queries(committed.where(config), backlog.where(config), needs, listed)
+    groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
+    for row in sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1])):  # group, then number
+        item = stories.listing(config, row[:-1])
+        groups[row[-1]].append(PlannedStory(item.story, item.ready))
+    return Plan(sprint, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
 
 
 async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:

@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, update
+from sqlalchemy import Integer, bindparam, func, or_, update
 from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +20,7 @@ from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
 from bot.services.teams import require_lead, require_member
 from bot.store.db import synchronously
-from bot.store.models import STORY_ACTIVE, Sprint, Story
+from bot.store.models import STORY_ACTIVE, STORY_ROW, Sprint, Story, StoryRow
 from bot.store.queries import lock_team, next_number
 from bot.store.types import utcnow
 
@@ -163,7 +163,7 @@ async def get_story(session: AsyncSession, key: str) -> Story:
 
 @dataclass(frozen=True)
 class StoryListing:
-    story: Story
+    story: StoryRow
     sprint_name: str | None
     ready: readiness.Readiness | readiness.Checklist
 
@@ -201,6 +201,11 @@ class StoryFilter:
         return _queries(self.where(config))
 
 
+# Still on the board, as three plain comparisons: `in_` with a list binds an "expanding" parameter, whose
+# SQL SQLAlchemy renders again on every execution (about 40 µs a statement here).
+_ACTIVE = or_(*(col(Story.status) == status for status in STORY_ACTIVE))
+
+
 @lru_cache(maxsize=128)
 def _where(
     owner: bool,
@@ -220,7 +225,7 @@ def _where(
     elif backlog_only:
         clauses.append(col(Story.sprint_id).is_(None))
     if not include_done or not_ready:
-        clauses.append(col(Story.status).in_(STORY_ACTIVE))
+        clauses.append(_ACTIVE)
     else:
         clauses.append(col(Story.status) != "archived")
     return tuple(clauses)
@@ -243,18 +248,22 @@ def _queries(where: tuple[Any, ...]) -> StoryQueries:
 
 
 def listing_query(where: Iterable[Any]) -> Any:
-    """Stories with their sprint's name, in number order; their readiness rides on the row."""
+    """Stories (as StoryRow's columns) with their sprint's name, in number order; their readiness rides
+    on the row."""
     return (
-        select(Story, Sprint.name)
+        select(*STORY_ROW, Sprint.name)  # type: ignore[call-overload]  # sqlmodel types at most 4 columns
         .outerjoin(Sprint, col(Sprint.id) == col(Story.sprint_id))
         .where(*where)
         .order_by(col(Story.number))
     )
 
 
+_SPRINT_NAME = len(STORY_ROW)
+
+
 def listing(config: AppConfig, row: Any) -> StoryListing:
-    story, sprint_name = row[0], row[1]
-    return StoryListing(story, sprint_name, readiness.summary(story, "ready", config))
+    story = StoryRow._make(row[:_SPRINT_NAME])
+    return StoryListing(story, row[_SPRINT_NAME], readiness.summary(story, "ready", config))
 
 
 def stories_in(
@@ -270,7 +279,7 @@ def stories_in(
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
     filters = StoryFilter(owner, sprint, backlog_only, include_done, not_ready)
-    rows = session.exec(filters.queries(config).rows, params=filters.params(team))
+    rows = session.connection().execute(filters.queries(config).rows, filters.params(team))
     return [listing(config, row) for row in rows.all()]
 
 
@@ -303,14 +312,15 @@ _OWNED = listing_query(
     [
         col(Story.team).in_(bindparam("teams", expanding=True)),
         Story.owner == bindparam("owner"),
-        col(Story.status).in_(STORY_ACTIVE),
+        _ACTIVE,
     ]
 )
 
 
 def owned_by(session: Session, *, config: AppConfig, owner: str) -> list[StoryListing]:
     """A person's open stories in every team, in one statement (App Home asks this for all teams)."""
-    rows = session.exec(_OWNED, params={"teams": [t.name for t in config.teams], "owner": owner})
+    params = {"teams": [t.name for t in config.teams], "owner": owner}
+    rows = session.connection().execute(_OWNED, params)
     return [listing(config, row) for row in rows.all()]
 
 
@@ -338,11 +348,13 @@ def story_page(
     """One page of a story list: counted, filtered and cut in SQL from the story rows (their readiness
     rides on them), with the team-and-number index walking the page in order."""
     queries, params = filters.queries(config), filters.params(team)
-    total = int(session.exec(queries.count, params=params).one())
+    # Plain columns, so Core runs them: the ORM's execution layer only costs time here.
+    conn = session.connection()
+    total = int(conn.execute(queries.count, params).scalar_one())
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
     paged = {**params, "offset": (page - 1) * page_size, "limit": page_size}
-    rows = session.exec(queries.page, params=paged).all() if total else []
+    rows = conn.execute(queries.page, paged).all() if total else []
     return StoryPage([listing(config, row) for row in rows], total, page, page_size)
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Engine, event
@@ -25,8 +22,8 @@ SQLITE_BUSY_TIMEOUT_MS = 2000
 PG_CONNECT_TIMEOUT = 10  # seconds; asyncpg's own default is 60
 SQLITE_READERS = 2  # connections a process reads through beside its one writer (WAL lets them run at once)
 # A SQLite reader in WAL mode never waits for a writer; this only bounds the rare wait while another
-# connection recovers the WAL index after a crash.
-SQLITE_READER_BUSY_TIMEOUT_MS = 250
+# connection recovers the WAL index after a crash (Reads.run reads on the event loop's thread).
+SQLITE_READER_BUSY_TIMEOUT_MS = 100
 PENDING_EVENTS = "cadence.events"  # session.info key of the domain events a transaction recorded
 
 
@@ -165,55 +162,79 @@ class Reads:
     write made through them.
 
     `reading()` is such a transaction as an AsyncSession. `run(fn, …)` runs a synchronous function with a
-    Session in one, which is what the commands people use most do: on SQLite the whole function runs in
-    one of SQLITE_READERS threads on plain sqlite3 connections. Through aiosqlite every statement costs
-    four or five round trips between the event loop and its thread (cursor, execute, fetch, close), and
-    each costs about 90 µs of CPU on a two-core machine, far more than SQLite takes to read a page of
-    stories; `run` makes that one round trip per answer. On PostgreSQL `run` uses the async driver
-    (AsyncSession.run_sync), whose statements cost no thread hop."""
+    Session in one; the commands people use most read that way.
+
+    On SQLite `run` reads on the event loop's own thread, through a plain sqlite3 connection. That is a
+    deliberate exception to "nothing blocks the event loop", measured (docs/benchmarks.md): through
+    aiosqlite every statement costs four or five round trips to its thread (cursor, execute, fetch,
+    close), and handing the whole read to a thread once still cost about 0.8 ms a request on a two-core
+    machine (the hop, and the read running on another core with cold caches), against 20 to 300 µs for
+    SQLite to answer these reads. What keeps such a read short: WAL mode, in which a reader never waits
+    for a writer (SQLITE_READER_BUSY_TIMEOUT_MS bounds the one exception, another connection recovering
+    the WAL index after a crash); the statements, each an indexed read of one team's rows, with pages and
+    groups cut in SQL; and `query_only`, so nothing written can make it wait. Answers that read more
+    (an audit, a drift history, App Home) use `reading()`, which keeps to aiosqlite's thread.
+
+    On PostgreSQL `run` uses the async driver (AsyncSession.run_sync) on a pool of its own, set up for
+    the fewest round trips (see __init__)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.engine = reader_engine(engine)
         self.sessions = session_factory(self.engine)
-        self._sync: Engine | None = None
-        self._threads: ThreadPoolExecutor | None = None
+        self._inline: Engine | None = None
+        self._direct: AsyncEngine | None = None
         if is_sqlite(engine):
-            self._sync = _sqlite_sync_reader(engine.url.set(drivername="sqlite"))
-            self._threads = ThreadPoolExecutor(SQLITE_READERS, thread_name_prefix="cadence-read")
+            self._inline = _sqlite_inline_reader(engine.url.set(drivername="sqlite"))
+        else:
+            # Its own pool, each statement a round trip of its own:
+            # - no pre-ping (the writer's SELECT before every checkout cost about a third of a list's
+            #   time): a connection the server dropped is found by the read itself, and the read is tried
+            #   once more (see run), since reading twice changes nothing;
+            # - no BEGIN and COMMIT around the two or three statements of a read, two round trips more:
+            #   each statement sees the database as it was when it began, so a page's count and its rows
+            #   can disagree by a story written between them, which the next page or look shows;
+            # - every session read-only on the server, so a write through it fails.
+            self._direct = create_async_engine(
+                engine.url,
+                pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT",
+                connect_args={
+                    "timeout": PG_CONNECT_TIMEOUT,
+                    "server_settings": {"default_transaction_read_only": "on"},
+                },
+            )
+            self._direct_sessions = session_factory(self._direct)
 
     def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
         return reading(self.sessions)
 
     async def run(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """fn(session, *args, **kwargs) in one read-only transaction; its ORM objects stay usable after."""
-        if self._sync is None or self._threads is None:
-            async with reading(self.sessions) as session:
+        """fn(session, *args, **kwargs), reading only: on SQLite in one transaction, on PostgreSQL with each
+        statement on its own (see __init__). Its ORM objects stay usable after."""
+        if self._inline is not None:
+            with Session(self._inline, expire_on_commit=False) as sync, sync.begin():
+                return fn(sync, *args, **kwargs)
+        try:
+            async with reading(self._direct_sessions) as session:
                 return await synchronously(session, fn, *args, **kwargs)
-        call = partial(self._in_thread, fn, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
-
-    def _in_thread(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        assert self._sync is not None
-        with Session(self._sync, expire_on_commit=False) as session, session.begin():
-            return fn(session, *args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        async with reading(self._direct_sessions) as session:  # the pool has dropped its stale connections
+            return await synchronously(session, fn, *args, **kwargs)
 
     async def dispose(self) -> None:
         await dispose_reader(self.engine, self._engine)
-        if self._sync is not None and self._threads is not None:
-            await asyncio.get_running_loop().run_in_executor(self._threads, self._sync.dispose)
-            self._threads.shutdown(wait=False)
+        if self._direct is not None:
+            await self._direct.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
 
 
-def _sqlite_sync_reader(url: Any) -> Engine:
-    """SQLITE_READERS plain sqlite3 connections for `Reads.run`, handed between its threads by the pool."""
-    engine = create_sync_engine(
-        url,
-        pool_size=SQLITE_READERS,
-        max_overflow=0,
-        pool_timeout=30,
-        connect_args={"timeout": SQLITE_READER_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-    )
+def _sqlite_inline_reader(url: Any) -> Engine:
+    """One plain sqlite3 connection for `Reads.run`: reads on the event loop's thread run one at a time."""
+    engine = create_sync_engine(url, pool_size=1, max_overflow=0, pool_timeout=1)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -11,7 +12,7 @@ from slack_sdk.models.views import View
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview, sprint_day
 from bot.slack.blocks import MAX_BLOCKS, SECTION_CHARS, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import readiness_badge
-from bot.store.models import Sprint, Story
+from bot.store.models import Sprint, Story, StoryRow
 from bot.text import escape, noun, plural
 
 MAX_GROUP_BLOCKS = 8  # sections per group of the planning view, so the message stays under 50 blocks
@@ -35,10 +36,14 @@ def sprint_glance(view: SprintOverview) -> list[Block]:
     ]
 
 
+@lru_cache(maxsize=256)
+def _lacks(labels: tuple[str, ...]) -> str:
+    """What a story lacks, as a plan row ends: a plan repeats the same few combinations many times."""
+    return " — lacks " + ", ".join(escape(label) for label in labels)
+
+
 def _row(p: PlannedStory) -> str:
-    missing = ""
-    if not p.ready.complete:
-        missing = " — lacks " + ", ".join(escape(c.label) for c in p.ready.missing)
+    missing = "" if p.ready.complete else _lacks(tuple(c.label for c in p.ready.missing))
     points = f" · {p.story.points} pt" if p.story.points is not None else ""
     return (
         f"*{p.story.key}* {escape(p.story.title)} · {mention(p.story.owner)}{points} · "
@@ -145,7 +150,7 @@ def sprint_label(sprint: Sprint, today: date) -> str:
     return f"{name} ({role}, day {where.day} of {where.of})"
 
 
-def _story_ref(story: Story) -> str:
+def _story_ref(story: Story | StoryRow) -> str:
     points = f" ({story.points} pt)" if story.points is not None else ""
     return f"*{story.key}* {escape(story.title)}{points}"
 
