@@ -499,6 +499,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine=create_engine(settings.database_url),
         migrate_on_start=True,
         run_scheduler=not args.no_scheduler,
+        freeze_heap=True,
     )
     uvicorn.run(
         app,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -32,6 +33,16 @@ from bot.store.migrate import current_revision, head_revision, upgrade
 log = logging.getLogger(__name__)
 
 
+def _freeze_heap() -> None:
+    """Moves what start-up made (modules, the app, Bolt, SQLAlchemy's metadata: most of the heap) where
+    the garbage collector no longer walks it. Without this a full collection walked all of it every few
+    thousand requests: 110 ms in which nothing was answered, measured in-process, and the p99 of `sprint
+    plan` at 150 requests/s. With it, the rare full collection walks only what requests made since
+    (about 12 ms). Python's documentation suggests gc.freeze() after start-up for the same reason."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_web_app(
     *,
     settings: Settings,
@@ -42,8 +53,11 @@ def create_web_app(
     run_scheduler: bool = False,
     clock: Clock | None = None,
     on_start: Callable[[], Awaitable[None]] | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
-    """The app. `on_start` runs after migrations and before the scheduler starts (the sandbox seeds there)."""
+    """The app. `on_start` runs after migrations and before the scheduler starts (the sandbox seeds there).
+    `freeze_heap` is for a process that serves this app and nothing else (`cadence serve`): see
+    `_freeze_heap`."""
     audit.current_key()  # a CADENCE_AUDIT_KEY too short to be a key stops the start, not the first audit
     sessions = session_factory(engine)
     reads = Reads(engine)
@@ -81,6 +95,8 @@ def create_web_app(
             log.info("connected to Slack over Socket Mode")
         if run_scheduler:
             await runner.start()
+        if freeze_heap:
+            _freeze_heap()
         try:
             yield
         finally:

@@ -112,3 +112,26 @@ async def test_the_probes_are_503_when_the_database_is_gone(config, settings, tm
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get(path)
     assert response.status_code == 503 and response.json()["status"] == says
+
+
+async def test_cadence_serve_moves_what_start_up_made_out_of_the_collectors_reach(config, settings, tmp_path):
+    """A full garbage collection then walks only what requests made, not the whole heap (the 110 ms
+    pauses bench/ack_latency.py showed at the p99)."""
+    import gc
+
+    from bot.store.db import create_engine
+    from bot.web import create_web_app
+
+    engine = create_engine(f"sqlite:///{tmp_path}/cadence.db")
+    ordinary = create_web_app(settings=settings, config=config, engine=engine, migrate_on_start=True)
+    served = create_web_app(
+        settings=settings, config=config, engine=engine, migrate_on_start=True, freeze_heap=True
+    )
+    try:
+        async with ordinary.router.lifespan_context(ordinary):
+            assert gc.get_freeze_count() == 0  # tests and the sandbox build many apps in one process
+        async with served.router.lifespan_context(served):
+            assert gc.get_freeze_count() > 10_000  # the modules, the app, Bolt, SQLAlchemy's metadata
+    finally:
+        gc.unfreeze()
+        await engine.dispose()

@@ -17,7 +17,7 @@ from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
 from bot.services.teams import require_member
 from bot.store.models import CriterionValue, Story, StoryRow
-from bot.store.queries import insert_ignore
+from bot.store.queries import insert_ignore, position
 from bot.store.types import utcnow
 
 KINDS = ("ready", "done")
@@ -155,7 +155,7 @@ def lacking_for(kind: str, needs: Needs) -> ColumnElement[bool]:
     clauses = []
     for story_type, keys in needs:
         if keys:
-            absent = [~padded.contains(f",{key},", autoescape=True) for key in keys]
+            absent = [position(padded, literal(f",{key},")) == 0 for key in keys]
             clauses.append(and_(col(Story.type) == story_type, or_(*absent)))
     return or_(*clauses) if clauses else false()
 
