@@ -27,6 +27,8 @@ from bot.store.db import UNREACHABLE, Reads, unreachable
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class Deps:
         return _reachable(self.reads.reading())
 
     async def read(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """fn(session, …) in a transaction that only reads, as `reading`; on SQLite in one thread hop
-        rather than several per statement (Reads.run). For the answers people ask for most."""
+        """fn(session, …), a synchronous read of the services, reading only as `reading` does; on SQLite
+        without aiosqlite's round trips to its thread (Reads.run). For the answers people ask for most."""
         async with _reachable(_nothing()):
             return await self.reads.run(fn, *args, **kwargs)
 
@@ -59,9 +61,6 @@ class Deps:
 async def _nothing() -> AsyncIterator[None]:
     yield
 
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 UNAVAILABLE = (
     "Cadence cannot reach its database right now, so nothing was done. Try again in a minute; "

@@ -234,7 +234,14 @@ class Reads:
 
 def _sqlite_inline_reader(url: Any) -> Engine:
     """One plain sqlite3 connection for `Reads.run`: reads on the event loop's thread run one at a time."""
-    engine = create_sync_engine(url, pool_size=1, max_overflow=0, pool_timeout=1)
+    engine = create_sync_engine(
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=1,
+        # Used by one thread at a time (whichever runs the event loop), not always the one that opened it.
+        connect_args={"timeout": SQLITE_READER_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):

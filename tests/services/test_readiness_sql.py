@@ -98,17 +98,21 @@ async def test_criteria_added_to_the_configuration_later_make_stories_not_ready_
         ]
 
 
+async def _sprint_one(s, config):
+    return await sprints.start_sprint(
+        s,
+        team=team(config),
+        name="Sprint 1",
+        starts_on=date(2026, 12, 7),
+        ends_on=date(2026, 12, 18),
+        actor=ALICE,
+    )
+
+
 async def test_the_plan_lists_the_first_of_each_group_and_counts_the_rest(db, config, monkeypatch):
     monkeypatch.setattr(sprints, "PLAN_SHOWN", 5)
     async with tx(db) as s:
-        await sprints.start_sprint(
-            s,
-            team=team(config),
-            name="Sprint 1",
-            starts_on=date(2026, 12, 7),
-            ends_on=date(2026, 12, 18),
-            actor=ALICE,
-        )
+        await _sprint_one(s, config)
         for i in range(12):
             story = await make_story(s, config, title=f"eng {i}", story_type="eng")
             if i % 3 == 0:
@@ -126,3 +130,53 @@ async def test_the_plan_lists_the_first_of_each_group_and_counts_the_rest(db, co
     assert [p.story.key for p in plan.ready] == ["S-1", "S-4", "S-7", "S-10"]
     assert [p.story.key for p in plan.not_ready] == ["S-2", "S-3", "S-5", "S-6", "S-8"]
     assert plan.ready_count == 4
+
+
+async def test_a_plan_and_a_page_of_stories_read_the_same_few_statements_however_long_the_backlog(db, config):
+    """What `sprint plan` and `story list` run (Reads.run, as the commands do): the open sprints, the
+    backlog's counts and one statement of rows for a plan; a count and a page for a list."""
+    from sqlalchemy import event
+
+    from bot.store.db import Reads
+
+    async with tx(db) as s:
+        sprint = await _sprint_one(s, config)
+        for i in range(3):
+            story = await make_story(s, config, title=f"committed {i}", story_type="eng")
+            await stories.edit_story(
+                s, config=config, story=story, actor=ALICE, sprint=sprint, force_reason="test"
+            )
+    reads = Reads(db)
+    engine = reads._inline if reads._inline is not None else reads._direct.sync_engine  # type: ignore[union-attr]
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):  # not SQLite's BEGIN and COMMIT
+            statements.append(statement)
+
+    async def read_both() -> tuple[int, int, sprints.Plan]:
+        statements.clear()
+        plan = await reads.run(sprints.plan_of, config=config, team=team(config))
+        planned = len(statements)
+        statements.clear()
+        page = await reads.run(
+            stories.story_page, config=config, team=team(config), filters=stories.StoryFilter(not_ready=True)
+        )
+        assert page.items
+        return planned, len(statements), plan
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        async with tx(db) as s:
+            await _random_backlog(s, config, random.Random(3), 8)
+        small = await read_both()
+        async with tx(db) as s:
+            await _random_backlog(s, config, random.Random(4), 80)
+        large = await read_both()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        await reads.dispose()
+    selects = [(planned, paged) for planned, paged, _ in (small, large)]
+    assert selects == [(3, 2), (3, 2)], statements
+    assert [p.story.key for p in large[2].committed] == ["S-1", "S-2", "S-3"]
+    assert large[2].not_ready_total > small[2].not_ready_total
