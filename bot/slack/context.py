@@ -53,13 +53,8 @@ class Deps:
     async def read(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """fn(session, …), a synchronous read of the services, reading only as `reading` does; on SQLite
         without aiosqlite's round trips to its thread (Reads.run). For the answers people ask for most."""
-        async with _reachable(_nothing()):
+        async with _told_unreachable():
             return await self.reads.run(fn, *args, **kwargs)
-
-
-@asynccontextmanager
-async def _nothing() -> AsyncIterator[None]:
-    yield
 
 
 UNAVAILABLE = (
@@ -69,17 +64,23 @@ UNAVAILABLE = (
 
 
 @asynccontextmanager
-async def _reachable(transaction: AbstractAsyncContextManager[S]) -> AsyncIterator[S]:
-    """The transaction, with a database that is down or locked told to the person in a sentence (the
-    transaction is rolled back) rather than as an error Slack shows as a failure."""
+async def _told_unreachable() -> AsyncIterator[None]:
+    """A database that is down or locked told to the person in a sentence rather than as an error Slack
+    shows as a failure."""
     try:
-        async with transaction as session:
-            yield session
+        yield
     except UNREACHABLE as exc:
         if not unreachable(exc):
             raise
         log.warning("database unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
         raise Unavailable(UNAVAILABLE) from exc
+
+
+@asynccontextmanager
+async def _reachable(transaction: AbstractAsyncContextManager[S]) -> AsyncIterator[S]:
+    """The transaction (rolled back on any failure), a database that is down or locked told as a sentence."""
+    async with _told_unreachable(), transaction as session:
+        yield session
 
 
 DEPS = "cadence_deps"  # the Bolt context key under which every listener finds the Deps
