@@ -17,7 +17,7 @@ from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
-from bot.store.db import synchronously
+from bot.store.db import in_async
 from bot.store.models import Sprint, Story, StoryRow
 from bot.store.queries import lock_team
 from bot.store.types import utcnow
@@ -50,33 +50,30 @@ def open_sprints_of(session: Session, team: Team) -> list[Sprint]:
     return list(session.exec(_OPEN_SPRINTS, params={"team": team.name}).all())
 
 
-async def _open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
-    return await synchronously(session, open_sprints_of, team)
-
-
-async def open_sprints(session: AsyncSession, team: Team) -> list[Sprint]:
-    """The team's sprints that are not closed: the current one and any planned, in date order."""
-    return await _open_sprints(session, team)
+open_sprints = in_async(open_sprints_of)
 
 
 async def current_sprint(session: AsyncSession, team: Team) -> Sprint | None:
-    return next((s for s in await _open_sprints(session, team) if s.state == "active"), None)
+    return next((s for s in await open_sprints(session, team) if s.state == "active"), None)
 
 
 async def next_sprint(session: AsyncSession, team: Team) -> Sprint | None:
-    return next((s for s in await _open_sprints(session, team) if s.state == "planned"), None)
+    return next((s for s in await open_sprints(session, team) if s.state == "planned"), None)
 
 
 def find_sprint(session: Session, *, team: Team, ref: str) -> Sprint:
     """A sprint by name, or `current` / `next`."""
     ref = " ".join(ref.split())
     if ref.lower() in ("current", "next"):
-        state = "active" if ref.lower() == "current" else "planned"
+        current = ref.lower() == "current"
+        state = "active" if current else "planned"
         sprint = next((s for s in open_sprints_of(session, team) if s.state == state), None)
-        if sprint is None and state == "active":
-            raise NotFound(f"Team {team.name} has no current sprint. Start one with `sprint start`.")
         if sprint is None:
-            raise NotFound(f"Team {team.name} has no next sprint planned. Create one with `sprint start`.")
+            raise NotFound(
+                f"Team {team.name} has no current sprint. Start one with `sprint start`."
+                if current
+                else f"Team {team.name} has no next sprint planned. Create one with `sprint start`."
+            )
         return sprint
     found = session.exec(_NAMED_SPRINT, params={"team": team.name, "name": ref}).first()
     if found is None:
@@ -87,9 +84,7 @@ def find_sprint(session: Session, *, team: Team, ref: str) -> Sprint:
 _NAMED_SPRINT = select(Sprint).where(Sprint.team == bindparam("team"), Sprint.name == bindparam("name"))
 
 
-async def resolve_sprint(session: AsyncSession, *, team: Team, ref: str) -> Sprint:
-    """A sprint by name, or `current` / `next`."""
-    return await synchronously(session, find_sprint, team=team, ref=ref)
+resolve_sprint = in_async(find_sprint)
 
 
 def sprint_to_plan(session: Session, team: Team) -> Sprint:
@@ -103,9 +98,7 @@ def sprint_to_plan(session: Session, team: Team) -> Sprint:
     return sprint
 
 
-async def planning_target(session: AsyncSession, team: Team) -> Sprint:
-    """The sprint being planned: the next one if it exists, else the current one."""
-    return await synchronously(session, sprint_to_plan, team)
+planning_target = in_async(sprint_to_plan)
 
 
 async def start_sprint(
@@ -143,18 +136,16 @@ async def start_sprint(
     if goal is not None and len(goal) > MAX_GOAL:
         raise Invalid(f"Keep the goal under {MAX_GOAL} characters.", field="--goal")
     await lock_team(session, team.name)  # two concurrent starts must not both become current
-    existing = (
-        await session.exec(select(Sprint).where(Sprint.team == team.name, Sprint.name == name))
-    ).first()
+    existing = (await session.exec(_NAMED_SPRINT, params={"team": team.name, "name": name})).first()
     if existing is not None:
         raise Conflict(f"Team {team.name} already has a sprint called {name!r}.")
-    open_sprints = await _open_sprints(session, team)
-    for other in open_sprints:
+    others = await open_sprints(session, team)
+    for other in others:
         if starts_on <= other.ends_on and other.starts_on <= ends_on:
             raise Conflict(
                 f"{starts_on}..{ends_on} overlaps sprint {other.name} ({other.starts_on}..{other.ends_on})."
             )
-    current = next((s for s in open_sprints if s.state == "active"), None)
+    current = next((s for s in others if s.state == "active"), None)
     if current is not None and starts_on < current.starts_on:
         raise Conflict(
             f"{name} would start before the current sprint {current.name} ({current.starts_on}); "
@@ -272,9 +263,7 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     return Plan(sprint, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
 
 
-async def plan(session: AsyncSession, *, config: AppConfig, team: Team, sprint: Sprint | None = None) -> Plan:
-    """`plan_of` within an async transaction."""
-    return await synchronously(session, plan_of, config=config, team=team, sprint=sprint)
+plan = in_async(plan_of)
 
 
 async def commit(

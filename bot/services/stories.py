@@ -19,7 +19,7 @@ from bot.services.errors import CadenceError, Conflict, Forbidden, Invalid, NotF
 from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
 from bot.services.teams import require_lead, require_member
-from bot.store.db import synchronously
+from bot.store.db import in_async
 from bot.store.models import STORY_ACTIVE, STORY_ROW, Sprint, Story, StoryRow
 from bot.store.queries import lock_team, next_number
 from bot.store.types import utcnow
@@ -283,29 +283,7 @@ def stories_in(
     return [listing(config, row) for row in rows.all()]
 
 
-async def list_stories(
-    session: AsyncSession,
-    *,
-    config: AppConfig,
-    team: Team,
-    owner: str | None = None,
-    sprint: Sprint | None = None,
-    backlog_only: bool = False,
-    include_done: bool = False,
-    not_ready: bool = False,
-) -> list[StoryListing]:
-    """`stories_in` within an async transaction."""
-    return await synchronously(
-        session,
-        stories_in,
-        config=config,
-        team=team,
-        owner=owner,
-        sprint=sprint,
-        backlog_only=backlog_only,
-        include_done=include_done,
-        not_ready=not_ready,
-    )
+list_stories = in_async(stories_in)
 
 
 _OWNED = listing_query(
@@ -358,19 +336,7 @@ def story_page(
     return StoryPage([listing(config, row) for row in rows], total, page, page_size)
 
 
-async def page_of_stories(
-    session: AsyncSession,
-    *,
-    config: AppConfig,
-    team: Team,
-    filters: StoryFilter,
-    page: int = 1,
-    page_size: int = 20,
-) -> StoryPage:
-    """`story_page` within an async transaction."""
-    return await synchronously(
-        session, story_page, config=config, team=team, filters=filters, page=page, page_size=page_size
-    )
+page_of_stories = in_async(story_page)
 
 
 async def _sprint_names(session: AsyncSession, ids: set[int]) -> dict[int, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -154,6 +154,20 @@ async def synchronously(
     # At run time that face is sqlmodel's Session (AsyncSession.sync_session_class); SQLAlchemy's stubs
     # type it as its own.
     return await session.run_sync(cast(Callable[..., T], fn), *args, **kwargs)
+
+
+def in_async(
+    fn: Callable[Concatenate[Session, P], T],
+) -> Callable[Concatenate[AsyncSession, P], Awaitable[T]]:
+    """The same read for async callers: `in_async(stories_in)(session, …)` runs stories_in in the async
+    session's transaction (see `synchronously`), with stories_in's own parameters and types."""
+
+    async def call(session: AsyncSession, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await synchronously(session, fn, *args, **kwargs)
+
+    call.__name__ = call.__qualname__ = f"in_async({fn.__name__})"
+    call.__doc__ = fn.__doc__
+    return call
 
 
 class Reads:
