@@ -69,15 +69,25 @@ class Story(SQLModel, table=True):
 
     @property
     def key(self) -> str:
-        return f"S-{self.number}"
+        return story_key(self.number)
 
     @property
     def closed(self) -> bool:
         """Done or archived: off the board, its checklists and fields frozen."""
-        return self.status not in STORY_ACTIVE
+        return closed_status(self.status)
 
 
 STORY_ACTIVE = ("open", "in_progress", "blocked")  # the statuses of a story still on the board
+
+
+def story_key(number: int) -> str:
+    """How people name a story: S-12 (Story and StoryRow both answer to .key)."""
+    return f"S-{number}"
+
+
+def closed_status(status: str) -> bool:
+    """Done or archived: off the board (Story and StoryRow both answer to .closed)."""
+    return status not in STORY_ACTIVE
 
 
 class StoryRow(NamedTuple):
@@ -100,11 +110,11 @@ class StoryRow(NamedTuple):
 
     @property
     def key(self) -> str:
-        return f"S-{self.number}"
+        return story_key(self.number)
 
     @property
     def closed(self) -> bool:
-        return self.status not in STORY_ACTIVE
+        return closed_status(self.status)
 
 
 STORY_ROW = tuple(getattr(Story, name) for name in StoryRow._fields)  # the columns, in StoryRow's order
