@@ -195,7 +195,6 @@ def _templates_or_exit(config: AppConfig, *, review: bool = False) -> None:
 def cmd_clock(args: argparse.Namespace) -> int:
     import signal
 
-    from apscheduler.triggers.interval import IntervalTrigger
     from prometheus_client import start_http_server
 
     from bot.clock import SystemClock
@@ -225,14 +224,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
             config=config, settings=settings, sessions=sessions, clock=clock, slack=client, metrics=figures
         )
         if figures is not None:
-            await runner.refresh_metrics()
-            runner.scheduler.add_job(
-                runner.refresh_metrics,
-                IntervalTrigger(seconds=15),
-                id="metrics",
-                name="metrics",
-                coalesce=True,
-            )
+            await runner.keep_metrics_fresh()
             start_http_server(args.metrics_port, addr=args.metrics_host, registry=figures.registry)
             logging.getLogger("bot.clock").info(
                 "metrics at http://%s:%s/metrics", args.metrics_host, args.metrics_port

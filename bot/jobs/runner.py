@@ -113,8 +113,21 @@ class Runner:
         """The worker's tally by outcome, every counter of its Stats (their names are the labels)."""
         return {f.name: getattr(self.worker.stats, f.name) for f in fields(Stats) if f.type == "int"}
 
+    async def keep_metrics_fresh(self, every: float = 15.0) -> None:
+        """For `cadence clock --metrics-port`, whose /metrics (prometheus-client's own server) shows the
+        last snapshot: one now, then one every `every` seconds."""
+        await self.refresh_metrics()
+        self.scheduler.add_job(
+            self.refresh_metrics,
+            IntervalTrigger(seconds=every),
+            id="metrics",
+            name="metrics",
+            coalesce=True,
+            max_instances=1,
+        )
+
     async def refresh_metrics(self) -> None:
-        """For `cadence clock --metrics-port`: prometheus-client's own server reads the last snapshot."""
+        """The figures /metrics shows, read again (see keep_metrics_fresh)."""
         if self.metrics is None:
             return
         try:
