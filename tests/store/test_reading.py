@@ -4,7 +4,6 @@ wait for the one writer connection."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -16,9 +15,6 @@ from bot.services import stories
 from bot.store.db import (
     SQLITE_READER_BUSY_TIMEOUT_MS,
     Reads,
-    dispose_reader,
-    reader_engine,
-    reading,
     session_factory,
     synchronously,
     unit_of_work,
@@ -26,45 +22,6 @@ from bot.store.db import (
 from bot.store.models import Story
 from tests.conftest import ALICE, BOB, FRANK, make_config
 from tests.factories import make_story, snapshot, tx
-
-
-async def test_a_reading_transaction_sees_what_is_committed_and_refuses_writes(db):
-    config = make_config()
-    async with tx(db) as s:
-        await make_story(s, config, title="Retrain the ranker")
-    before = await snapshot(db)
-    readers = reader_engine(db)
-    try:
-        async with reading(session_factory(readers)) as s:
-            assert [x.title for x in (await s.exec(select(Story))).all()] == ["Retrain the ranker"]
-        with pytest.raises(DBAPIError, match=r"readonly|read-only|read only"):
-            async with reading(session_factory(readers)) as s:
-                await s.exec(text("UPDATE story SET title = 'changed'"))  # type: ignore[call-overload]
-    finally:
-        await dispose_reader(readers, db)
-    assert await snapshot(db) == before
-
-
-async def test_sqlite_reads_do_not_wait_for_a_transaction_that_holds_the_write_lock(db):
-    if db.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL readers never wait for writers; SQLite's one writer connection is the case")
-    config = make_config()
-    async with tx(db) as s:
-        await make_story(s, config, title="Retrain the ranker")
-    readers = reader_engine(db)
-    try:
-        async with unit_of_work(session_factory(db)) as writer:
-            await writer.exec(text("UPDATE story SET title = 'not yet committed'"))  # type: ignore[call-overload]
-
-            async def read() -> list[str]:
-                async with reading(session_factory(readers)) as s:
-                    return [x.title for x in (await s.exec(select(Story))).all()]
-
-            # The writer holds BEGIN IMMEDIATE and the only writer connection; the read answers at once
-            # from the last committed state.
-            assert await asyncio.wait_for(read(), timeout=2) == ["Retrain the ranker"]
-    finally:
-        await dispose_reader(readers, db)
 
 
 async def test_a_persons_stories_across_teams_are_read_in_one_statement(db):
@@ -98,11 +55,28 @@ def _titles(session) -> list[str]:
     return [x.title for x in session.exec(select(Story).order_by(Story.number)).all()]
 
 
+def _stories(session) -> list[Story]:
+    return list(session.exec(select(Story).order_by(Story.number)).all())
+
+
 def _rename_all(session) -> None:
     session.exec(text("UPDATE story SET title = 'changed'"))  # type: ignore[call-overload]
 
 
-async def test_a_synchronous_read_sees_what_is_committed_refuses_writes_and_leaves_its_objects_usable(db):
+# The two ways in: `reading()`, an AsyncSession (aiosqlite's thread on SQLite), and `run(fn)`, a
+# synchronous function of the services (SQLite on the event loop's thread, PostgreSQL on its own pool).
+WAYS = ("reading", "run")
+
+
+async def _through(reads: Reads, way: str, fn):
+    if way == "run":
+        return await reads.run(fn)
+    async with reads.reading() as s:
+        return await synchronously(s, fn)
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_read_sees_what_is_committed_refuses_writes_and_leaves_its_objects_usable(db, way):
     config = make_config()
     async with tx(db) as s:
         await make_story(s, config, title="Retrain the ranker")
@@ -110,20 +84,21 @@ async def test_a_synchronous_read_sees_what_is_committed_refuses_writes_and_leav
     before = await snapshot(db)
     reads = Reads(db)
     try:
-        assert await reads.run(_titles) == ["Retrain the ranker", "Backfill labels"]
-        found = await reads.run(lambda s: list(s.exec(select(Story).order_by(Story.number)).all()))
+        assert await _through(reads, way, _titles) == ["Retrain the ranker", "Backfill labels"]
+        found = await _through(reads, way, _stories)
         assert [(x.key, x.title, x.status) for x in found] == [
             ("S-1", "Retrain the ranker", "open"),
             ("S-2", "Backfill labels", "open"),
         ]  # read after the transaction ended: nothing was expired or left to load lazily
         with pytest.raises(DBAPIError, match=r"readonly|read-only|read only"):
-            await reads.run(_rename_all)
+            await _through(reads, way, _rename_all)
     finally:
         await reads.dispose()
     assert await snapshot(db) == before
 
 
-async def test_a_synchronous_read_on_sqlite_does_not_wait_for_the_writer_nor_let_it_wait(db):
+@pytest.mark.parametrize("way", WAYS)
+async def test_sqlite_reads_do_not_wait_for_a_transaction_that_holds_the_write_lock(db, way):
     if db.dialect.name != "sqlite":
         pytest.skip("PostgreSQL readers never wait for writers; SQLite's one writer connection is the case")
     config = make_config()
@@ -133,13 +108,12 @@ async def test_a_synchronous_read_on_sqlite_does_not_wait_for_the_writer_nor_let
     try:
         async with unit_of_work(session_factory(db)) as writer:
             await writer.exec(text("UPDATE story SET title = 'not yet committed'"))  # type: ignore[call-overload]
-            # The writer holds BEGIN IMMEDIATE: the read, on the event loop's thread, answers at once from
-            # the last committed state instead of sleeping in SQLite's busy handler.
+            # The writer holds BEGIN IMMEDIATE and the only writer connection: the read answers at once
+            # from the last committed state instead of sleeping in SQLite's busy handler.
             began = time.perf_counter()
-            assert await reads.run(_titles) == ["Retrain the ranker"]
+            assert await _through(reads, way, _titles) == ["Retrain the ranker"]
             assert time.perf_counter() - began < SQLITE_READER_BUSY_TIMEOUT_MS / 1000
-        # and a read in progress does not hold up the writer's commit (checked by the block ending above)
-        assert await reads.run(_titles) == ["not yet committed"]
+        assert await _through(reads, way, _titles) == ["not yet committed"]
     finally:
         await reads.dispose()
 
