@@ -216,6 +216,25 @@ async def test_with_visibility_team_only_the_team_reads_its_work(make_app, db, c
             assert not text.startswith(":warning:"), (reader, text)
 
 
+async def test_with_visibility_team_the_planning_button_opens_nothing_for_another_team(make_app, db):
+    """The App Home's planning button names its team: a click that names a team the person may not read
+    (a forged value, or a team whose visibility changed since the tab was drawn) is refused as the
+    command is, and no modal opens."""
+    config = make_config(visibility="team")
+    async with make_app(config) as slack:
+        await recsys_work(slack)
+        before = await snapshot(db)
+
+        await slack.click(ids.OPEN_PLAN_VIEW, "recsys", user=FRANK, from_home=True)
+
+        assert not slack.fake.of("views.open")
+        [dm] = slack.fake.of("chat.postMessage")[-1:]
+        assert dm.args["text"] == ":warning: Team recsys shows its sprints to its members only."
+        assert await snapshot(db) == before
+        await slack.click(ids.OPEN_PLAN_VIEW, "recsys", user=BOB, from_home=True)  # a member: it opens
+        assert "*Planning* *Sprint 1* (current)" in str(slack.last_view()["blocks"])
+
+
 @pytest.mark.parametrize(("who", "where"), STRANGERS)
 async def test_the_mark_done_button_is_refused_to_a_stranger(slack, db, who, where):
     await recsys_work(slack)
