@@ -20,6 +20,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 # command meets a long lock hears so (bot.slack.budget) instead of seeing Slack's timeout.
 SQLITE_BUSY_TIMEOUT_MS = 2000
 PG_CONNECT_TIMEOUT = 10  # seconds; asyncpg's own default is 60
+# Connections a process keeps open to PostgreSQL, per pool (the writer's, and Reads' own), and never more:
+# a pool that may overflow closes each extra connection as it is returned, so a burst of 32 requests
+# opened and closed a backend for most of them (a new server process, and asyncpg's type setup on
+# connect: several ms each), which capped a PostgreSQL replica near half the floor's answers per second.
+# Past PG_POOL_SIZE, requests wait their turn for a connection, which a read returns within a ms or two.
+PG_POOL_SIZE = 10
 SQLITE_READERS = 2  # connections a process reads through beside its one writer (WAL lets them run at once)
 # A SQLite reader in WAL mode never waits for a writer; this only bounds the rare wait while another
 # connection recovers the WAL index after a crash (Reads.run reads on the event loop's thread).
@@ -59,7 +65,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     url = async_url(url)
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(
-            url, echo=echo, pool_pre_ping=True, connect_args={"timeout": PG_CONNECT_TIMEOUT}
+            url,
+            echo=echo,
+            pool_pre_ping=True,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=0,
+            connect_args={"timeout": PG_CONNECT_TIMEOUT},
         )
 
     # SQLite has one writer at a time. One pooled connection per process makes concurrent requests
@@ -212,6 +223,8 @@ class Reads:
             self._direct = create_async_engine(
                 engine.url,
                 pool_pre_ping=False,
+                pool_size=PG_POOL_SIZE,
+                max_overflow=0,
                 isolation_level="AUTOCOMMIT",
                 connect_args={
                     "timeout": PG_CONNECT_TIMEOUT,
