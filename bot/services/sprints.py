@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, literal, union_all
+from sqlalchemy import Integer, bindparam, case, literal, true, union_all
+from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,11 +39,9 @@ def parse_date(text: str, *, option: str) -> date:
         ) from None
 
 
-_OPEN_SPRINTS = (
-    select(Sprint)
-    .where(Sprint.team == bindparam("team"), Sprint.state != "closed")
-    .order_by(col(Sprint.starts_on))
-)  # built once: building a statement costs more than running this one
+_OPEN = (Sprint.team == bindparam("team"), Sprint.state != "closed")
+_OPEN_SPRINTS = select(Sprint).where(*_OPEN).order_by(col(Sprint.starts_on))
+# built once: building a statement costs more than running this one
 
 
 def open_sprints_of(session: Session, team: Team) -> list[Sprint]:
@@ -89,7 +88,10 @@ resolve_sprint = in_async(find_sprint)
 
 def sprint_to_plan(session: Session, team: Team) -> Sprint:
     """The sprint being planned: the next one if it exists, else the current one."""
-    open_ = open_sprints_of(session, team)
+    return _to_plan(open_sprints_of(session, team), team)
+
+
+def _to_plan(open_: list[Sprint], team: Team) -> Sprint:
     sprint = next((s for s in open_ if s.state == "planned"), None) or next(
         (s for s in open_ if s.state == "active"), None
     )
@@ -214,23 +216,38 @@ class Plan:
 
 
 @lru_cache(maxsize=64)
-def _plan_queries(
-    in_sprint: tuple[Any, ...], backlog: tuple[Any, ...], needs: readiness.Needs, listed: tuple[bool, bool]
-) -> tuple[Any, Any]:
-    """Both backlog groups counted in one pass; then in one statement the sprint's stories and the first
-    PLAN_SHOWN of each backlog group that `listed` asks for (Ready, not Ready), each row marked with its
-    group. Built once per configuration and shape: one statement rather than three saves two round trips
-    on PostgreSQL and SQLAlchemy's overhead of two executions on SQLite."""
+def _backlog_counts(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[Any, Any]:
+    """The backlog's size and how many of it lack something for Ready, in one pass: alone, and beside each
+    of the team's open sprints (as open_sprints_of reads them; the counts do not depend on the sprint, the
+    backlog being the stories in none). Built once per configuration."""
     lacking = readiness.lacking_for("ready", needs)
-    counted = select(func.count(), func.sum(case((lacking, 1), else_=0))).select_from(Story).where(*backlog)
+    counted = select(
+        func.count().label("everything"), func.sum(case((lacking, 1), else_=0)).label("lacking")
+    ).where(*backlog)
+    one_row = counted.subquery()
+    beside_sprints = (  # SQLAlchemy's select: rows of (Sprint, everything, lacking), not Sprints alone
+        rows_of(Sprint, one_row.c.everything, one_row.c.lacking)
+        .join(one_row, true())
+        .where(*_OPEN)
+        .order_by(col(Sprint.starts_on))
+    )
+    return counted, beside_sprints
+
+
+@lru_cache(maxsize=64)
+def _plan_rows(
+    in_sprint: tuple[Any, ...], backlog: tuple[Any, ...], needs: readiness.Needs, listed: tuple[bool, bool]
+) -> Any:
+    """In one statement, the sprint's stories and the first PLAN_SHOWN of each backlog group that `listed`
+    asks for (Ready, not Ready), each row marked with its group. Built once per configuration and shape."""
+    lacking = readiness.lacking_for("ready", needs)
     parts = [stories.listing_query(in_sprint).add_columns(literal(_COMMITTED).label("plan_group"))]
     for group, gate, wanted in ((_READY, ~lacking, listed[0]), (_NOT_READY, lacking, listed[1])):
         if wanted:
             shown = stories.listing_query([*backlog, gate]).limit(bindparam("shown", type_=Integer))
             parts.append(shown.add_columns(literal(group).label("plan_group")))
     # A compound SELECT takes no ORDER BY or LIMIT in its parts on SQLite: each part is a subquery.
-    rows = union_all(*(select(part.subquery()) for part in parts))
-    return counted, rows
+    return union_all(*(select(part.subquery()) for part in parts))
 
 
 _COMMITTED, _READY, _NOT_READY = 0, 1, 2
@@ -240,22 +257,29 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     """The readiness gate: stories in the sprint (the one being planned, or one named by `find_sprint`'s
     references) and backlog candidates, each with what it lacks. The backlog is filtered, counted and cut
     in SQL: a plan reads the same few rows however long it grows."""
-    if isinstance(sprint, str):
-        sprint = find_sprint(session, team=team, ref=sprint)
-    sprint = sprint or sprint_to_plan(session, team)
-    committed = stories.StoryFilter(sprint=sprint)
+    # The plan of the sprint being planned is two statements (two round trips on PostgreSQL): the open
+    # sprints with the backlog's counts beside them, then the rows shown.
     backlog = stories.StoryFilter(backlog_only=True)
     needs = readiness.needs(config, "ready")
-    params = {**backlog.params(team), "sprint_id": sprint.id, "shown": PLAN_SHOWN}
-    counted, _ = _plan_queries(committed.where(config), backlog.where(config), needs, (False, False))
-    conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
-    everything, lacking_count = conn.execute(counted, params).one()
+    counted, beside_sprints = _backlog_counts(backlog.where(config), needs)
+    params = {**backlog.params(team), "shown": PLAN_SHOWN}
+    if sprint is None:
+        found = session.exec(beside_sprints, params=params).all()  # type: ignore[call-overload]
+        sprint = _to_plan([row[0] for row in found], team)
+        everything, lacking_count = found[0][1:]
+    else:
+        if isinstance(sprint, str):
+            sprint = find_sprint(session, team=team, ref=sprint)
+        everything, lacking_count = session.connection().execute(counted, params).one()
+    params["sprint_id"] = sprint.id
     not_ready_total = int(lacking_count or 0)
     ready_total = int(everything) - not_ready_total
     # A group with nothing in it is not listed: its listing would walk the whole backlog looking for the
     # first rows that are not there.
     listed = (ready_total > 0, not_ready_total > 0)
-    _, rows = _plan_queries(committed.where(config), backlog.where(config), needs, listed)
+    committed = stories.StoryFilter(sprint=sprint)
+    rows = _plan_rows(committed.where(config), backlog.where(config), needs, listed)
+    conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
     groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
     for row in sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1])):  # group, then number
         item = stories.listing(config, row[:-1])

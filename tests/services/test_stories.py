@@ -789,14 +789,23 @@ async def test_pages_split_the_list_in_order(db, config):
     assert (first.total, first.pages, first.page) == (5, 3, 1)
 
 
-@pytest.mark.parametrize(("asked", "shown"), [(0, 1), (-3, 1), (99, 3)])
-async def test_a_page_out_of_range_shows_the_nearest_page(db, config, asked, shown):
+@pytest.mark.parametrize(
+    ("asked", "shown", "keys"), [(0, 1, ["S-1", "S-2"]), (-3, 1, ["S-1", "S-2"]), (99, 3, ["S-5"])]
+)
+async def test_a_page_out_of_range_shows_the_nearest_page(db, config, asked, shown, keys):
     async with tx(db) as s:
         for _ in range(5):
             await make_story(s, config)
     result = await _page(db, config, asked)
-    assert result.page == shown
-    assert result.items
+    assert (result.page, _keys(result.items), result.total, result.pages) == (shown, keys, 5, 3)
+
+
+@pytest.mark.parametrize("asked", [1, 4])
+async def test_a_list_with_nothing_in_it_is_one_empty_page(db, config, asked):
+    async with tx(db) as s:
+        await make_story(s, config, team_name="platform", actor=FRANK)  # another team's
+    result = await _page(db, config, asked)
+    assert (result.page, result.items, result.total, result.pages) == (1, [], 0, 1)
 
 
 async def test_an_empty_list_has_one_empty_page(db, config):
