@@ -39,7 +39,7 @@ def parse_date(text: str, *, option: str) -> date:
         ) from None
 
 
-_OPEN = (Sprint.team == bindparam("team"), Sprint.state != "closed")
+_OPEN = (col(Sprint.team) == bindparam("team"), col(Sprint.state) != "closed")
 _OPEN_SPRINTS = select(Sprint).where(*_OPEN).order_by(col(Sprint.starts_on))
 # built once: building a statement costs more than running this one
 
@@ -264,7 +264,7 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     counted, beside_sprints = _backlog_counts(backlog.where(config), needs)
     params = {**backlog.params(team), "shown": PLAN_SHOWN}
     if sprint is None:
-        found = session.exec(beside_sprints, params=params).all()  # type: ignore[call-overload]
+        found = session.exec(beside_sprints, params=params).all()
         sprint = _to_plan([row[0] for row in found], team)
         everything, lacking_count = found[0][1:]
     else:
