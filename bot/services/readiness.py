@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, false, literal, or_, update
+from sqlalchemy import ColumnElement, and_, delete, false, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,7 +17,7 @@ from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
 from bot.services.teams import require_member
 from bot.store.models import CriterionValue, Story, StoryRow
-from bot.store.queries import insert_ignore, position
+from bot.store.queries import constant, insert_ignore, position
 from bot.store.types import utcnow
 
 KINDS = ("ready", "done")
@@ -74,10 +74,7 @@ class Readiness:
     kind: str
     criteria: tuple[Criterion, ...]
     satisfied: frozenset[str]
-
-    @cached_property
-    def missing(self) -> list[Criterion]:  # asked several times a row by the views; computed once
-        return [c for c in self.criteria if c.key not in self.satisfied]
+    missing: tuple[Criterion, ...]  # asked several times a row by the views: worked out once (see summary)
 
     @property
     def complete(self) -> bool:
@@ -94,9 +91,28 @@ class Readiness:
 
 def summary(story: Story | StoryRow, kind: str, config: AppConfig) -> Readiness:
     """A story's readiness from the satisfied keys its row carries (Story.ready_keys, done_keys)."""
-    stored = story.ready_keys if kind == "ready" else story.done_keys
-    keys = frozenset(stored.split(",")) if stored else frozenset()
-    return Readiness(story.key, kind, tuple(config.criteria(kind, story.type)), keys)
+    return Weigher(config, kind)(story)
+
+
+class Weigher:
+    """`summary` for the many rows of one list or plan: each combination of story type and stored keys
+    (rows repeat a few) is worked out once."""
+
+    def __init__(self, config: AppConfig, kind: str) -> None:
+        self._config, self._kind = config, kind
+        self._seen: dict[
+            tuple[str, str], tuple[tuple[Criterion, ...], frozenset[str], tuple[Criterion, ...]]
+        ] = {}
+
+    def __call__(self, story: Story | StoryRow) -> Readiness:
+        stored = (story.ready_keys if self._kind == "ready" else story.done_keys) or ""
+        parts = self._seen.get((story.type, stored))
+        if parts is None:
+            criteria = tuple(self._config.criteria(self._kind, story.type))
+            satisfied = frozenset(stored.split(",")) if stored else frozenset()
+            parts = (criteria, satisfied, tuple(c for c in criteria if c.key not in satisfied))
+            self._seen[(story.type, stored)] = parts
+        return Readiness(story.key, self._kind, *parts)
 
 
 def _keys_column(kind: str) -> Any:
@@ -151,12 +167,12 @@ def lacking_for(kind: str, needs: Needs) -> ColumnElement[bool]:
     configuration), so lists filter, count and page in the database from the story row alone: it carries
     the keys it satisfies, kept by record_answers. Built once per configuration: SQLAlchemy expressions
     are immutable and can be shared."""
-    padded = literal(",") + _keys_column(kind) + literal(",")
+    padded = constant(",") + _keys_column(kind) + constant(",")
     clauses = []
     for story_type, keys in needs:
         if keys:
-            absent = [position(padded, literal(f",{key},")) == 0 for key in keys]
-            clauses.append(and_(col(Story.type) == story_type, or_(*absent)))
+            absent = [position(padded, constant(f",{key},")) == constant(0) for key in keys]
+            clauses.append(and_(col(Story.type) == constant(story_type), or_(*absent)))
     return or_(*clauses) if clauses else false()
 
 

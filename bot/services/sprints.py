@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, case, literal, true, union_all
+from sqlalchemy import Integer, bindparam, case, true, union_all
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,7 +20,7 @@ from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
 from bot.store.db import in_async
 from bot.store.models import Sprint, Story, StoryRow
-from bot.store.queries import lock_team
+from bot.store.queries import constant, lock_team
 from bot.store.types import utcnow
 from bot.text import shortened
 
@@ -39,9 +39,11 @@ def parse_date(text: str, *, option: str) -> date:
         ) from None
 
 
-_OPEN = (col(Sprint.team) == bindparam("team"), col(Sprint.state) != "closed")
+_OPEN = (col(Sprint.team) == bindparam("team"), col(Sprint.state) != constant("closed"))
 _OPEN_SPRINTS = select(Sprint).where(*_OPEN).order_by(col(Sprint.starts_on))
 # built once: building a statement costs more than running this one
+_SPRINT_COLUMNS = tuple(Sprint.__table__.columns)  # type: ignore[attr-defined]
+_SPRINT_FIELDS = tuple(c.key for c in _SPRINT_COLUMNS)
 
 
 def open_sprints_of(session: Session, team: Team) -> list[Sprint]:
@@ -222,11 +224,12 @@ def _backlog_counts(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[A
     backlog being the stories in none). Built once per configuration."""
     lacking = readiness.lacking_for("ready", needs)
     counted = select(
-        func.count().label("everything"), func.sum(case((lacking, 1), else_=0)).label("lacking")
+        func.count().label("everything"),
+        func.sum(case((lacking, constant(1)), else_=constant(0))).label("lacking"),
     ).where(*backlog)
     one_row = counted.subquery()
-    beside_sprints = (  # SQLAlchemy's select: rows of (Sprint, everything, lacking), not Sprints alone
-        rows_of(Sprint, one_row.c.everything, one_row.c.lacking)
+    beside_sprints = (  # plain rows (the sprint's columns, everything, lacking), which Core runs
+        rows_of(*_SPRINT_COLUMNS, one_row.c.everything, one_row.c.lacking)
         .join(one_row, true())
         .where(*_OPEN)
         .order_by(col(Sprint.starts_on))
@@ -241,11 +244,11 @@ def _plan_rows(
     """In one statement, the sprint's stories and the first PLAN_SHOWN of each backlog group that `listed`
     asks for (Ready, not Ready), each row marked with its group. Built once per configuration and shape."""
     lacking = readiness.lacking_for("ready", needs)
-    parts = [stories.listing_query(in_sprint).add_columns(literal(_COMMITTED).label("plan_group"))]
+    parts = [stories.listing_query(in_sprint).add_columns(constant(_COMMITTED).label("plan_group"))]
     for group, gate, wanted in ((_READY, ~lacking, listed[0]), (_NOT_READY, lacking, listed[1])):
         if wanted:
             shown = stories.listing_query([*backlog, gate]).limit(bindparam("shown", type_=Integer))
-            parts.append(shown.add_columns(literal(group).label("plan_group")))
+            parts.append(shown.add_columns(constant(group).label("plan_group")))
     # A compound SELECT takes no ORDER BY or LIMIT in its parts on SQLite: each part is a subquery.
     return union_all(*(select(part.subquery()) for part in parts))
 
@@ -264,9 +267,11 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     counted, beside_sprints = _backlog_counts(backlog.where(config), needs)
     params = {**backlog.params(team), "shown": PLAN_SHOWN}
     if sprint is None:
-        found = session.exec(beside_sprints, params=params).all()
-        sprint = _to_plan([row[0] for row in found], team)
-        everything, lacking_count = found[0][1:]
+        found = session.connection().execute(beside_sprints, params).all()
+        # Plain rows, which Core runs, and a Sprint made from its row's columns: the plan only shows it.
+        open_ = [Sprint(**dict(zip(_SPRINT_FIELDS, row, strict=False))) for row in found]
+        sprint = _to_plan(open_, team)
+        everything, lacking_count = found[0][-2:]
     else:
         if isinstance(sprint, str):
             sprint = find_sprint(session, team=team, ref=sprint)
@@ -281,8 +286,8 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     rows = _plan_rows(committed.where(config), backlog.where(config), needs, listed)
     conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
     groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
-    for row in sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1])):  # group, then number
-        item = stories.listing(config, row[:-1])
+    found = sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1]))  # group, then number
+    for row, item in zip(found, stories.listings(config, found), strict=True):
         groups[row[-1]].append(PlannedStory(item.story, item.ready))
     return Plan(sprint, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
 

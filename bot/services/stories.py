@@ -21,7 +21,7 @@ from bot.services.readiness import Checklist
 from bot.services.teams import require_lead, require_member
 from bot.store.db import in_async
 from bot.store.models import STORY_ACTIVE, STORY_ROW, Sprint, Story, StoryRow
-from bot.store.queries import lock_team, next_number
+from bot.store.queries import constant, lock_team, next_number
 from bot.store.types import utcnow
 
 MAX_TITLE = 200
@@ -203,7 +203,7 @@ class StoryFilter:
 
 # Still on the board, as three plain comparisons: `in_` with a list binds an "expanding" parameter, whose
 # SQL SQLAlchemy renders again on every execution (about 40 µs a statement here).
-_ACTIVE = or_(*(col(Story.status) == status for status in STORY_ACTIVE))
+_ACTIVE = or_(*(col(Story.status) == constant(status) for status in STORY_ACTIVE))
 
 
 @lru_cache(maxsize=128)
@@ -270,9 +270,14 @@ def listing_query(where: Iterable[Any]) -> Any:
 _SPRINT_NAME = len(STORY_ROW)
 
 
-def listing(config: AppConfig, row: Any) -> StoryListing:
-    story = StoryRow._make(row[:_SPRINT_NAME])
-    return StoryListing(story, row[_SPRINT_NAME], readiness.summary(story, "ready", config))
+def listings(config: AppConfig, rows: Iterable[Any]) -> list[StoryListing]:
+    """Rows of `listing_query` (any columns after the sprint's name left out) as listings."""
+    weigh = readiness.Weigher(config, "ready")
+    out = []
+    for row in rows:
+        story = StoryRow._make(row[:_SPRINT_NAME])
+        out.append(StoryListing(story, row[_SPRINT_NAME], weigh(story)))
+    return out
 
 
 def stories_in(
@@ -289,7 +294,7 @@ def stories_in(
     """Every story that matches, with its readiness (for views that show them all)."""
     filters = StoryFilter(owner, sprint, backlog_only, include_done, not_ready)
     rows = session.connection().execute(filters.queries(config).rows, filters.params(team))
-    return [listing(config, row) for row in rows.all()]
+    return listings(config, rows.all())
 
 
 list_stories = in_async(stories_in)
@@ -308,7 +313,7 @@ def owned_by(session: Session, *, config: AppConfig, owner: str) -> list[StoryLi
     """A person's open stories in every team, in one statement (App Home asks this for all teams)."""
     params = {"teams": [t.name for t in config.teams], "owner": owner}
     rows = session.connection().execute(_OWNED, params)
-    return [listing(config, row) for row in rows.all()]
+    return listings(config, rows.all())
 
 
 @dataclass(frozen=True)
@@ -350,7 +355,7 @@ def story_page(
                 paged = {**params, "offset": (page - 1) * page_size, "limit": page_size}
                 rows = conn.execute(queries.page, paged).all()
                 total = int(rows[0][-1]) if rows else total
-    return StoryPage([listing(config, row[:-1]) for row in rows], total, page, page_size)
+    return StoryPage(listings(config, rows), total, page, page_size)
 
 
 page_of_stories = in_async(story_page)

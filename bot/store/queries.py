@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import Integer, text, update
+from sqlalchemy import ColumnElement, Integer, String, literal_column, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -13,6 +13,19 @@ from sqlmodel import SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.store.models import Counter
+
+
+def constant(value: str | int) -> ColumnElement[Any]:
+    """A value fixed when a statement is built (a status, a criterion key or story type from the
+    configuration), written into its SQL rather than bound at each execution. A readiness filter holds
+    some forty of them: as parameters, SQLAlchemy processed and the driver bound every one of them on
+    every run, which cost more than the database took to answer. Text is quoted as SQL quotes it (a
+    quote doubled), so any string is safe here; what people type still goes in as a parameter."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise TypeError(f"a constant is text or a whole number, not {type(value).__name__}")
+    if isinstance(value, int):
+        return literal_column(str(value), Integer())
+    return literal_column("'" + value.replace("'", "''") + "'", String())
 
 
 class position(FunctionElement[int]):  # lower case, as SQL functions are

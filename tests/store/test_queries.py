@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from sqlmodel import func, select
 
-from bot.store.models import Counter, SlackEvent
-from bot.store.queries import insert_ignore, next_number
+from bot.store.models import Counter, SlackEvent, Story
+from bot.store.queries import constant, insert_ignore, next_number
 from bot.store.types import utcnow
 from tests.factories import tx
 
@@ -69,3 +70,17 @@ async def test_insert_ignore_keeps_the_first_row(db):
     async with tx(db) as s:
         row = await s.get(Counter, "X")
     assert row is not None and row.value == 7
+
+
+@pytest.mark.parametrize("value", ["open", "it's; DROP TABLE story; --", "", "naïve, ok", 0, 42, -7])
+async def test_a_constant_written_into_the_sql_comes_back_as_itself(db, value):
+    """Constants are written into the statement's text (no parameter): a quote inside one stays text."""
+    async with tx(db) as s:
+        assert (await s.exec(select(constant(value)))).one() == value  # type: ignore[call-overload]
+        assert (await s.exec(select(func.count()).select_from(Story))).one() == 0  # the table is still there
+
+
+@pytest.mark.parametrize("value", [True, 1.5, None, b"x"])
+def test_a_constant_is_text_or_a_whole_number(value):
+    with pytest.raises(TypeError, match="a constant is text or a whole number"):
+        constant(value)  # type: ignore[arg-type]
