@@ -13,7 +13,9 @@ open-loop latency at --rate (p50/p90/p99/max, and p99 against the floor's) and t
 answers per second with --concurrency requests always in flight, against the floor's. Every case runs
 once per round (--rounds, 3 by default), so a slow stretch of a shared machine hits all of them:
 latencies are pooled over the rounds, and the saturation shown is the median of the rounds, each share
-taken against the floor of the same round.
+taken against the floor of the same round. On Linux it also prints the server process's CPU time per
+answer during saturation (median of the rounds): the client, the servers and the database share the
+machine's cores, so what a server spends on each answer is what the saturation share rests on.
 
 The data is written straight into the tables, as years of use would leave them. The default is one team
 with --stories open stories, half of them with some readiness answers. --scale makes 100,000 stories
@@ -266,6 +268,15 @@ async def saturation(port: int, text: str, concurrency: int, seconds: float) -> 
         return done / (time.perf_counter() - began)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user and system) a process has used so far, from Linux's /proc; None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_ready(port: int) -> None:
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -332,6 +343,7 @@ def main() -> None:
             )
             print(
                 f"{'':<44} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'p99/floor':>9} {'answers/s':>10} {'of floor':>8}"
+                f" {'CPU/answer':>10}"
             )
             # This process's own garbage collector paused the client for up to 100 ms now and then, which
             # showed as a server's p99: the seeding's objects are frozen and collection is off while
@@ -342,6 +354,8 @@ def main() -> None:
             latencies: dict[str, list[float]] = {name: [] for _, _, name in cases}
             shares: dict[str, list[float]] = {name: [] for _, _, name in cases}
             rates: dict[str, list[float]] = {name: [] for _, _, name in cases}
+            cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}  # server's CPU ms per answer
+            pids = {kind: proc.pid for kind, proc in zip(ports, procs, strict=True)}
             for _ in range(args.rounds):  # every case once a round: a slow minute of the machine hits all
                 floor_rate = 0.0
                 for kind, text, name in cases:
@@ -349,7 +363,13 @@ def main() -> None:
                     asyncio.run(
                         saturation(ports[kind], text, args.concurrency, 1.0)
                     )  # the first second runs slow
+                    used = cpu_seconds(pids[kind])
+                    began_at = time.perf_counter()
                     rate = asyncio.run(saturation(ports[kind], text, args.concurrency, args.seconds))
+                    after = cpu_seconds(pids[kind])
+                    if used is not None and after is not None and rate:
+                        answers = rate * (time.perf_counter() - began_at)
+                        cpu[name].append((after - used) * 1000 / answers)
                     floor_rate = rate if kind == "bolt-floor" else floor_rate
                     rates[name].append(rate)
                     shares[name].append(rate / floor_rate if floor_rate else 0.0)
@@ -360,9 +380,10 @@ def main() -> None:
                 floor_p99 = q[98] if kind == "bolt-floor" else floor_p99
                 vs = f"{q[98] / floor_p99:>8.2f}x" if floor_p99 and kind == "cadence" else f"{'':>9}"
                 share = f"{statistics.median(shares[name]):>7.0%}" if kind == "cadence" else f"{'':>8}"
+                used = f"{statistics.median(cpu[name]):>8.2f}ms" if cpu[name] else f"{'':>10}"
                 print(
                     f"{name:<44} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(latencies[name]):>8.2f} {vs} "
-                    f"{statistics.median(rates[name]):>10.0f} {share}"
+                    f"{statistics.median(rates[name]):>10.0f} {share} {used}"
                 )
             print(f"\nrerun: python bench/ack_latency.py {' '.join(sys.argv[1:])}")
         finally:
