@@ -342,8 +342,14 @@ def story_page(
     queries, params = filters.queries(config), filters.params(team)
     # Plain columns, so Core runs them: the ORM's execution layer only costs time here.
     conn = session.connection()
+
+    def rows_of(page: int) -> list[Any]:
+        return list(
+            conn.execute(queries.page, {**params, "offset": (page - 1) * page_size, "limit": page_size})
+        )
+
     page = max(page, 1)
-    rows = conn.execute(queries.page, {**params, "offset": (page - 1) * page_size, "limit": page_size}).all()
+    rows = rows_of(page)
     if rows:
         total = int(rows[0][-1])
     else:  # nothing matches, or the page is past the end (the list shrank since it was shown): the last one
@@ -352,8 +358,7 @@ def story_page(
         if page > last:
             page = last
             if total:
-                paged = {**params, "offset": (page - 1) * page_size, "limit": page_size}
-                rows = conn.execute(queries.page, paged).all()
+                rows = rows_of(page)
                 total = int(rows[0][-1]) if rows else total
     return StoryPage(listings(config, rows), total, page, page_size)
 
