@@ -74,7 +74,7 @@ class Readiness:
     kind: str
     criteria: tuple[Criterion, ...]
     satisfied: frozenset[str]
-    missing: tuple[Criterion, ...]  # asked several times a row by the views: worked out once (see summary)
+    missing: tuple[Criterion, ...]  # asked several times a row by the views: worked out once (Weigher)
 
     @property
     def complete(self) -> bool:
