@@ -322,12 +322,13 @@ def main() -> None:
         began = time.perf_counter()
         asyncio.run(seed(db, teams=teams, open_in_first=open_in_first, total=total))
         print(f"(seeding took {time.perf_counter() - began:.1f} s)")
-        procs, ports = [], {}
+        procs: dict[str, subprocess.Popen] = {}
+        ports: dict[str, int] = {}
         for kind in ("bolt-default", "bolt-floor", "cadence"):
             ports[kind] = free_port()
             command = [sys.executable, __file__, "--serve", kind, "--port", str(ports[kind]), "--db", db]
             command += ["--api", fake.api_url, "--config", str(config_file)]
-            procs.append(subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}))
+            procs[kind] = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         try:
             for port in ports.values():
                 wait_ready(port)
@@ -355,7 +356,6 @@ def main() -> None:
             shares: dict[str, list[float]] = {name: [] for _, _, name in cases}
             rates: dict[str, list[float]] = {name: [] for _, _, name in cases}
             cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}  # server's CPU ms per answer
-            pids = {kind: proc.pid for kind, proc in zip(ports, procs, strict=True)}
             for _ in range(args.rounds):  # every case once a round: a slow minute of the machine hits all
                 floor_rate = 0.0
                 for kind, text, name in cases:
@@ -363,10 +363,10 @@ def main() -> None:
                     asyncio.run(
                         saturation(ports[kind], text, args.concurrency, 1.0)
                     )  # the first second runs slow
-                    used = cpu_seconds(pids[kind])
+                    used = cpu_seconds(procs[kind].pid)
                     began_at = time.perf_counter()
                     rate = asyncio.run(saturation(ports[kind], text, args.concurrency, args.seconds))
-                    after = cpu_seconds(pids[kind])
+                    after = cpu_seconds(procs[kind].pid)
                     if used is not None and after is not None and rate:
                         answers = rate * (time.perf_counter() - began_at)
                         cpu[name].append((after - used) * 1000 / answers)
@@ -387,7 +387,7 @@ def main() -> None:
                 )
             print(f"\nrerun: python bench/ack_latency.py {' '.join(sys.argv[1:])}")
         finally:
-            for proc in procs:
+            for proc in procs.values():
                 proc.terminate()
                 proc.wait(10)
             fake.stop()
