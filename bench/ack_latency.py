@@ -17,6 +17,12 @@ taken against the floor of the same round. On Linux it also prints the server pr
 answer during saturation (median of the rounds): the client, the servers and the database share the
 machine's cores, so what a server spends on each answer is what the saturation share rests on.
 
+A third baseline shows what the database alone costs: the floor app answering each reading command
+after running the very statements Cadence's reader sent for it (recorded from Cadence at start-up, SQL
+and parameters as the driver got them) on the bare driver, and acking with one line per row. The gap
+between it and Cadence is Cadence's own work (SQLAlchemy, readiness, Block Kit); the gap between it and
+the floor is the database's share of the shared cores, which no server that reads those rows escapes.
+
 The data is written straight into the tables, as years of use would leave them. The default is one team
 with --stories open stories, half of them with some readiness answers. --scale makes 100,000 stories
 across 300 teams: the largest team has 2,000 open stories (and the measured commands run in it), every
@@ -34,8 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -80,7 +88,26 @@ def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
     logging.disable(logging.WARNING)
-    if kind.startswith("bolt"):
+    if kind == "bolt-reads":
+        replay = statement_replay(db, cadence_statements(db, api, config_file))
+        bolt = AsyncApp(
+            client=AsyncWebClient(token="xoxb-bench", base_url=api),
+            signing_secret=SECRET,
+            process_before_response=True,
+        )
+
+        @bolt.command("/scrum")
+        async def answer_from_rows(ack, command):  # type: ignore[no-untyped-def]
+            rows = await replay(command["text"])
+            await ack(text="\n".join(" ".join(str(v) for v in row[1:5]) for row in rows) or "none")
+
+        handler = AsyncSlackRequestHandler(bolt)
+        app = FastAPI()
+
+        @app.post("/slack/events")
+        async def events_with_rows(request: Request):  # type: ignore[no-untyped-def]
+            return await handler.handle(request)
+    elif kind.startswith("bolt"):
         bolt = AsyncApp(
             client=AsyncWebClient(token="xoxb-bench", base_url=api),
             signing_secret=SECRET,
@@ -112,6 +139,93 @@ def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
             freeze_heap=True,  # as `cadence serve` does
         )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tuple[str, Any]]]:
+    """The SQL and parameters Cadence's reader sends for each reading command, as the driver received
+    them: each command is answered twice in-process (signed, through the whole app) and the second
+    answer's statements are kept."""
+    from sqlalchemy import event
+
+    from bot.config import Settings, load_config
+    from bot.slack.app import web_client
+    from bot.store import db as store
+    from bot.web import create_web_app
+
+    sent: dict[str, list[tuple[str, Any]]] = {}
+    recording: list[str] = []
+    made = store.Reads.__init__
+
+    def record(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
+        if recording:
+            sent[recording[0]].append((sql, params))
+
+    def watched(self: store.Reads, engine: Any) -> None:
+        made(self, engine)
+        for reader in (self._inline, self._direct.sync_engine if self._direct else None):
+            if reader is not None:
+                event.listen(reader, "before_cursor_execute", record)
+
+    store.Reads.__init__ = watched  # type: ignore[method-assign]
+    settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
+    app = create_web_app(
+        settings=settings,
+        config=load_config(config_file),
+        engine=store.create_engine(db),
+        client=web_client(settings),
+    )
+
+    async def answer_each() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://x") as client,
+        ):
+            for text in COMMANDS[1:]:
+                await post(client, body(text))
+                sent[text] = []
+                recording.append(text)
+                await post(client, body(text))
+                recording.clear()
+
+    asyncio.run(answer_each())
+    store.Reads.__init__ = made  # type: ignore[method-assign]
+    return sent
+
+
+def statement_replay(
+    db: str, statements: dict[str, list[tuple[str, Any]]]
+) -> Callable[[str], Awaitable[list]]:
+    """Runs a command's statements (see cadence_statements) on the bare driver: asyncpg with a pool of
+    its own on PostgreSQL, one sqlite3 connection on the event loop's thread on SQLite (as Cadence's
+    reader). What a server that read the same rows and did nothing else would spend."""
+    if db.startswith("postgresql"):
+        import asyncpg  # type: ignore[import-untyped]
+
+        pools: list[asyncpg.Pool] = []
+
+        async def on_postgres(text: str) -> list:
+            if not pools:
+                pools.append(await asyncpg.create_pool(db, min_size=1, max_size=10))
+            rows: list = []
+            async with pools[0].acquire() as conn:
+                for sql, params in statements[text]:
+                    rows += await conn.fetch(sql, *params)
+            return rows
+
+        return on_postgres
+    import sqlite3
+
+    conn = sqlite3.connect(db.removeprefix("sqlite:///"), check_same_thread=False)
+
+    async def on_sqlite(text: str) -> list:
+        rows: list = []
+        for sql, params in statements[text]:  # BEGIN first, as Cadence's reader sends it
+            rows += conn.execute(sql, params).fetchall()
+        conn.commit()
+        return rows
+
+    return on_sqlite
 
 
 async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
@@ -324,7 +438,7 @@ def main() -> None:
         print(f"(seeding took {time.perf_counter() - began:.1f} s)")
         procs: dict[str, subprocess.Popen] = {}
         ports: dict[str, int] = {}
-        for kind in ("bolt-default", "bolt-floor", "cadence"):
+        for kind in ("bolt-default", "bolt-floor", "bolt-reads", "cadence"):
             ports[kind] = free_port()
             command = [sys.executable, __file__, "--serve", kind, "--port", str(ports[kind]), "--db", db]
             command += ["--api", fake.api_url, "--config", str(config_file)]
@@ -337,6 +451,7 @@ def main() -> None:
                 ("bolt-floor", "anything", "bare Bolt, process_before_response (floor)"),
             ]
             cases += [("cadence", text, f"cadence {text}") for text in COMMANDS]
+            cases += [("bolt-reads", text, f"floor + reads only: {text}") for text in COMMANDS[1:]]
             print(
                 f"\n{args.requests} signed commands at {args.rate:.0f}/s (open loop), then {args.concurrency} in flight "
                 f"for {args.seconds:.0f} s, in {args.rounds} rounds; {total:,} stories, {open_in_first:,} open in the "
@@ -378,8 +493,9 @@ def main() -> None:
             for kind, _, name in cases:
                 q = statistics.quantiles(latencies[name], n=100)
                 floor_p99 = q[98] if kind == "bolt-floor" else floor_p99
-                vs = f"{q[98] / floor_p99:>8.2f}x" if floor_p99 and kind == "cadence" else f"{'':>9}"
-                share = f"{statistics.median(shares[name]):>7.0%}" if kind == "cadence" else f"{'':>8}"
+                measured = kind in ("cadence", "bolt-reads")
+                vs = f"{q[98] / floor_p99:>8.2f}x" if floor_p99 and measured else f"{'':>9}"
+                share = f"{statistics.median(shares[name]):>7.0%}" if measured else f"{'':>8}"
                 used = f"{statistics.median(cpu[name]):>8.2f}ms" if cpu[name] else f"{'':>10}"
                 print(
                     f"{name:<44} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(latencies[name]):>8.2f} {vs} "
