@@ -11,7 +11,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from bot.text import escape
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "templates"
+# bot/templates is a link to the checkout's templates/; a wheel holds the files themselves (pyproject.toml).
+BUILTIN_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
 class Mrkdwn(str):
