@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from bot.cron import crontab_trigger
 
@@ -1177,6 +1179,31 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./cadence.db"
 AUDIT_KEY_MIN = 16  # the audit log's HMAC key (bot/services/audit.py), checked when the environment is read
 
 
+def database_url_problem(url: str) -> str | None:
+    """Why Cadence cannot run on the database `url` names, or None. An in-memory SQLite database
+    belongs to the one connection that opened it, and Cadence reads through connections of their own
+    (Reads in bot/store/db.py): they would each see another, empty database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"{url!r} is not a database URL; use e.g. sqlite:///cadence.db or postgresql://user@host/db"
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        return f"Cadence runs on SQLite or PostgreSQL, not {backend!r}; use a sqlite:/// or postgresql:// URL"
+    if backend == "sqlite":
+        name = parsed.database or ""
+        if (
+            name in ("", ":memory:")
+            or name.startswith("file::memory:")
+            or parsed.query.get("mode") == "memory"
+        ):
+            return (
+                "an in-memory SQLite database lives in a single connection, and Cadence reads through "
+                "others; name a file instead, e.g. sqlite:///cadence.db"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Secrets and addresses, taken from the environment (never from the YAML file)."""
@@ -1201,13 +1228,17 @@ class Settings:
         if audit_key and len(audit_key) < AUDIT_KEY_MIN:
             problem = f"CADENCE_AUDIT_KEY: {len(audit_key)} characters; a key needs at least {AUDIT_KEY_MIN}"
             raise ConfigError("environment", [problem])
+        database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        unusable = database_url_problem(database_url)
+        if unusable:
+            raise ConfigError("environment", [f"DATABASE_URL: {unusable}"])
         api_url = env.get("SLACK_API_URL") or cls.slack_api_url
         return cls(
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
             slack_api_url=api_url if api_url.endswith("/") else api_url + "/",
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=database_url,
             config_path=env.get("CADENCE_CONFIG") or "config.yaml",
             api_tokens=tuple(t.strip() for t in env.get("CADENCE_API_TOKENS", "").split(",") if t.strip()),
             port=int(port),

@@ -144,6 +144,14 @@ def test_db_upgrade_creates_the_schema(tmp_path):
     assert f"current {revision}" in current.stdout
 
 
+def test_an_in_memory_database_is_refused_before_anything_starts(tmp_path):
+    result = run("db", "upgrade", env={"DATABASE_URL": "sqlite:///:memory:"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "DATABASE_URL: an in-memory SQLite database lives in a single connection" in result.stderr
+    assert "sqlite:///cadence.db" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no database file was made in its place
+
+
 # ── check-config: every problem in sentences, warnings, --explain, --slack ─────────────────────
 
 ONE_TEAM = "teams:\n  - name: recsys\n    channel: C0123RECSYS\n"

@@ -686,3 +686,34 @@ def test_the_operations_settings_refuse_bad_values_naming_each():
         "config.yaml:2: outbox.keep_sent_days: 0 is too small: it must be at least 1",
         "config.yaml:3: api_requests_per_minute: 0 is too small: it must be at least 1",
     ]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("sqlite://", "in-memory SQLite"),
+        ("sqlite:///:memory:", "in-memory SQLite"),
+        ("sqlite+aiosqlite:///file::memory:?cache=shared", "in-memory SQLite"),
+        ("sqlite:///cadence.db?mode=memory", "in-memory SQLite"),
+        ("mysql://root@localhost/cadence", "SQLite or PostgreSQL, not 'mysql'"),
+        ("cadence.db", "not a database URL"),
+    ],
+)
+def test_a_database_url_cadence_cannot_run_on_is_refused_with_why(url, says):
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"DATABASE_URL": url})
+    assert refused.value.problems[0].startswith("DATABASE_URL: ")
+    assert says in refused.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///cadence.db",
+        "sqlite+aiosqlite:////var/lib/cadence/memory.db",
+        "postgres://u@db/x",
+        "postgresql+asyncpg://db/x",
+    ],
+)
+def test_database_urls_cadence_runs_on_are_kept(url):
+    assert Settings.from_env({"DATABASE_URL": url}).database_url == url
