@@ -15,7 +15,9 @@ once per round (--rounds, 3 by default), so a slow stretch of a shared machine h
 latencies are pooled over the rounds, and the saturation shown is the median of the rounds, each share
 taken against the floor of the same round. On Linux it also prints the server process's CPU time per
 answer during saturation (median of the rounds): the client, the servers and the database share the
-machine's cores, so what a server spends on each answer is what the saturation share rests on.
+machine's cores, so what a server spends on each answer is what the saturation share rests on. Beside
+it: the CPU this process (the client, httpx) spent per answer, and on PostgreSQL the CPU of every
+postgres process on the machine per answer (meaningful when the database runs here, as in CI).
 
 A third baseline shows what the database alone costs: the floor app answering each reading command
 after running the very statements Cadence's reader sent for it (recorded from Cadence at start-up, SQL
@@ -391,6 +393,27 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds() -> float | None:
+    """CPU time used so far by every PostgreSQL process on this machine (its backends and workers), from
+    /proc; None where there is no /proc. What a local database spends on the answers."""
+    total = 0.0
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, _, rest = (entry / "stat").read_text().rpartition(")")
+        except OSError:
+            continue  # gone since the listing
+        if head.endswith("(postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def wait_ready(port: int) -> None:
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -433,6 +456,7 @@ def main() -> None:
         config_file = Path(tmp) / "config.yaml"
         config_file.write_text(config_text(teams))
         db = args.database_url or f"sqlite:///{tmp}/bench.db"
+        on_postgres = db.startswith(("postgresql", "postgres"))
         began = time.perf_counter()
         asyncio.run(seed(db, teams=teams, open_in_first=open_in_first, total=total))
         print(f"(seeding took {time.perf_counter() - began:.1f} s)")
@@ -459,7 +483,7 @@ def main() -> None:
             )
             print(
                 f"{'':<44} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'p99/floor':>9} {'answers/s':>10} {'of floor':>8}"
-                f" {'CPU/answer':>10}"
+                f" {'CPU/answer':>10} {'client':>7}" + (f" {'database':>8}" if on_postgres else "")
             )
             # This process's own garbage collector paused the client for up to 100 ms now and then, which
             # showed as a server's p99: the seeding's objects are frozen and collection is off while
@@ -471,6 +495,8 @@ def main() -> None:
             shares: dict[str, list[float]] = {name: [] for _, _, name in cases}
             rates: dict[str, list[float]] = {name: [] for _, _, name in cases}
             cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}  # server's CPU ms per answer
+            client_cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}  # this process's
+            database_cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}
             for _ in range(args.rounds):  # every case once a round: a slow minute of the machine hits all
                 floor_rate = 0.0
                 for kind, text, name in cases:
@@ -478,13 +504,18 @@ def main() -> None:
                     asyncio.run(
                         saturation(ports[kind], text, args.concurrency, 1.0)
                     )  # the first second runs slow
-                    used = cpu_seconds(procs[kind].pid)
+                    used, client_used = cpu_seconds(procs[kind].pid), time.thread_time()
+                    database_used = database_cpu_seconds() if on_postgres else None
                     began_at = time.perf_counter()
                     rate = asyncio.run(saturation(ports[kind], text, args.concurrency, args.seconds))
-                    after = cpu_seconds(procs[kind].pid)
-                    if used is not None and after is not None and rate:
-                        answers = rate * (time.perf_counter() - began_at)
+                    after, client_after = cpu_seconds(procs[kind].pid), time.thread_time()
+                    database_after = database_cpu_seconds() if on_postgres else None
+                    answers = rate * (time.perf_counter() - began_at)
+                    if used is not None and after is not None and answers:
                         cpu[name].append((after - used) * 1000 / answers)
+                        client_cpu[name].append((client_after - client_used) * 1000 / answers)
+                    if database_used is not None and database_after is not None and answers:
+                        database_cpu[name].append((database_after - database_used) * 1000 / answers)
                     floor_rate = rate if kind == "bolt-floor" else floor_rate
                     rates[name].append(rate)
                     shares[name].append(rate / floor_rate if floor_rate else 0.0)
@@ -497,6 +528,8 @@ def main() -> None:
                 vs = f"{q[98] / floor_p99:>8.2f}x" if floor_p99 and measured else f"{'':>9}"
                 share = f"{statistics.median(shares[name]):>7.0%}" if measured else f"{'':>8}"
                 used = f"{statistics.median(cpu[name]):>8.2f}ms" if cpu[name] else f"{'':>10}"
+                used += f" {statistics.median(client_cpu[name]):>5.2f}ms" if client_cpu[name] else ""
+                used += f" {statistics.median(database_cpu[name]):>6.2f}ms" if database_cpu[name] else ""
                 print(
                     f"{name:<44} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(latencies[name]):>8.2f} {vs} "
                     f"{statistics.median(rates[name]):>10.0f} {share} {used}"
