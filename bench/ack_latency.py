@@ -14,16 +14,17 @@ answers per second with --concurrency requests always in flight, against the flo
 once per round (--rounds, 3 by default), so a slow stretch of a shared machine hits all of them:
 latencies are pooled over the rounds, and the saturation shown is the median of the rounds, each share
 taken against the floor of the same round. On Linux it also prints the server process's CPU time per
-answer during saturation (median of the rounds): the client, the servers and the database share the
-machine's cores, so what a server spends on each answer is what the saturation share rests on. Beside
-it: the CPU this process (the client, httpx) spent per answer, and on PostgreSQL the CPU of every
-postgres process on the machine per answer (meaningful when the database runs here, as in CI).
+answer during saturation (median of the rounds), the CPU this process (the client, one thread of
+httpx) spent per answer, and on PostgreSQL the CPU of every postgres process on the machine per answer
+(meaningful when the database runs here, as in CI). The client, the servers and the database share the
+machine's cores, and the client is one thread: where answers/s is 1000 / the client's ms per answer,
+the client set the saturation (docs/benchmarks.md, fifth round).
 
 A third baseline shows what the database alone costs: the floor app answering each reading command
 after running the very statements Cadence's reader sent for it (recorded from Cadence at start-up, SQL
 and parameters as the driver got them) on the bare driver, and acking with one line per row. The gap
 between it and Cadence is Cadence's own work (SQLAlchemy, readiness, Block Kit); the gap between it and
-the floor is the database's share of the shared cores, which no server that reads those rows escapes.
+the floor is what reading those rows costs on the shared cores, whatever the server.
 
 The data is written straight into the tables, as years of use would leave them. The default is one team
 with --stories open stories, half of them with some readiness answers. --scale makes 100,000 stories
@@ -201,7 +202,7 @@ def statement_replay(
     """Runs a command's statements (see cadence_statements) on the bare driver: asyncpg with a pool of
     its own on PostgreSQL, one sqlite3 connection on the event loop's thread on SQLite (as Cadence's
     reader). What a server that read the same rows and did nothing else would spend."""
-    if db.startswith("postgresql"):
+    if db.startswith("postgres"):  # postgres:// and postgresql://, as asyncpg takes them
         import asyncpg  # type: ignore[import-untyped]
 
         pools: list[asyncpg.Pool] = []
@@ -456,7 +457,7 @@ def main() -> None:
         config_file = Path(tmp) / "config.yaml"
         config_file.write_text(config_text(teams))
         db = args.database_url or f"sqlite:///{tmp}/bench.db"
-        on_postgres = db.startswith(("postgresql", "postgres"))
+        on_postgres = db.startswith("postgres")
         began = time.perf_counter()
         asyncio.run(seed(db, teams=teams, open_in_first=open_in_first, total=total))
         print(f"(seeding took {time.perf_counter() - began:.1f} s)")
