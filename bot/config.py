@@ -1186,7 +1186,8 @@ def database_url_problem(url: str) -> str | None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        return f"{url!r} is not a database URL; use e.g. sqlite:///cadence.db or postgresql://user@host/db"
+        # Not repeated back: the text may hold a password.
+        return "it is not a database URL; use e.g. sqlite:///cadence.db or postgresql://user@host/db"
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql", "postgres"):
         return f"Cadence runs on SQLite or PostgreSQL, not {backend!r}; use a sqlite:/// or postgresql:// URL"

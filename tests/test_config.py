@@ -697,6 +697,7 @@ def test_the_operations_settings_refuse_bad_values_naming_each():
         ("sqlite:///cadence.db?mode=memory", "in-memory SQLite"),
         ("mysql://root@localhost/cadence", "SQLite or PostgreSQL, not 'mysql'"),
         ("cadence.db", "not a database URL"),
+        ("postgresql//admin:hunter22@db/x", "not a database URL"),
     ],
 )
 def test_a_database_url_cadence_cannot_run_on_is_refused_with_why(url, says):
@@ -704,6 +705,7 @@ def test_a_database_url_cadence_cannot_run_on_is_refused_with_why(url, says):
         Settings.from_env({"DATABASE_URL": url})
     assert refused.value.problems[0].startswith("DATABASE_URL: ")
     assert says in refused.value.problems[0]
+    assert "hunter22" not in str(refused.value)  # a password in a mistyped URL is not printed back
 
 
 @pytest.mark.parametrize(
