@@ -30,8 +30,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import ErrorDetails
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from bot.cron import crontab_trigger
 
@@ -1179,32 +1177,6 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./cadence.db"
 AUDIT_KEY_MIN = 16  # the audit log's HMAC key (bot/services/audit.py), checked when the environment is read
 
 
-def database_url_problem(url: str) -> str | None:
-    """Why Cadence cannot run on the database `url` names, or None. An in-memory SQLite database
-    belongs to the one connection that opened it, and Cadence reads through connections of their own
-    (Reads in bot/store/db.py): they would each see another, empty database."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        # Not repeated back: the text may hold a password.
-        return "it is not a database URL; use e.g. sqlite:///cadence.db or postgresql://user@host/db"
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql", "postgres"):
-        return f"Cadence runs on SQLite or PostgreSQL, not {backend!r}; use a sqlite:/// or postgresql:// URL"
-    if backend == "sqlite":
-        name = parsed.database or ""
-        if (
-            name in ("", ":memory:")
-            or name.startswith("file::memory:")
-            or parsed.query.get("mode") == "memory"
-        ):
-            return (
-                "an in-memory SQLite database lives in a single connection, and Cadence reads through "
-                "others; name a file instead, e.g. sqlite:///cadence.db"
-            )
-    return None
-
-
 @dataclass(frozen=True)
 class Settings:
     """Secrets and addresses, taken from the environment (never from the YAML file)."""
@@ -1229,6 +1201,8 @@ class Settings:
         if audit_key and len(audit_key) < AUDIT_KEY_MIN:
             problem = f"CADENCE_AUDIT_KEY: {len(audit_key)} characters; a key needs at least {AUDIT_KEY_MIN}"
             raise ConfigError("environment", [problem])
+        from bot.store.db import database_url_problem  # the store knows which URLs it can run on
+
         database_url = env.get("DATABASE_URL") or DEFAULT_DATABASE_URL
         unusable = database_url_problem(database_url)
         if unusable:

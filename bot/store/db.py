@@ -10,7 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import Session
@@ -54,7 +54,34 @@ def async_url(url: str) -> str:
         return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     if backend in ("postgresql", "postgres"):
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database {backend!r}: use a sqlite:/// or postgresql:// URL")
+    raise ValueError(
+        f"unsupported database: Cadence runs on SQLite or PostgreSQL, not {backend!r}; "
+        "use a sqlite:/// or postgresql:// URL"
+    )
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why Cadence cannot run on the database `url` names, or None. An in-memory SQLite database
+    belongs to the one connection that opened it, and Cadence reads through connections of their own
+    (Reads): each would see another, empty database."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # Not repeated back: the text may hold a password.
+        return "it is not a database URL; use e.g. sqlite:///cadence.db or postgresql://user@host/db"
+    try:
+        async_url(url)
+    except ValueError as exc:
+        return str(exc)
+    name = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and (
+        name in ("", ":memory:") or name.startswith("file::memory:") or parsed.query.get("mode") == "memory"
+    ):
+        return (
+            "an in-memory SQLite database lives in a single connection, and Cadence reads through "
+            "others; name a file instead, e.g. sqlite:///cadence.db"
+        )
+    return None
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
@@ -62,6 +89,9 @@ def is_sqlite(engine: AsyncEngine) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    problem = database_url_problem(url)
+    if problem:
+        raise ValueError(problem)
     url = async_url(url)
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(
