@@ -43,6 +43,13 @@ def test_unsupported_databases_are_refused(url):
         create_engine(url)
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite:///x.db?mode=memory"])
+def test_an_in_memory_database_gets_no_engine(url):
+    """Whoever builds the engine (the CLI, a test, a benchmark), not only the environment's check."""
+    with pytest.raises(ValueError, match="an in-memory SQLite database lives in a single connection"):
+        create_engine(url)
+
+
 async def test_postgres_urls_get_an_asyncpg_engine_without_connecting():
     engine = create_engine("postgres://u:p@127.0.0.1:1/nowhere")
     try:
