@@ -91,35 +91,24 @@ def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
     logging.disable(logging.WARNING)
-    if kind == "bolt-reads":
-        replay = statement_replay(db, cadence_statements(db, api, config_file))
+    if kind.startswith("bolt"):
         bolt = AsyncApp(
             client=AsyncWebClient(token="xoxb-bench", base_url=api),
             signing_secret=SECRET,
-            process_before_response=True,
+            process_before_response=kind != "bolt-default",
         )
+        if kind == "bolt-reads":
+            replay = statement_replay(db, cadence_statements(db, api, config_file))
 
-        @bolt.command("/scrum")
-        async def answer_from_rows(ack, command):  # type: ignore[no-untyped-def]
-            rows = await replay(command["text"])
-            await ack(text="\n".join(" ".join(str(v) for v in row[1:5]) for row in rows) or "none")
+            @bolt.command("/scrum")
+            async def answer_from_rows(ack, command):  # type: ignore[no-untyped-def]
+                rows = await replay(command["text"])
+                await ack(text="\n".join(" ".join(str(v) for v in row[1:5]) for row in rows) or "none")
+        else:
 
-        handler = AsyncSlackRequestHandler(bolt)
-        app = FastAPI()
-
-        @app.post("/slack/events")
-        async def events_with_rows(request: Request):  # type: ignore[no-untyped-def]
-            return await handler.handle(request)
-    elif kind.startswith("bolt"):
-        bolt = AsyncApp(
-            client=AsyncWebClient(token="xoxb-bench", base_url=api),
-            signing_secret=SECRET,
-            process_before_response=kind == "bolt-floor",
-        )
-
-        @bolt.command("/scrum")
-        async def answer(ack):  # type: ignore[no-untyped-def]
-            await ack(text="ok")
+            @bolt.command("/scrum")
+            async def answer(ack):  # type: ignore[no-untyped-def]
+                await ack(text="ok")
 
         handler = AsyncSlackRequestHandler(bolt)
         app = FastAPI()
@@ -157,19 +146,11 @@ def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tu
 
     sent: dict[str, list[tuple[str, Any]]] = {}
     recording: list[str] = []
-    made = store.Reads.__init__
 
     def record(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
         if recording:
             sent[recording[0]].append((sql, params))
 
-    def watched(self: store.Reads, engine: Any) -> None:
-        made(self, engine)
-        for reader in (self._inline, self._direct.sync_engine if self._direct else None):
-            if reader is not None:
-                event.listen(reader, "before_cursor_execute", record)
-
-    store.Reads.__init__ = watched  # type: ignore[method-assign]
     settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
     app = create_web_app(
         settings=settings,
@@ -177,6 +158,10 @@ def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tu
         engine=store.create_engine(db),
         client=web_client(settings),
     )
+    reads = app.state.deps.reads  # the readers Cadence's reading commands go through
+    for reader in (reads._inline, reads._direct.sync_engine if reads._direct else None):
+        if reader is not None:
+            event.listen(reader, "before_cursor_execute", record)
 
     async def answer_each() -> None:
         transport = httpx.ASGITransport(app=app)
@@ -192,7 +177,6 @@ def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tu
                 recording.clear()
 
     asyncio.run(answer_each())
-    store.Reads.__init__ = made  # type: ignore[method-assign]
     return sent
 
 
@@ -385,13 +369,19 @@ async def saturation(port: int, text: str, concurrency: int, seconds: float) -> 
         return done / (time.perf_counter() - began)
 
 
+def _stat_cpu(stat: Path) -> tuple[str, float]:
+    """A process's name and the CPU time (user and system) it has used so far, from its /proc stat."""
+    head, _, rest = stat.read_text().rpartition(")")
+    fields = rest.split()
+    return head.partition("(")[2], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time (user and system) a process has used so far, from Linux's /proc; None elsewhere."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return _stat_cpu(Path(f"/proc/{pid}/stat"))[1]
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def database_cpu_seconds() -> float | None:
@@ -399,19 +389,15 @@ def database_cpu_seconds() -> float | None:
     /proc; None where there is no /proc. What a local database spends on the answers."""
     total = 0.0
     try:
-        entries = list(Path("/proc").iterdir())
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
     except OSError:
         return None
     for entry in entries:
-        if not entry.name.isdigit():
-            continue
         try:
-            head, _, rest = (entry / "stat").read_text().rpartition(")")
+            name, used = _stat_cpu(entry / "stat")
         except OSError:
             continue  # gone since the listing
-        if head.endswith("(postgres"):
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total += used if name == "postgres" else 0.0
     return total
 
 
