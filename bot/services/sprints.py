@@ -269,7 +269,9 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     if sprint is None:
         found = session.connection().execute(beside_sprints, params).all()
         # Plain rows, which Core runs, and a Sprint made from its row's columns: the plan only shows it.
-        open_ = [Sprint(**dict(zip(_SPRINT_FIELDS, row, strict=False))) for row in found]
+        open_ = [
+            Sprint(**dict(zip(_SPRINT_FIELDS, row[: len(_SPRINT_FIELDS)], strict=True))) for row in found
+        ]
         sprint = _to_plan(open_, team)
         everything, lacking_count = found[0][-2:]
     else:
