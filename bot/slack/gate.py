@@ -26,16 +26,21 @@ def _refuse(status: int, error: str) -> JSONResponse:
     return JSONResponse({"error": error}, status_code=status)
 
 
-def _shape_problem(body: bytes, content_type: str) -> str | None:
-    """What is wrong with a signed body's shape, or None when Bolt can read it."""
-    text = body.decode("utf-8")
+def _form(text: str, content_type: str) -> dict[str, list[str]] | None:
+    """A form body's fields (None for a JSON body): parsed once for both checks below."""
     if content_type.startswith("application/json"):
+        return None
+    return parse_qs(text, keep_blank_values=True)
+
+
+def _shape_problem(text: str, form: dict[str, list[str]] | None) -> str | None:
+    """What is wrong with a signed body's shape, or None when Bolt can read it."""
+    if form is None:
         try:
             parsed = json.loads(text)
         except ValueError:
             return "the body is not JSON"
         return None if isinstance(parsed, dict) else "the JSON body is not an object"
-    form = parse_qs(text, keep_blank_values=True)
     if "payload" in form:
         try:
             payload = json.loads(form["payload"][0])
@@ -49,21 +54,19 @@ def _shape_problem(body: bytes, content_type: str) -> str | None:
     return "the body is neither a command, an interaction nor an event"
 
 
-def _is_ssl_check(body: bytes, content_type: str) -> bool:
-    if content_type.startswith("application/json"):
-        return False
-    form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
-    return "ssl_check" in form and "command" not in form and "payload" not in form
+def _is_ssl_check(form: dict[str, list[str]] | None) -> bool:
+    return form is not None and "ssl_check" in form and "command" not in form and "payload" not in form
 
 
 async def refusal(request: Request, verifier: SignatureVerifier) -> JSONResponse | None:
     """A response refusing the request, or None to let Bolt handle it."""
     body = await request.body()  # Starlette keeps it: Bolt's adapter reads the same bytes
     try:
-        body.decode("utf-8")  # Slack sends UTF-8, and the verifier cannot hash anything else
+        text = body.decode("utf-8")  # Slack sends UTF-8, and the verifier cannot hash anything else
     except UnicodeDecodeError:
         return _refuse(400, "the body is not UTF-8")
-    if _is_ssl_check(body, request.headers.get("content-type", "")):
+    form = _form(text, request.headers.get("content-type", ""))
+    if _is_ssl_check(form):
         return None  # Slack's certificate check: Bolt answers it with a bare 200 and runs nothing
     timestamp = request.headers.get("x-slack-request-timestamp", "")
     signature = request.headers.get("x-slack-signature", "")
@@ -71,5 +74,5 @@ async def refusal(request: Request, verifier: SignatureVerifier) -> JSONResponse
         return _refuse(401, "missing or malformed Slack signature headers")
     if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
         return _refuse(401, "invalid or expired Slack signature")
-    problem = _shape_problem(body, request.headers.get("content-type", ""))
+    problem = _shape_problem(text, form)
     return _refuse(400, problem) if problem else None
