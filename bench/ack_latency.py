@@ -85,12 +85,25 @@ def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
     import logging
 
     import uvicorn
+
+    logging.disable(logging.WARNING)
+    uvicorn.run(
+        build_app(kind, db, api, config_file),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def build_app(kind: str, db: str, api: str, config_file: str) -> Any:
+    """The ASGI app of one server: "cadence", or a bare Bolt app ("bolt-default", "bolt-floor", and
+    "bolt-reads", the floor replaying Cadence's statements). bench/instructions.py counts the same apps."""
     from fastapi import FastAPI, Request
     from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
     from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    logging.disable(logging.WARNING)
     if kind.startswith("bolt"):
         bolt = AsyncApp(
             client=AsyncWebClient(token="xoxb-bench", base_url=api),
@@ -116,21 +129,21 @@ def serve(kind: str, port: int, db: str, api: str, config_file: str) -> None:
         @app.post("/slack/events")
         async def events(request: Request):  # type: ignore[no-untyped-def]
             return await handler.handle(request)
-    else:
-        from bot.config import Settings, load_config
-        from bot.slack.app import web_client
-        from bot.store.db import create_engine
-        from bot.web import create_web_app
 
-        settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
-        app = create_web_app(
-            settings=settings,
-            config=load_config(config_file),
-            engine=create_engine(db),
-            client=web_client(settings),
-            freeze_heap=True,  # as `cadence serve` does
-        )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        return app
+    from bot.config import Settings, load_config
+    from bot.slack.app import web_client
+    from bot.store.db import create_engine
+    from bot.web import create_web_app
+
+    settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
+    return create_web_app(
+        settings=settings,
+        config=load_config(config_file),
+        engine=create_engine(db),
+        client=web_client(settings),
+        freeze_heap=True,  # as `cadence serve` does
+    )
 
 
 def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tuple[str, Any]]]:
@@ -191,9 +204,13 @@ def statement_replay(
 
         pools: list[asyncpg.Pool] = []
 
+        async def keep(_conn: Any) -> None:
+            """No reset when a connection goes back to the pool: asyncpg's default costs a round trip
+            (RESET ALL and more), which Cadence's reader pool (autocommit, read-only) does not make."""
+
         async def on_postgres(text: str) -> list:
             if not pools:
-                pools.append(await asyncpg.create_pool(db, min_size=1, max_size=10))
+                pools.append(await asyncpg.create_pool(db, min_size=1, max_size=10, reset=keep))
             rows: list = []
             async with pools[0].acquire() as conn:
                 for sql, params in statements[text]:
