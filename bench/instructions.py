@@ -113,7 +113,7 @@ def main() -> None:
                 f"\ninstructions per answer (cachegrind), {args.requests} answers a case after {WARM_UP} to warm "
                 f"up; {args.stories:,} open stories in the team asked, {args.stories * 2:,} in all"
             )
-            print(f"{'':<44} {'per answer':>12} {'x floor':>8}")
+            print(f"{'':<48} {'per answer':>12} {'x floor':>8}")
             counted: dict[tuple[str, str], float] = {}
             began = time.perf_counter()
             for kind, text, name in cases:
@@ -122,10 +122,10 @@ def main() -> None:
                 counted[(kind, text)] = per
                 floor = counted.get(("bolt-floor", "anything"))
                 vs = f"{per / floor:>7.2f}x" if floor and kind != "bolt-default" else f"{'':>8}"
-                print(f"{name:<44} {per / 1e6:>11.2f}M {vs}", flush=True)
+                print(f"{name:<48} {per / 1e6:>11.2f}M {vs}", flush=True)
             for text in COMMANDS[1:]:  # Cadence's own work beside what reading its rows costs
                 own = counted[("cadence", text)] - counted[("bolt-reads", text)]
-                print(f"{text + ': Cadence less reads only':<44} {own / 1e6:>11.2f}M")
+                print(f"{text + ': Cadence less reads only':<48} {own / 1e6:>11.2f}M")
             print(
                 f"\n({time.perf_counter() - began:.0f} s) rerun: python bench/instructions.py {' '.join(sys.argv[1:])}"
             )
