@@ -61,6 +61,14 @@ TEAM_CHANNEL = "C0TEAM0000"
 USER = "U0000LEAD"
 COMMANDS = ("help", "story list", "story list --not-ready", "sprint plan")
 ML_KEYS = ("data_available", "feature_stability", "reproducible_env", "eval_criteria", "data_contract")
+# (server, command text, name) for every case a run measures, in the order printed; the first is
+# bare Bolt with default settings, the second the floor, then Cadence's commands and the reads alone.
+CASES = [
+    ("bolt-default", "anything", "bare Bolt, default settings"),
+    ("bolt-floor", "anything", "bare Bolt, process_before_response (floor)"),
+    *(("cadence", text, f"cadence {text}") for text in COMMANDS),
+    *(("bolt-reads", text, f"floor + reads only: {text}") for text in COMMANDS[1:]),
+]
 
 
 def free_port() -> int:
@@ -474,12 +482,7 @@ def main() -> None:
         try:
             for port in ports.values():
                 wait_ready(port)
-            cases = [
-                ("bolt-default", "anything", "bare Bolt, default settings"),
-                ("bolt-floor", "anything", "bare Bolt, process_before_response (floor)"),
-            ]
-            cases += [("cadence", text, f"cadence {text}") for text in COMMANDS]
-            cases += [("bolt-reads", text, f"floor + reads only: {text}") for text in COMMANDS[1:]]
+            cases = CASES
             print(
                 f"\n{args.requests} signed commands at {args.rate:.0f}/s (open loop), then {args.concurrency} in flight "
                 f"for {args.seconds:.0f} s, in {args.rounds} rounds; {total:,} stories, {open_in_first:,} open in the "

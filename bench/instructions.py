@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ack_latency import COMMANDS, body, build_app, config_text, seed  # noqa: E402
+from ack_latency import CASES, COMMANDS, body, build_app, config_text, seed  # noqa: E402
 
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.slack_driver import signed_headers  # noqa: E402
@@ -103,12 +103,7 @@ def main() -> None:
             config_file.write_text(config_text(1))
             db = args.database_url or f"sqlite:///{tmp}/bench.db"
             asyncio.run(seed(db, teams=1, open_in_first=args.stories, total=args.stories * 2))
-            cases = [
-                ("bolt-default", "anything", "bare Bolt, default settings"),
-                ("bolt-floor", "anything", "bare Bolt, process_before_response (floor)"),
-            ]
-            cases += [("cadence", text, f"cadence {text}") for text in COMMANDS]
-            cases += [("bolt-reads", text, f"floor + reads only: {text}") for text in COMMANDS[1:]]
+            cases = CASES
             print(
                 f"\ninstructions per answer (cachegrind), {args.requests} answers a case after {WARM_UP} to warm "
                 f"up; {args.stories:,} open stories in the team asked, {args.stories * 2:,} in all"
