@@ -344,6 +344,26 @@ async def test_slacks_certificate_check_is_answered_and_runs_nothing(slack, db):
     await nothing_happened(slack, db)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "ssl_check=1&command=%2Fscrum&text=story+add+Smuggled&user_id=U01ALICE&channel_id=C0123RECSYS",
+        "ssl_check=1&payload=%7B%22type%22%3A%22block_actions%22%7D",
+    ],
+    ids=["with-a-command", "with-a-payload"],
+)
+async def test_a_certificate_check_carrying_a_command_still_needs_a_signature(slack, db, body):
+    """Only a bare certificate check skips the signature: one that also carries a command or a payload
+    is checked like any other request, and an unsigned one is refused with nothing done."""
+    response = await slack.http.post(
+        "/slack/events", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "missing or malformed Slack signature headers"}
+    await nothing_happened(slack, db)
+
+
 async def test_a_refused_request_body_never_reaches_the_logs(slack, db, caplog):
     """Bolt logs a request whose signature fails with its whole body at INFO; the gate refuses it first,
     so no line at any level carries what the caller sent."""
