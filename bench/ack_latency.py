@@ -201,14 +201,26 @@ def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tu
     return sent
 
 
+def on_postgres(db: str) -> bool:
+    """Whether a database URL the benchmark was given is PostgreSQL's (Cadence runs on it or SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(db).get_backend_name() != "sqlite"
+
+
 def statement_replay(
     db: str, statements: dict[str, list[tuple[str, Any]]]
 ) -> Callable[[str], Awaitable[list]]:
     """Runs a command's statements (see cadence_statements) on the bare driver: asyncpg with a pool of
     its own on PostgreSQL, one sqlite3 connection on the event loop's thread on SQLite (as Cadence's
     reader). What a server that read the same rows and did nothing else would spend."""
-    if db.startswith("postgres"):  # postgres:// and postgresql://, as asyncpg takes them
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db)  # any URL Cadence takes: postgres://, postgresql+asyncpg://, sqlite+aiosqlite:///…
+    if on_postgres(db):
         import asyncpg  # type: ignore[import-untyped]
+
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)  # as asyncpg takes it
 
         pools: list[asyncpg.Pool] = []
 
@@ -216,28 +228,28 @@ def statement_replay(
             """No reset when a connection goes back to the pool: asyncpg's default costs a round trip
             (RESET ALL and more), which Cadence's reader pool (autocommit, read-only) does not make."""
 
-        async def on_postgres(text: str) -> list:
+        async def from_postgres(text: str) -> list:
             if not pools:
-                pools.append(await asyncpg.create_pool(db, min_size=1, max_size=10, reset=keep))
+                pools.append(await asyncpg.create_pool(dsn, min_size=1, max_size=10, reset=keep))
             rows: list = []
             async with pools[0].acquire() as conn:
                 for sql, params in statements[text]:
                     rows += await conn.fetch(sql, *params)
             return rows
 
-        return on_postgres
+        return from_postgres
     import sqlite3
 
-    conn = sqlite3.connect(db.removeprefix("sqlite:///"), check_same_thread=False)
+    conn = sqlite3.connect(str(url.database), check_same_thread=False)
 
-    async def on_sqlite(text: str) -> list:
+    async def from_sqlite(text: str) -> list:
         rows: list = []
         for sql, params in statements[text]:  # BEGIN first, as Cadence's reader sends it
             rows += conn.execute(sql, params).fetchall()
         conn.commit()
         return rows
 
-    return on_sqlite
+    return from_sqlite
 
 
 async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
@@ -468,7 +480,7 @@ def main() -> None:
         config_file = Path(tmp) / "config.yaml"
         config_file.write_text(config_text(teams))
         db = args.database_url or f"sqlite:///{tmp}/bench.db"
-        on_postgres = db.startswith("postgres")
+        postgres = on_postgres(db)
         began = time.perf_counter()
         asyncio.run(seed(db, teams=teams, open_in_first=open_in_first, total=total))
         print(f"(seeding took {time.perf_counter() - began:.1f} s)")
@@ -490,7 +502,7 @@ def main() -> None:
             )
             print(
                 f"{'':<44} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'p99/floor':>9} {'answers/s':>10} {'of floor':>8}"
-                f" {'CPU/answer':>10} {'client':>7}" + (f" {'database':>8}" if on_postgres else "")
+                f" {'CPU/answer':>10} {'client':>7}" + (f" {'database':>8}" if postgres else "")
             )
             # This process's own garbage collector paused the client for up to 100 ms now and then, which
             # showed as a server's p99: the seeding's objects are frozen and collection is off while
@@ -512,11 +524,11 @@ def main() -> None:
                         saturation(ports[kind], text, args.concurrency, 1.0)
                     )  # the first second runs slow
                     used, client_used = cpu_seconds(procs[kind].pid), time.thread_time()
-                    database_used = database_cpu_seconds() if on_postgres else None
+                    database_used = database_cpu_seconds() if postgres else None
                     began_at = time.perf_counter()
                     rate = asyncio.run(saturation(ports[kind], text, args.concurrency, args.seconds))
                     after, client_after = cpu_seconds(procs[kind].pid), time.thread_time()
-                    database_after = database_cpu_seconds() if on_postgres else None
+                    database_after = database_cpu_seconds() if postgres else None
                     answers = rate * (time.perf_counter() - began_at)
                     if used is not None and after is not None and answers:
                         cpu[name].append((after - used) * 1000 / answers)
