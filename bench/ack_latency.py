@@ -494,7 +494,6 @@ def main() -> None:
         try:
             for port in ports.values():
                 wait_ready(port)
-            cases = CASES
             print(
                 f"\n{args.requests} signed commands at {args.rate:.0f}/s (open loop), then {args.concurrency} in flight "
                 f"for {args.seconds:.0f} s, in {args.rounds} rounds; {total:,} stories, {open_in_first:,} open in the "
@@ -510,15 +509,15 @@ def main() -> None:
             gc.collect()
             gc.freeze()
             gc.disable()
-            latencies: dict[str, list[float]] = {name: [] for _, _, name in cases}
-            shares: dict[str, list[float]] = {name: [] for _, _, name in cases}
-            rates: dict[str, list[float]] = {name: [] for _, _, name in cases}
-            cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}  # server's CPU ms per answer
-            client_cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}  # this process's
-            database_cpu: dict[str, list[float]] = {name: [] for _, _, name in cases}
+            latencies: dict[str, list[float]] = {name: [] for _, _, name in CASES}
+            shares: dict[str, list[float]] = {name: [] for _, _, name in CASES}
+            rates: dict[str, list[float]] = {name: [] for _, _, name in CASES}
+            cpu: dict[str, list[float]] = {name: [] for _, _, name in CASES}  # server's CPU ms per answer
+            client_cpu: dict[str, list[float]] = {name: [] for _, _, name in CASES}  # this process's
+            database_cpu: dict[str, list[float]] = {name: [] for _, _, name in CASES}
             for _ in range(args.rounds):  # every case once a round: a slow minute of the machine hits all
                 floor_rate = 0.0
-                for kind, text, name in cases:
+                for kind, text, name in CASES:
                     latencies[name] += asyncio.run(latency(ports[kind], text, args.requests, args.rate))
                     asyncio.run(
                         saturation(ports[kind], text, args.concurrency, 1.0)
@@ -540,7 +539,7 @@ def main() -> None:
                     shares[name].append(rate / floor_rate if floor_rate else 0.0)
             gc.enable()
             floor_p99 = None
-            for kind, _, name in cases:
+            for kind, _, name in CASES:
                 q = statistics.quantiles(latencies[name], n=100)
                 floor_p99 = q[98] if kind == "bolt-floor" else floor_p99
                 measured = kind in ("cadence", "bolt-reads")

@@ -103,7 +103,6 @@ def main() -> None:
             config_file.write_text(config_text(1))
             db = args.database_url or f"sqlite:///{tmp}/bench.db"
             asyncio.run(seed(db, teams=1, open_in_first=args.stories, total=args.stories * 2))
-            cases = CASES
             print(
                 f"\ninstructions per answer (cachegrind), {args.requests} answers a case after {WARM_UP} to warm "
                 f"up; {args.stories:,} open stories in the team asked, {args.stories * 2:,} in all"
@@ -111,7 +110,7 @@ def main() -> None:
             print(f"{'':<48} {'per answer':>12} {'x floor':>8}")
             counted: dict[tuple[str, str], float] = {}
             began = time.perf_counter()
-            for kind, text, name in cases:
+            for kind, text, name in CASES:
                 case = [kind, text, db, fake.api_url, str(config_file)]
                 per = (instructions(case, args.requests) - instructions(case, 0)) / args.requests
                 counted[(kind, text)] = per
