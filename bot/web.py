@@ -121,12 +121,14 @@ def create_web_app(
     web.state.bolt = bolt
     web.state.runner = runner
 
-    install_api(web, settings=settings, config=config, notifier=runner.notifier, clock=clock)
-
+    # Slack's route before the ingestion API's routers: the router tries routes in order, and every
+    # command, click and event comes this way.
     @web.post("/slack/events", include_in_schema=False, max_body_size=SLACK_MAX_BODY)
     async def slack_events(request: Request) -> Response:
         refused = await gate.refusal(request, verifier)
         return refused or await slack_handler.handle(request)
+
+    install_api(web, settings=settings, config=config, notifier=runner.notifier, clock=clock)
 
     @web.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:
