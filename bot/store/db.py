@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
@@ -230,14 +230,15 @@ class Reads:
     groups cut in SQL; and `query_only`, so nothing written can make it wait. Answers that read more
     (an audit, a drift history, App Home) use `reading()`, which keeps to aiosqlite's thread.
 
-    On PostgreSQL `run` uses the async driver (AsyncSession.run_sync) on a pool of its own, set up for
-    the fewest round trips (see __init__)."""
+    On PostgreSQL `run` uses the async driver (AsyncConnection.run_sync, see _on_direct) on a pool of its
+    own, set up for the fewest round trips (see __init__)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.engine = reader_engine(engine)
         self.sessions = session_factory(self.engine)
         self._inline: Engine | None = None
+        self._held: Connection | None = None  # the inline reader's one connection, once opened (see run)
         self._direct: AsyncEngine | None = None
         if is_sqlite(engine):
             self._inline = _sqlite_inline_reader(engine.url.set(drivername="sqlite"))
@@ -261,7 +262,6 @@ class Reads:
                     "server_settings": {"default_transaction_read_only": "on"},
                 },
             )
-            self._direct_sessions = session_factory(self._direct)
 
     def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
         return reading(self.sessions)
@@ -270,21 +270,45 @@ class Reads:
         """fn(session, *args, **kwargs), reading only: on SQLite in one transaction, on PostgreSQL with each
         statement on its own (see __init__). Its ORM objects stay usable after."""
         if self._inline is not None:
-            with Session(self._inline, expire_on_commit=False) as sync, sync.begin():
+            # One connection, kept: the reads run one at a time on the event loop's thread, and taking it
+            # from the pool and giving it back (with the pool's reset) for each read cost more than the
+            # Session around it (about 0.3M instructions of a 2.1M page of `story list`; docs/benchmarks.md,
+            # seventh round). Its transaction ends with the read, committed or rolled back.
+            if self._held is None:
+                self._held = self._inline.connect()
+            with self._held.begin(), Session(bind=self._held, expire_on_commit=False) as sync:
                 return fn(sync, *args, **kwargs)
         try:
-            async with reading(self._direct_sessions) as session:
-                return await synchronously(session, fn, *args, **kwargs)
+            return await self._on_direct(fn, *args, **kwargs)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-        async with reading(self._direct_sessions) as session:  # the pool has dropped its stale connections
-            return await synchronously(session, fn, *args, **kwargs)
+        return await self._on_direct(fn, *args, **kwargs)  # the pool has dropped its stale connections
+
+    async def _on_direct(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """fn in a Session bound to one connection of the PostgreSQL reader's pool, through SQLAlchemy's
+        AsyncConnection.run_sync. An AsyncSession around the same read (begin, run_sync, commit, close,
+        each a greenlet of its own) cost about 0.15 ms more CPU per read, measured in-process under uvloop
+        on a page of `story list` (docs/benchmarks.md, seventh round); the statements and what they
+        return are the same, and with the pool in autocommit a Session's transaction sends nothing."""
+
+        def call(connection: Connection) -> T:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                return fn(session, *args, **kwargs)
+
+        assert self._direct is not None
+        async with self._direct.connect() as connection:
+            return await connection.run_sync(call)
 
     async def dispose(self) -> None:
         await dispose_reader(self.engine, self._engine)
         if self._direct is not None:
             await self._direct.dispose()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         if self._inline is not None:
             self._inline.dispose()
 

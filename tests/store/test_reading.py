@@ -121,6 +121,32 @@ async def test_sqlite_reads_do_not_wait_for_a_transaction_that_holds_the_write_l
         await reads.dispose()
 
 
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_read_that_failed_leaves_the_next_one_answering_from_what_is_committed_since(db, way):
+    """`run` keeps one connection on SQLite across reads: a read that raised (a refused write, a bug) must
+    end its transaction, or the next read would find one still open, or answer from the old snapshot."""
+    config = make_config()
+    async with tx(db) as s:
+        await make_story(s, config, title="Retrain the ranker")
+    reads = Reads(db)
+
+    def broken(session) -> None:
+        _titles(session)  # the transaction has begun and read
+        raise ValueError("a bug in a read")
+
+    try:
+        assert await _through(reads, way, _titles) == ["Retrain the ranker"]
+        with pytest.raises(ValueError, match="a bug in a read"):
+            await _through(reads, way, broken)
+        with pytest.raises(DBAPIError, match=r"readonly|read-only|read only"):
+            await _through(reads, way, _rename_all)
+        async with tx(db) as s:
+            await make_story(s, config, title="Backfill labels")
+        assert await _through(reads, way, _titles) == ["Retrain the ranker", "Backfill labels"]
+    finally:
+        await reads.dispose()
+
+
 async def test_a_read_whose_postgresql_connection_was_dropped_is_tried_again_and_answers(db):
     if db.dialect.name == "sqlite":
         pytest.skip("a PostgreSQL server that drops connections (a restart, a failover) is the case")
