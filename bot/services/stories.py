@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -343,10 +343,10 @@ def story_page(
     # Plain columns, so Core runs them: the ORM's execution layer only costs time here.
     conn = session.connection()
 
-    def rows_of(page: int) -> list[Any]:
-        return list(
-            conn.execute(queries.page, {**params, "offset": (page - 1) * page_size, "limit": page_size})
-        )
+    def rows_of(page: int) -> Sequence[Any]:
+        return conn.execute(
+            queries.page, {**params, "offset": (page - 1) * page_size, "limit": page_size}
+        ).all()
 
     page = max(page, 1)
     rows = rows_of(page)
