@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -71,7 +71,7 @@ class RequestIds:
             await self.app(scope, receive, send)
             return
         given = next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
-        request_id = given if _GIVEN.match(given) else uuid.uuid4().hex[:16]
+        request_id = given if _GIVEN.match(given) else secrets.token_hex(8)
         token = REQUEST_ID.set(request_id)
 
         async def send_with_id(message: dict[str, Any]) -> None:

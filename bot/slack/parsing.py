@@ -22,9 +22,17 @@ def unescape(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+_SPACES = re.compile(r"[ \t\r\n]+")  # what shlex splits at
+
+
 def tokenize(text: str) -> list[str]:
+    text = text.translate(_SMART_QUOTES)
+    if '"' not in text:
+        # Most commands quote nothing, and then the lexer below only splits at its whitespace: the same
+        # tokens, for a twentieth of its cost (shlex reads a character at a time, in Python).
+        return [token for token in _SPACES.split(text) if token]
     # Only double quotes group words: apostrophes are common in titles ("Fix user's features").
-    lexer = shlex.shlex(text.translate(_SMART_QUOTES), posix=True)
+    lexer = shlex.shlex(text, posix=True)
     lexer.whitespace_split, lexer.quotes, lexer.escape, lexer.commenters = True, '"', "", ""
     try:
         return list(lexer)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.services.errors import Invalid
 from bot.slack.parsing import parse_args, parse_int, parse_user, tokenize, unescape
@@ -81,6 +85,26 @@ def test_tokenize_empty_quotes_give_an_empty_token():
 def test_tokenize_unclosed_quote_is_refused(text):
     with pytest.raises(Invalid, match="quote is not closed"):
         tokenize(text)
+
+
+def _shlex_tokens(text: str) -> list[str]:
+    """What the lexer that tokenize hands quoted text to makes of any text (the reference)."""
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split, lexer.quotes, lexer.escape, lexer.commenters = True, '"', "", ""
+    return list(lexer)
+
+
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=200)
+    | st.lists(
+        st.sampled_from([" ", "\t", "\n", "\r", "\xa0", "\u2003", "\x0b", "a", "--x", "'", "#", "\\"])
+    ).map("".join)
+)
+def test_tokenize_without_quotes_splits_as_the_lexer_does(text):
+    """Text with no double quote skips the lexer: same tokens, whatever the spaces (a no-break space
+    or a vertical tab stays inside a token, as in the lexer)."""
+    text = text.replace('"', "").translate(str.maketrans("", "", "\u201c\u201d\u201e"))
+    assert tokenize(text) == _shlex_tokens(text)
 
 
 # --- parse_args -----------------------------------------------------------------------------------
