@@ -290,9 +290,9 @@ class Reads:
     ) -> T:
         """fn in a Session bound to one connection of the PostgreSQL reader's pool, through SQLAlchemy's
         AsyncConnection.run_sync. An AsyncSession around the same read (begin, run_sync, commit, close,
-        each a greenlet of its own) cost about 0.15 ms more CPU per read, measured in-process under uvloop
-        on a page of `story list` (docs/benchmarks.md, seventh round); the statements and what they
-        return are the same, and with the pool in autocommit a Session's transaction sends nothing."""
+        each a greenlet of its own) cost 0.13 to 0.16M instructions more per read (docs/benchmarks.md,
+        seventh round); the statements and what they return are the same, and with the pool in
+        autocommit a Session's transaction sends nothing."""
 
         def call(connection: Connection) -> T:
             with Session(bind=connection, expire_on_commit=False) as session:
