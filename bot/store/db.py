@@ -273,7 +273,8 @@ class Reads:
             # One connection, kept: the reads run one at a time on the event loop's thread, and taking it
             # from the pool and giving it back (with the pool's reset) for each read cost more than the
             # Session around it (about 0.3M instructions of a 2.1M page of `story list`; docs/benchmarks.md,
-            # seventh round). Its transaction ends with the read, committed or rolled back.
+            # seventh round). Its transaction ends with the read, committed or rolled back, so between reads
+            # it holds no snapshot that would keep SQLite from checkpointing the WAL.
             if self._held is None:
                 self._held = self._inline.connect()
             with self._held.begin(), Session(bind=self._held, expire_on_commit=False) as sync:
