@@ -163,6 +163,32 @@ async def test_a_database_back_after_an_outage_serves_the_same_app_again(
         await engine.dispose()
 
 
+async def test_reading_commands_asked_during_an_outage_answer_once_the_database_is_back(
+    config, settings, fake_slack, tmp_path
+):
+    """`story list` and `sprint plan` read through the SQLite reader's one kept connection (Reads.run):
+    one that could not be opened during the outage is opened on the first read after it."""
+    from bot.store.migrate import upgrade
+    from bot.web import create_web_app
+
+    where = tmp_path / "later"
+    engine = create_engine(f"sqlite:///{where}/cadence.db")
+    app = create_web_app(settings=settings, config=config, engine=engine)
+    driver = SlackDriver(app, fake_slack, channel=RECSYS, user=ALICE)
+    try:
+        for text in ("story list", "sprint plan"):
+            warning(await driver.command(text), UNAVAILABLE, usage=False)
+        where.mkdir()
+        await upgrade(engine)
+        await new_story(driver)
+        listed = await ok(driver, "story list")
+        assert "S-1" in str(listed["blocks"]) and "Train the ranker" in str(listed["blocks"])
+    finally:
+        await driver.http.aclose()
+        await app.state.deps.reads.dispose()
+        await engine.dispose()
+
+
 async def test_the_api_answers_503_with_retry_after_while_the_database_is_down(config, settings):
     """A sender that retries on 5xx (Alertmanager, a training job's client) tries again later."""
     from bot.web import create_web_app
