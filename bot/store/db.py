@@ -277,8 +277,8 @@ class Reads:
             # it holds no snapshot that would keep SQLite from checkpointing the WAL.
             if self._held is None:
                 self._held = self._inline.connect()
-            with self._held.begin(), Session(bind=self._held, expire_on_commit=False) as sync:
-                return fn(sync, *args, **kwargs)
+            with self._held.begin():
+                return _read_on(self._held, fn, *args, **kwargs)
         try:
             return await self._on_direct(fn, *args, **kwargs)
         except DBAPIError as exc:
@@ -294,14 +294,9 @@ class Reads:
         each a greenlet of its own) cost 0.13 to 0.16M instructions more per read (docs/benchmarks.md,
         seventh round); the statements and what they return are the same, and with the pool in
         autocommit a Session's transaction sends nothing."""
-
-        def call(connection: Connection) -> T:
-            with Session(bind=connection, expire_on_commit=False) as session:
-                return fn(session, *args, **kwargs)
-
         assert self._direct is not None
         async with self._direct.connect() as connection:
-            return await connection.run_sync(call)
+            return await connection.run_sync(_read_on, fn, *args, **kwargs)
 
     async def dispose(self) -> None:
         await dispose_reader(self.engine, self._engine)
@@ -312,6 +307,15 @@ class Reads:
             self._held = None
         if self._inline is not None:
             self._inline.dispose()
+
+
+def _read_on(
+    connection: Connection, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """fn(session, …) in a Session bound to `connection` (both readers of `Reads.run`), in whatever
+    transaction the connection is in; its ORM objects stay loaded after the Session closes."""
+    with Session(bind=connection, expire_on_commit=False) as session:
+        return fn(session, *args, **kwargs)
 
 
 def _sqlite_inline_reader(url: Any) -> Engine:
