@@ -29,7 +29,9 @@ def tokenize(text: str) -> list[str]:
     text = text.translate(_SMART_QUOTES)
     if '"' not in text:
         # Most commands quote nothing, and then the lexer below only splits at its whitespace: the same
-        # tokens, for a twentieth of its cost (shlex reads a character at a time, in Python).
+        # tokens, five to eight times faster (shlex reads a character at a time, in Python; timed on
+        # `help`, `story list --not-ready` and a `story add` of ten words: 0.7 against 3.3 µs, 2.9
+        # against 23 µs).
         return [token for token in _SPACES.split(text) if token]
     # Only double quotes group words: apostrophes are common in titles ("Fix user's features").
     lexer = shlex.shlex(text, posix=True)
