@@ -201,8 +201,9 @@ def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tu
     return sent
 
 
-def on_postgres(db: str) -> bool:
-    """Whether a database URL the benchmark was given is PostgreSQL's (Cadence runs on it or SQLite)."""
+def on_postgres(db: Any) -> bool:
+    """Whether a database URL the benchmark was given (text or a parsed URL) is PostgreSQL's (Cadence runs
+    on it or SQLite)."""
     from sqlalchemy.engine import make_url
 
     return make_url(db).get_backend_name() != "sqlite"
@@ -217,7 +218,7 @@ def statement_replay(
     from sqlalchemy.engine import make_url
 
     url = make_url(db)  # any URL Cadence takes: postgres://, postgresql+asyncpg://, sqlite+aiosqlite:///…
-    if on_postgres(db):
+    if on_postgres(url):
         import asyncpg  # type: ignore[import-untyped]
 
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)  # as asyncpg takes it
