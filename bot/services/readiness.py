@@ -68,9 +68,9 @@ class Checklist:
 @dataclass(frozen=True)
 class Readiness:
     """A checklist as a list of stories shows it: which criteria are satisfied, without their values
-    (read from the story row's stored keys, so a page of a long backlog costs no query of its own)."""
+    (read from the story row's stored keys, so a page of a long backlog costs no query of its own). It
+    names no story: stories of one type with the same criteria met share one (Weigher)."""
 
-    story_key: str
     kind: str
     criteria: tuple[Criterion, ...]
     satisfied: frozenset[str]
@@ -96,23 +96,21 @@ def summary(story: Story | StoryRow, kind: str, config: AppConfig) -> Readiness:
 
 class Weigher:
     """`summary` for the many rows of one list or plan: each combination of story type and stored keys
-    (rows repeat a few) is worked out once."""
+    (rows repeat a few) is worked out once, and its rows share that one Readiness."""
 
     def __init__(self, config: AppConfig, kind: str) -> None:
         self._config, self._kind = config, kind
-        self._seen: dict[
-            tuple[str, str], tuple[tuple[Criterion, ...], frozenset[str], tuple[Criterion, ...]]
-        ] = {}
+        self._seen: dict[tuple[str, str], Readiness] = {}
 
     def __call__(self, story: Story | StoryRow) -> Readiness:
         stored = (story.ready_keys if self._kind == "ready" else story.done_keys) or ""
-        parts = self._seen.get((story.type, stored))
-        if parts is None:
+        found = self._seen.get((story.type, stored))
+        if found is None:
             criteria = tuple(self._config.criteria(self._kind, story.type))
             satisfied = frozenset(stored.split(",")) if stored else frozenset()
-            parts = (criteria, satisfied, tuple(c for c in criteria if c.key not in satisfied))
-            self._seen[(story.type, stored)] = parts
-        return Readiness(story.key, self._kind, *parts)
+            missing = tuple(c for c in criteria if c.key not in satisfied)
+            found = self._seen[(story.type, stored)] = Readiness(self._kind, criteria, satisfied, missing)
+        return found
 
 
 def _keys_column(kind: str) -> Any:

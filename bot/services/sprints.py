@@ -19,7 +19,7 @@ from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
 from bot.store.db import in_async
-from bot.store.models import Sprint, Story, StoryRow
+from bot.store.models import STORY_ROW, Sprint, Story, StoryRow
 from bot.store.queries import constant, lock_team
 from bot.store.types import utcnow
 from bot.text import shortened
@@ -289,8 +289,10 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
     groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
     found = sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1]))  # group, then number
-    for row, item in zip(found, stories.listings(config, found), strict=True):
-        groups[row[-1]].append(PlannedStory(item.story, item.ready))
+    weigh = readiness.Weigher(config, "ready")
+    for row in found:
+        story = StoryRow._make(row[: len(STORY_ROW)])
+        groups[row[-1]].append(PlannedStory(story, weigh(story)))
     return Plan(sprint, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
 
 

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
 from bot.config import AppConfig
-from bot.services.readiness import Checklist, CriterionStatus
+from bot.services.readiness import Checklist, CriterionStatus, Weigher
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview
 from bot.services.stories import StoryListing, StoryPage
 from bot.slack import ids
@@ -343,6 +343,36 @@ def test_plan_with_long_escaped_titles_keeps_the_not_ready_section(config):
     assert len(blocks) <= MAX_BLOCKS
     assert _headings(blocks) == ["*Committed", "*Ready in the backlog", "*Not Ready"]
     assert "sprint commit" in mrkdwn(blocks[-1:])
+
+
+def test_plan_rows_that_share_a_readiness_each_end_with_their_own_gaps(config):
+    """Rows read from the database share one Readiness per combination of criteria met (Weigher), and the
+    plan works out each combination's ending once: every row still ends with what it lacks."""
+    weigh = Weigher(config, "ready")
+    stories = [make_story(n) for n in range(1, 6)]
+    keys = ["", "data_available", "", "data_available,feature_stability", "data_available"]
+    rows = [s.model_copy(update={"ready_keys": k}) for s, k in zip(stories, keys, strict=True)]
+    planned_rows = [PlannedStory(s, weigh(s)) for s in rows]
+    assert planned_rows[0].ready is planned_rows[2].ready  # shared: the same combination
+    text = mrkdwn(render(plan_blocks(Plan.of(make_sprint(), [], planned_rows), "/scrum")))
+    lines = {line.split(" ")[0]: line for line in text.splitlines() if line.startswith("*S-")}
+    everything = "Data availability, Feature stability, Reproducible environment"
+    assert lines["*S-1*"].endswith(
+        f"not Ready (0/6) — lacks {everything}, Measurable evaluation criteria, "
+        "Data contract, Validation data"
+    )
+    assert lines["*S-3*"] == lines["*S-1*"].replace("S-1", "S-3").replace("number 1", "number 3").replace(
+        "· 1 pt", "· 3 pt"
+    )
+    assert lines["*S-2*"].endswith(
+        "not Ready (1/6) — lacks Feature stability, Reproducible environment, "
+        "Measurable evaluation criteria, Data contract, Validation data"
+    )
+    assert lines["*S-5*"].endswith(lines["*S-2*"].split(" · :red_circle: ")[1])
+    assert lines["*S-4*"].endswith(
+        "not Ready (2/6) — lacks Reproducible environment, "
+        "Measurable evaluation criteria, Data contract, Validation data"
+    )
 
 
 @pytest.mark.parametrize("count", [0, 1, 30, 31, 200])

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.services.readiness import Checklist, Readiness
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview, sprint_day
 from bot.slack.blocks import MAX_BLOCKS, SECTION_CHARS, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import readiness_badge
@@ -36,19 +36,22 @@ def sprint_glance(view: SprintOverview) -> list[Block]:
     ]
 
 
-@lru_cache(maxsize=256)
-def _lacks(labels: tuple[str, ...]) -> str:
-    """What a story lacks, as a plan row ends: a plan repeats the same few combinations many times."""
-    return " — lacks " + ", ".join(escape(label) for label in labels)
+def _readiness(ready: Checklist | Readiness) -> str:
+    """How a plan row ends: its badge and, when not Ready, what it lacks."""
+    if ready.complete:
+        return readiness_badge(ready)
+    return f"{readiness_badge(ready)} — lacks " + ", ".join(escape(c.label) for c in ready.missing)
 
 
-def _row(p: PlannedStory) -> str:
-    missing = "" if p.ready.complete else _lacks(tuple(c.label for c in p.ready.missing))
+def _row(p: PlannedStory, said: dict[int, str]) -> str:
+    """One story of the plan. `said` holds each readiness's ending by the object's identity: the rows
+    of a plan share a Readiness per combination of criteria met (readiness.Weigher), so a plan of dozens
+    of rows works out a few endings."""
+    ending = said.get(id(p.ready))
+    if ending is None:
+        ending = said[id(p.ready)] = _readiness(p.ready)
     points = f" · {p.story.points} pt" if p.story.points is not None else ""
-    return (
-        f"*{p.story.key}* {escape(p.story.title)} · {mention(p.story.owner)}{points} · "
-        f"{readiness_badge(p.ready)}{missing}"
-    )
+    return f"*{p.story.key}* {escape(p.story.title)} · {mention(p.story.owner)}{points} · {ending}"
 
 
 def _group(title: str, items: list[PlannedStory], empty: str, total: int | None = None) -> list[Block]:
@@ -60,8 +63,9 @@ def _group(title: str, items: list[PlannedStory], empty: str, total: int | None 
         return [*blocks, section(empty)]
     texts: list[str] = []
     current, shown = "", 0
+    said: dict[int, str] = {}  # held while `items` keeps every object alive, so no identity is reused
     for item in items:
-        line = _row(item)[:SECTION_CHARS]
+        line = _row(item, said)[:SECTION_CHARS]
         if current and len(current) + len(line) + 1 > SECTION_CHARS:
             if len(texts) + 1 == MAX_GROUP_BLOCKS:
                 break
