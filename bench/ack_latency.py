@@ -54,6 +54,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.services.readiness import stored_keys  # noqa: E402
 from tests.fake_slack import FakeSlack  # noqa: E402
 from tests.slack_driver import SECRET, signed_headers  # noqa: E402
 
@@ -311,7 +312,7 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
                     "created_at": now - timedelta(days=rng.randint(0, 1500)),
                     "updated_at": now,
                     "done_at": now if status == "done" else None,
-                    "ready_keys": ",".join(sorted(ML_KEYS[:answered])),  # as record_answers keeps it
+                    "ready_keys": stored_keys(ML_KEYS[:answered]),  # as record_answers keeps it
                 }
             )
             if answered:

@@ -60,6 +60,7 @@ async def seed(db: str, teams: int) -> None:
     from sqlalchemy import insert, text
     from sqlmodel import select
 
+    from bot.services.readiness import stored_keys
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
     from bot.store.models import Sprint, Story
@@ -98,7 +99,9 @@ async def seed(db: str, teams: int) -> None:
                         "created_by": "U0000LEAD",
                         "created_at": now,
                         "updated_at": now,
-                        "ready_keys": "acceptance_criteria,dependencies" if i % 2 else "dependencies",
+                        "ready_keys": stored_keys(
+                            ["acceptance_criteria", "dependencies"] if i % 2 else ["dependencies"]
+                        ),
                     }
                 )
         await session.exec(insert(Story), params=stories)  # type: ignore[call-overload]

@@ -145,14 +145,72 @@ async def test_0007_copies_each_storys_satisfied_criteria_onto_it(empty_database
             rows = (
                 await conn.execute(text("SELECT number, ready_keys, done_keys FROM story ORDER BY number"))
             ).all()
-        assert [tuple(r) for r in rows] == [
-            (1, "acceptance_criteria,dependencies", "tests"),
-            (2, "dependencies", ""),
+        assert [tuple(r) for r in rows] == [  # as 0010 leaves them: each key between commas
+            (1, ",acceptance_criteria,dependencies,", ",tests,"),
+            (2, ",dependencies,", ""),
             (3, "", ""),
         ]
         config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
         async with unit_of_work(session_factory(engine)) as session:
             lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
         assert [i.story.key for i in lacking] == ["S-2", "S-3"]
+    finally:
+        await engine.dispose()
+
+
+async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database):
+    """A database at 0009 whose stories carry keys as 0007 wrote them: after the upgrade each key stands
+    between commas, a story without keys keeps "", and readiness in SQL reads them; a downgrade gives
+    back exactly what was there."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from bot.config import parse_config
+    from bot.services import stories
+    from bot.store.db import create_engine, session_factory, unit_of_work
+    from bot.store.migrate import alembic_config, upgrade
+
+    engine = create_engine(empty_database)
+    before = [
+        (1, "acceptance_criteria,dependencies", "tests"),
+        (2, "dependencies", ""),
+        (3, "", ""),
+    ]
+
+    async def keys() -> list[tuple[int, str, str]]:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT number, ready_keys, done_keys FROM story ORDER BY number")
+            )
+            return [tuple(r) for r in found.all()]
+
+    try:
+        await upgrade(engine, "0009")
+        async with engine.begin() as conn:
+            for number, ready, done in before:
+                await conn.execute(
+                    text(
+                        "INSERT INTO story (number, team, type, title, status, created_by, created_at,"
+                        " updated_at, ready_keys, done_keys) VALUES (:n, 'recsys', 'eng', 'story', 'open',"
+                        " 'U01ALICE', '2026-12-01 09:00:00', '2026-12-01 09:00:00', :r, :d)"
+                    ),
+                    {"n": number, "r": ready, "d": done},
+                )
+        await upgrade(engine)
+        assert await keys() == [
+            (1, ",acceptance_criteria,dependencies,", ",tests,"),
+            (2, ",dependencies,", ""),
+            (3, "", ""),
+        ]
+        config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
+        async with unit_of_work(session_factory(engine)) as session:
+            lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
+            shown = await stories.list_stories(session, config=config, team=config.teams[0])
+        assert [i.story.key for i in lacking] == ["S-2", "S-3"]
+        assert [(i.story.key, i.ready.answered) for i in shown] == [("S-1", 2), ("S-2", 1), ("S-3", 0)]
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0009"))
+        assert await keys() == before
     finally:
         await engine.dispose()

@@ -107,7 +107,7 @@ class Weigher:
         found = self._seen.get((story.type, stored))
         if found is None:
             criteria = tuple(self._config.criteria(self._kind, story.type))
-            satisfied = frozenset(stored.split(",")) if stored else frozenset()
+            satisfied = satisfied_keys(stored)
             missing = tuple(c for c in criteria if c.key not in satisfied)
             found = self._seen[(story.type, stored)] = Readiness(self._kind, criteria, satisfied, missing)
         return found
@@ -115,6 +115,19 @@ class Weigher:
 
 def _keys_column(kind: str) -> Any:
     return col(Story.ready_keys) if kind == "ready" else col(Story.done_keys)
+
+
+def stored_keys(satisfied: Iterable[str]) -> str:
+    """Satisfied criterion keys as a story row keeps them (Story.ready_keys, done_keys): in key order,
+    each between commas (",data_contract,eval_criteria,"), or "" for none. The commas on both ends let
+    SQL ask for ",key," in the stored text as it is, with no text built per row (lacking_for)."""
+    keys = sorted(satisfied)
+    return f",{','.join(keys)}," if keys else ""
+
+
+def satisfied_keys(stored: str) -> frozenset[str]:
+    """The keys `stored_keys` wrote."""
+    return frozenset(stored.strip(",").split(",")) if stored else frozenset()
 
 
 _Answer = tuple[str | None, str | None, str | None, datetime | None]  # value, na_reason, set_by, set_at
@@ -165,11 +178,11 @@ def lacking_for(kind: str, needs: Needs) -> ColumnElement[bool]:
     configuration), so lists filter, count and page in the database from the story row alone: it carries
     the keys it satisfies, kept by record_answers. Built once per configuration: SQLAlchemy expressions
     are immutable and can be shared."""
-    padded = constant(",") + _keys_column(kind) + constant(",")
+    stored = _keys_column(kind)  # each key between commas (stored_keys): ",key," is found as it is
     clauses = []
     for story_type, keys in needs:
         if keys:
-            absent = [position(padded, constant(f",{key},")) == constant(0) for key in keys]
+            absent = [position(stored, constant(f",{key},")) == constant(0) for key in keys]
             clauses.append(and_(col(Story.type) == constant(story_type), or_(*absent)))
     return or_(*clauses) if clauses else false()
 
@@ -313,9 +326,9 @@ async def record_answers(
         await session.exec(select(CriterionValue.key).where(*this_story).order_by(col(CriterionValue.key)))
     ).all()
     if kind == "ready":
-        story.ready_keys = ",".join(satisfied)
+        story.ready_keys = stored_keys(satisfied)
     else:
-        story.done_keys = ",".join(satisfied)
+        story.done_keys = stored_keys(satisfied)
     story.updated_at = now
     session.add(story)
     await session.flush()

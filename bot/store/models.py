@@ -61,7 +61,8 @@ class Story(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_when())
     done_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
-    # The criteria satisfied (answered or waived), comma-joined in key order: a copy of criterion_value
+    # The criteria satisfied (answered or waived), in key order, each between commas (",a,b,", or "" for
+    # none; readiness.stored_keys): a copy of criterion_value
     # kept by readiness.record_answers in the same transaction, so lists filter and show readiness from
     # the story row alone. Which keys a type needs is configuration, read when the question is asked.
     ready_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))

@@ -98,6 +98,39 @@ async def test_criteria_added_to_the_configuration_later_make_stories_not_ready_
         ]
 
 
+async def test_a_key_whose_name_is_inside_anothers_is_told_apart_in_sql_and_in_python(db):
+    """Keys are stored each between commas, so "data" is not found inside "data_contract" or
+    "big_data": a story with only those lacks "data", and one with "data" alone lacks the others."""
+    config = make_config(
+        readiness={
+            "eng": [
+                {"key": "data", "label": "Data"},
+                {"key": "data_contract", "label": "Data contract"},
+                {"key": "big_data", "label": "Big data"},
+            ]
+        }
+    )
+    async with tx(db, config) as s:
+        one = await make_story(s, config, title="contract only", story_type="eng")
+        two = await make_story(s, config, title="data only", story_type="eng")
+        three = await make_story(s, config, title="everything", story_type="eng")
+        for story, keys in (
+            (one, ["data_contract", "big_data"]),
+            (two, ["data"]),
+            (three, ["data", "data_contract", "big_data"]),
+        ):
+            await readiness.record_answers(
+                s, story=story, kind="ready", config=config, actor=ALICE, answers=dict.fromkeys(keys, "yes")
+            )
+    async with tx(db, config) as s:
+        lacking = await stories.list_stories(s, config=config, team=team(config), not_ready=True)
+        assert [(i.story.key, [c.key for c in i.ready.missing]) for i in lacking] == [
+            ("S-1", ["data"]),
+            ("S-2", ["data_contract", "big_data"]),
+        ]
+        assert (await stories.get_story(s, "S-1")).ready_keys == ",big_data,data_contract,"
+
+
 async def _sprint_one(s, config):
     return await sprints.start_sprint(
         s,

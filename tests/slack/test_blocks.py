@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.config import AppConfig
-from bot.services.readiness import Checklist, CriterionStatus, Weigher
+from bot.services.readiness import Checklist, CriterionStatus, Weigher, stored_keys
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview
 from bot.services.stories import StoryListing, StoryPage
 from bot.slack import ids
@@ -357,8 +357,8 @@ def test_plan_rows_that_share_a_readiness_each_end_with_their_own_gaps(config):
     plan works out each combination's ending once: every row still ends with what it lacks."""
     weigh = Weigher(config, "ready")
     stories = [make_story(n) for n in range(1, 6)]
-    keys = ["", "data_available", "", "data_available,feature_stability", "data_available"]
-    rows = [s.model_copy(update={"ready_keys": k}) for s, k in zip(stories, keys, strict=True)]
+    keys = [[], ["data_available"], [], ["data_available", "feature_stability"], ["data_available"]]
+    rows = [s.model_copy(update={"ready_keys": stored_keys(k)}) for s, k in zip(stories, keys, strict=True)]
     planned_rows = [PlannedStory(s, weigh(s)) for s in rows]
     assert planned_rows[0].ready is planned_rows[2].ready  # shared: the same combination
     text = mrkdwn(render(plan_blocks(Plan.of(make_sprint(), [], planned_rows), "/scrum")))

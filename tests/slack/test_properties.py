@@ -64,7 +64,7 @@ def _story(n: int, title: str, owner: str | None, keys: str) -> Story:
         points=3,
         status="open",
         created_by="U01ALICE",
-        ready_keys=keys,
+        ready_keys=readiness.stored_keys([keys] if keys else []),
     )
 
 
