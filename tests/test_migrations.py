@@ -104,14 +104,33 @@ async def empty_database(request, tmp_path):
         await admin.dispose()
 
 
+async def _keys_of_stories(engine) -> list[tuple[int, str, str]]:
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        found = await conn.execute(text("SELECT number, ready_keys, done_keys FROM story ORDER BY number"))
+        return [tuple(r) for r in found.all()]
+
+
+async def _readiness_listed(engine) -> tuple[list[str], list[tuple[str, int]]]:
+    """The recsys stories a not-Ready list shows, and each story's criteria met as a list shows it."""
+    from bot.config import parse_config
+    from bot.services import stories
+    from bot.store.db import session_factory, unit_of_work
+
+    config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
+    async with unit_of_work(session_factory(engine)) as session:
+        lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
+        shown = await stories.list_stories(session, config=config, team=config.teams[0])
+    return [i.story.key for i in lacking], [(i.story.key, i.ready.answered) for i in shown]
+
+
 async def test_0007_copies_each_storys_satisfied_criteria_onto_it(empty_database):
     """A database at 0006 with answers and a waiver: after the upgrade each story carries its satisfied
     keys, sorted, per kind; a story without answers carries none; lists filter by them at once."""
     from sqlalchemy import text
 
-    from bot.config import parse_config
-    from bot.services import stories
-    from bot.store.db import create_engine, session_factory, unit_of_work
+    from bot.store.db import create_engine
     from bot.store.migrate import upgrade
 
     engine = create_engine(empty_database)
@@ -141,19 +160,12 @@ async def test_0007_copies_each_storys_satisfied_criteria_onto_it(empty_database
                     {"s": story_id, "k": kind, "key": key, "v": value, "r": reason},
                 )
         await upgrade(engine)
-        async with engine.connect() as conn:
-            rows = (
-                await conn.execute(text("SELECT number, ready_keys, done_keys FROM story ORDER BY number"))
-            ).all()
-        assert [tuple(r) for r in rows] == [  # as 0010 leaves them: each key between commas
+        assert await _keys_of_stories(engine) == [  # as 0010 leaves them: each key between commas
             (1, ",acceptance_criteria,dependencies,", ",tests,"),
             (2, ",dependencies,", ""),
             (3, "", ""),
         ]
-        config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
-        async with unit_of_work(session_factory(engine)) as session:
-            lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
-        assert [i.story.key for i in lacking] == ["S-2", "S-3"]
+        assert (await _readiness_listed(engine))[0] == ["S-2", "S-3"]
     finally:
         await engine.dispose()
 
@@ -165,9 +177,7 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
     from alembic import command
     from sqlalchemy import text
 
-    from bot.config import parse_config
-    from bot.services import stories
-    from bot.store.db import create_engine, session_factory, unit_of_work
+    from bot.store.db import create_engine
     from bot.store.migrate import alembic_config, upgrade
 
     engine = create_engine(empty_database)
@@ -176,14 +186,6 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
         (2, "dependencies", ""),
         (3, "", ""),
     ]
-
-    async def keys() -> list[tuple[int, str, str]]:
-        async with engine.connect() as conn:
-            found = await conn.execute(
-                text("SELECT number, ready_keys, done_keys FROM story ORDER BY number")
-            )
-            return [tuple(r) for r in found.all()]
-
     try:
         await upgrade(engine, "0009")
         async with engine.begin() as conn:
@@ -197,20 +199,15 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
                     {"n": number, "r": ready, "d": done},
                 )
         await upgrade(engine)
-        assert await keys() == [
+        assert await _keys_of_stories(engine) == [
             (1, ",acceptance_criteria,dependencies,", ",tests,"),
             (2, ",dependencies,", ""),
             (3, "", ""),
         ]
-        config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
-        async with unit_of_work(session_factory(engine)) as session:
-            lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
-            shown = await stories.list_stories(session, config=config, team=config.teams[0])
-        assert [i.story.key for i in lacking] == ["S-2", "S-3"]
-        assert [(i.story.key, i.ready.answered) for i in shown] == [("S-1", 2), ("S-2", 1), ("S-3", 0)]
+        assert await _readiness_listed(engine) == (["S-2", "S-3"], [("S-1", 2), ("S-2", 1), ("S-3", 0)])
 
         async with engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0009"))
-        assert await keys() == before
+        assert await _keys_of_stories(engine) == before
     finally:
         await engine.dispose()
