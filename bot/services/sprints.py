@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Integer, bindparam, case, true, union_all
 from sqlalchemy import select as rows_of
@@ -19,7 +20,7 @@ from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
 from bot.store.db import in_async
-from bot.store.models import STORY_ROW, Sprint, Story, StoryRow
+from bot.store.models import SPRINT_ROW, STORY_ROW, Sprint, SprintRow, Story, StoryRow
 from bot.store.queries import constant, lock_team
 from bot.store.types import utcnow
 from bot.text import shortened
@@ -39,11 +40,11 @@ def parse_date(text: str, *, option: str) -> date:
         ) from None
 
 
+AnySprint = TypeVar("AnySprint", Sprint, SprintRow)
+
 _OPEN = (col(Sprint.team) == bindparam("team"), col(Sprint.state) != constant("closed"))
 _OPEN_SPRINTS = select(Sprint).where(*_OPEN).order_by(col(Sprint.starts_on))
 # built once: building a statement costs more than running this one
-_SPRINT_COLUMNS = tuple(Sprint.__table__.columns)  # type: ignore[attr-defined]
-_SPRINT_FIELDS = tuple(c.key for c in _SPRINT_COLUMNS)
 
 
 def open_sprints_of(session: Session, team: Team) -> list[Sprint]:
@@ -93,7 +94,7 @@ def sprint_to_plan(session: Session, team: Team) -> Sprint:
     return _to_plan(open_sprints_of(session, team), team)
 
 
-def _to_plan(open_: list[Sprint], team: Team) -> Sprint:
+def _to_plan(open_: Sequence[AnySprint], team: Team) -> AnySprint:
     sprint = next((s for s in open_ if s.state == "planned"), None) or next(
         (s for s in open_ if s.state == "active"), None
     )
@@ -185,7 +186,7 @@ class Plan:
     """The readiness gate: every story in the sprint; of the backlog, the first PLAN_SHOWN Ready and not
     Ready stories by number, and how many there are of each."""
 
-    sprint: Sprint
+    sprint: Sprint | SprintRow  # as the plan read it (SprintRow), or as it was named
     committed: list[PlannedStory]
     ready: list[PlannedStory]
     not_ready: list[PlannedStory]
@@ -193,7 +194,9 @@ class Plan:
     not_ready_total: int
 
     @classmethod
-    def of(cls, sprint: Sprint, committed: list[PlannedStory], candidates: list[PlannedStory]) -> Plan:
+    def of(
+        cls, sprint: Sprint | SprintRow, committed: list[PlannedStory], candidates: list[PlannedStory]
+    ) -> Plan:
         """A plan from a whole backlog already in hand (every candidate shown)."""
         ready = [p for p in candidates if p.ready.complete]
         not_ready = [p for p in candidates if not p.ready.complete]
@@ -229,7 +232,7 @@ def _backlog_counts(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[A
     ).where(*backlog)
     one_row = counted.subquery()
     beside_sprints = (  # plain rows (the sprint's columns, everything, lacking), which Core runs
-        rows_of(*_SPRINT_COLUMNS, one_row.c.everything, one_row.c.lacking)
+        rows_of(*SPRINT_ROW, one_row.c.everything, one_row.c.lacking)
         .join(one_row, true())
         .where(*_OPEN)
         .order_by(col(Sprint.starts_on))
@@ -266,25 +269,22 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     needs = readiness.needs(config, "ready")
     counted, beside_sprints = _backlog_counts(backlog.where(config), needs)
     params = {**backlog.params(team), "shown": PLAN_SHOWN}
+    target: Sprint | SprintRow
     if sprint is None:
         found = session.connection().execute(beside_sprints, params).all()
-        # Plain rows, which Core runs, and a Sprint made from its row's columns: the plan only shows it.
-        open_ = [
-            Sprint(**dict(zip(_SPRINT_FIELDS, row[: len(_SPRINT_FIELDS)], strict=True))) for row in found
-        ]
-        sprint = _to_plan(open_, team)
+        # Plain rows, which Core runs; the plan only shows its sprint (SprintRow).
+        target = _to_plan([SprintRow._make(row[: len(SPRINT_ROW)]) for row in found], team)
         everything, lacking_count = found[0][-2:]
     else:
-        if isinstance(sprint, str):
-            sprint = find_sprint(session, team=team, ref=sprint)
+        target = find_sprint(session, team=team, ref=sprint) if isinstance(sprint, str) else sprint
         everything, lacking_count = session.connection().execute(counted, params).one()
-    params["sprint_id"] = sprint.id
+    params["sprint_id"] = target.id
     not_ready_total = int(lacking_count or 0)
     ready_total = int(everything) - not_ready_total
     # A group with nothing in it is not listed: its listing would walk the whole backlog looking for the
     # first rows that are not there.
     listed = (ready_total > 0, not_ready_total > 0)
-    committed = stories.StoryFilter(sprint=sprint)
+    committed = stories.StoryFilter(sprint=target)
     rows = _plan_rows(committed.where(config), backlog.where(config), needs, listed)
     conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
     groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
@@ -293,7 +293,7 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     for row in found:
         story = StoryRow._make(row[: len(STORY_ROW)])
         groups[row[-1]].append(PlannedStory(story, weigh(story)))
-    return Plan(sprint, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
+    return Plan(target, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
 
 
 plan = in_async(plan_of)

@@ -20,7 +20,7 @@ from bot.services.planning import check_sprint_team
 from bot.services.readiness import Checklist
 from bot.services.teams import require_lead, require_member
 from bot.store.db import in_async
-from bot.store.models import STORY_ACTIVE, STORY_ROW, Sprint, Story, StoryRow
+from bot.store.models import STORY_ACTIVE, STORY_ROW, Sprint, SprintRow, Story, StoryRow
 from bot.store.queries import constant, lock_team, next_number
 from bot.store.types import utcnow
 
@@ -171,7 +171,7 @@ class StoryListing:
 @dataclass(frozen=True)
 class StoryFilter:
     owner: str | None = None
-    sprint: Sprint | None = None
+    sprint: Sprint | SprintRow | None = None
     backlog_only: bool = False
     include_done: bool = False
     not_ready: bool = False

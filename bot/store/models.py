@@ -37,6 +37,26 @@ class Sprint(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_column=_when(nullable=True))
 
 
+class SprintRow(NamedTuple):
+    """A sprint as a plan shows it: the columns of its row, read as a plain tuple. The plan reads its
+    sprint beside the backlog's counts and only shows it; a Sprint table object cost about 30 µs to
+    build from the row (SQLAlchemy's instrumented attributes), a tenth of the plan's own work."""
+
+    id: int
+    team: str
+    name: str
+    starts_on: date
+    ends_on: date
+    goal: str | None
+    state: str
+    created_by: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
+SPRINT_ROW = tuple(getattr(Sprint, name) for name in SprintRow._fields)  # the columns, in SprintRow's order
+
+
 class Story(SQLModel, table=True):
     __table_args__ = (
         Index("ix_story_team_status", "team", "status"),

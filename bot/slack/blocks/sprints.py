@@ -12,13 +12,13 @@ from bot.services.readiness import Checklist, Readiness
 from bot.services.sprints import CloseReport, Plan, PlannedStory, SprintOverview, sprint_day
 from bot.slack.blocks import MAX_BLOCKS, SECTION_CHARS, context, divider, mention, section, sections
 from bot.slack.blocks.checklist import readiness_badge
-from bot.store.models import Sprint, Story, StoryRow
+from bot.store.models import Sprint, SprintRow, Story, StoryRow
 from bot.text import escape, noun, plural
 
 MAX_GROUP_BLOCKS = 8  # sections per group of the planning view, so the message stays under 50 blocks
 
 
-def sprint_heading(sprint: Sprint) -> str:
+def sprint_heading(sprint: Sprint | SprintRow) -> str:
     goal = f"\n_Goal:_ {escape(sprint.goal)}" if sprint.goal else ""
     state = {"active": "current", "planned": "next", "closed": "closed"}[sprint.state]
     return f"*{escape(sprint.name)}* ({state}) · {sprint.starts_on:%a %d %b} → {sprint.ends_on:%a %d %b %Y}{goal}"
