@@ -42,9 +42,9 @@ def parse_date(text: str, *, option: str) -> date:
 
 AnySprint = TypeVar("AnySprint", Sprint, SprintRow)
 
+# built once: building a statement costs more than running this one
 _OPEN = (col(Sprint.team) == bindparam("team"), col(Sprint.state) != constant("closed"))
 _OPEN_SPRINTS = select(Sprint).where(*_OPEN).order_by(col(Sprint.starts_on))
-# built once: building a statement costs more than running this one
 
 
 def open_sprints_of(session: Session, team: Team) -> list[Sprint]:
