@@ -20,7 +20,7 @@ from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
 from bot.services.teams import require_lead
 from bot.store.db import in_async
-from bot.store.models import SPRINT_ROW, STORY_ROW, Sprint, SprintRow, Story, StoryRow
+from bot.store.models import SPRINT_ROW, Sprint, SprintRow, Story, StoryRow
 from bot.store.queries import constant, lock_team
 from bot.store.types import utcnow
 from bot.text import shortened
@@ -289,10 +289,8 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
     groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
     found = sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1]))  # group, then number
-    weigh = readiness.Weigher(config, "ready")
-    for row in found:
-        story = StoryRow._make(row[: len(STORY_ROW)])
-        groups[row[-1]].append(PlannedStory(story, weigh(story)))
+    for row, story, ready in stories.weighed(config, found):
+        groups[row[-1]].append(PlannedStory(story, ready))
     return Plan(target, groups[_COMMITTED], groups[_READY], groups[_NOT_READY], ready_total, not_ready_total)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -270,14 +270,18 @@ def listing_query(where: Iterable[Any]) -> Any:
 _SPRINT_NAME = len(STORY_ROW)
 
 
-def listings(config: AppConfig, rows: Iterable[Any]) -> list[StoryListing]:
-    """Rows of `listing_query` (any columns after the sprint's name left out) as listings."""
+def weighed(config: AppConfig, rows: Iterable[Any]) -> Iterator[tuple[Any, StoryRow, readiness.Readiness]]:
+    """Rows of `listing_query` (with any columns after the sprint's name), each with its story and that
+    story's readiness (rows with the same criteria met share one, readiness.Weigher)."""
     weigh = readiness.Weigher(config, "ready")
-    out = []
     for row in rows:
         story = StoryRow._make(row[:_SPRINT_NAME])
-        out.append(StoryListing(story, row[_SPRINT_NAME], weigh(story)))
-    return out
+        yield row, story, weigh(story)
+
+
+def listings(config: AppConfig, rows: Iterable[Any]) -> list[StoryListing]:
+    """Rows of `listing_query` (any columns after the sprint's name left out) as listings."""
+    return [StoryListing(story, row[_SPRINT_NAME], ready) for row, story, ready in weighed(config, rows)]
 
 
 def stories_in(
