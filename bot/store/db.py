@@ -267,14 +267,17 @@ class Reads:
         return reading(self.sessions)
 
     async def run(self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """fn(session, *args, **kwargs), reading only: on SQLite in one transaction, on PostgreSQL with each
-        statement on its own (see __init__). Its ORM objects stay usable after."""
+        """fn(session, *args, **kwargs), reading only, each statement on its own (see __init__): a page's
+        count and its rows can disagree by a story written between them. Its ORM objects stay usable
+        after."""
         if self._inline is not None:
             # One connection, kept: the reads run one at a time on the event loop's thread, and taking it
             # from the pool and giving it back (with the pool's reset) for each read cost more than the
             # Session around it (about 0.3M instructions of a 2.1M page of `story list`; docs/benchmarks.md,
-            # seventh round). Its transaction ends with the read, committed or rolled back, so between reads
-            # it holds no snapshot that would keep SQLite from checkpointing the WAL.
+            # seventh round). It is in autocommit: each statement reads the database as committed when it
+            # began, as on PostgreSQL (see __init__), with no BEGIN and COMMIT around the read (0.24M
+            # instructions of a 9.6M plan, ninth round), and between statements it holds no snapshot that
+            # would keep SQLite from checkpointing the WAL.
             if self._held is None:
                 self._held = self._inline.connect()
             with self._held.begin():
@@ -327,15 +330,12 @@ def _sqlite_inline_reader(url: Any) -> Engine:
         pool_timeout=1,
         # Used by one thread at a time (whichever runs the event loop), not always the one that opened it.
         connect_args={"timeout": SQLITE_READER_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        isolation_level="AUTOCOMMIT",
     )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         _sqlite_pragmas(dbapi_connection, (f"busy_timeout={SQLITE_READER_BUSY_TIMEOUT_MS}", "query_only=ON"))
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")  # deferred: a snapshot for the reads and no write lock
 
     return engine
 
