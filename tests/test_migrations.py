@@ -211,3 +211,74 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
         assert await _keys_of_stories(engine) == before
     finally:
         await engine.dispose()
+
+
+async def test_0011_indexes_the_backlog_and_drops_only_its_indexes(empty_database):
+    """A database at 0010 with stories in and out of a sprint: the upgrade adds the backlog's two indexes,
+    the stories read as before, and SQLite counts the backlog's readiness from the index alone; a
+    downgrade drops the two indexes and nothing else."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from bot.store.db import create_engine
+    from bot.store.migrate import alembic_config, upgrade
+
+    engine = create_engine(empty_database)
+
+    async def story_indexes() -> dict[str, list[str]]:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(lambda c: inspect(c).get_indexes("story"))
+        return {i["name"]: i["column_names"] for i in found}
+
+    try:
+        await upgrade(engine, "0010")
+        before = await story_indexes()
+        assert "ix_story_team_sprint_number" not in before
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO sprint (team, name, starts_on, ends_on, state, created_by, created_at)"
+                    " VALUES ('recsys', 'Sprint 1', '2026-11-30', '2026-12-11', 'active', 'U01ALICE',"
+                    " '2026-11-30 09:00:00')"
+                )
+            )
+            for number, sprint, ready in (
+                (1, 1, ""),
+                (2, None, ",acceptance_criteria,dependencies,"),
+                (3, None, ""),
+            ):
+                await conn.execute(
+                    text(
+                        "INSERT INTO story (number, team, type, title, status, created_by, created_at,"
+                        " updated_at, sprint_id, ready_keys) VALUES (:n, 'recsys', 'eng', 'story', 'open',"
+                        " 'U01ALICE', '2026-12-01 09:00:00', '2026-12-01 09:00:00', :s, :r)"
+                    ),
+                    {"n": number, "s": sprint, "r": ready},
+                )
+        await upgrade(engine)
+        after = await story_indexes()
+        assert after["ix_story_team_sprint_number"] == ["team", "sprint_id", "number"]
+        assert after["ix_story_team_sprint_readiness"] == [
+            "team",
+            "sprint_id",
+            "status",
+            "type",
+            "ready_keys",
+        ]
+        assert await _readiness_listed(engine) == (["S-1", "S-3"], [("S-1", 0), ("S-2", 2), ("S-3", 0)])
+        if engine.dialect.name == "sqlite":
+            async with engine.connect() as conn:
+                plan = await conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT count(*), sum(instr(ready_keys, ',dependencies,') = 0)"
+                        " FROM story WHERE team = 'recsys' AND sprint_id IS NULL AND status = 'open'"
+                    )
+                )
+                assert "COVERING INDEX ix_story_team_sprint_readiness" in " ".join(r[-1] for r in plan)
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0010"))
+        assert await story_indexes() == before
+        assert [n for n, _, _ in await _keys_of_stories(engine)] == [1, 2, 3]
+    finally:
+        await engine.dispose()

@@ -61,6 +61,10 @@ class Story(SQLModel, table=True):
     __table_args__ = (
         Index("ix_story_team_status", "team", "status"),
         Index("ix_story_team_number", "team", "number"),  # a team's list, page by page in number order
+        # A sprint's or the backlog's stories in number order, and the backlog's readiness counted from
+        # the index alone (migration 0011).
+        Index("ix_story_team_sprint_number", "team", "sprint_id", "number"),
+        Index("ix_story_team_sprint_readiness", "team", "sprint_id", "status", "type", "ready_keys"),
         Index("ix_story_owner", "owner"),
     )
 
