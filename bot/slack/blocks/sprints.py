@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from slack_sdk.models.blocks import Block
@@ -21,7 +22,14 @@ MAX_GROUP_BLOCKS = 8  # sections per group of the planning view, so the message 
 def sprint_heading(sprint: Sprint | SprintRow) -> str:
     goal = f"\n_Goal:_ {escape(sprint.goal)}" if sprint.goal else ""
     state = {"active": "current", "planned": "next", "closed": "closed"}[sprint.state]
-    return f"*{escape(sprint.name)}* ({state}) · {sprint.starts_on:%a %d %b} → {sprint.ends_on:%a %d %b %Y}{goal}"
+    return f"*{escape(sprint.name)}* ({state}) · {_span(sprint.starts_on, sprint.ends_on)}{goal}"
+
+
+@lru_cache(maxsize=512)
+def _span(starts_on: date, ends_on: date) -> str:
+    """A sprint's dates as a heading shows them, formatted once per sprint: strftime was about a tenth of
+    the plan's own block-building time (py-spy, docs/benchmarks.md, ninth round)."""
+    return f"{starts_on:%a %d %b} → {ends_on:%a %d %b %Y}"
 
 
 def sprint_glance(view: SprintOverview) -> list[Block]:
