@@ -104,6 +104,31 @@ async def empty_database(request, tmp_path):
         await admin.dispose()
 
 
+async def _insert_story(conn, number: int, **columns) -> None:
+    """A recsys story written as an old revision's table holds it: an open eng story unless `columns`
+    say otherwise (only columns that revision has)."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    written = datetime(2026, 12, 1, 9, 0)  # bound as a datetime: asyncpg takes no text for a timestamp
+    values = {
+        "team": "recsys",
+        "type": "eng",
+        "title": "story",
+        "status": "open",
+        "created_by": "U01ALICE",
+        "created_at": written,
+        "updated_at": written,
+        **columns,
+        "number": number,
+    }
+    names = ", ".join(values)
+    await conn.execute(
+        text(f"INSERT INTO story ({names}) VALUES ({', '.join(':' + k for k in values)})"), values
+    )
+
+
 async def _keys_of_stories(engine) -> list[tuple[int, str, str]]:
     from sqlalchemy import text
 
@@ -175,7 +200,6 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
     between commas, a story without keys keeps "", and readiness in SQL reads them; a downgrade gives
     back exactly what was there."""
     from alembic import command
-    from sqlalchemy import text
 
     from bot.store.db import create_engine
     from bot.store.migrate import alembic_config, upgrade
@@ -190,14 +214,7 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
         await upgrade(engine, "0009")
         async with engine.begin() as conn:
             for number, ready, done in before:
-                await conn.execute(
-                    text(
-                        "INSERT INTO story (number, team, type, title, status, created_by, created_at,"
-                        " updated_at, ready_keys, done_keys) VALUES (:n, 'recsys', 'eng', 'story', 'open',"
-                        " 'U01ALICE', '2026-12-01 09:00:00', '2026-12-01 09:00:00', :r, :d)"
-                    ),
-                    {"n": number, "r": ready, "d": done},
-                )
+                await _insert_story(conn, number, ready_keys=ready, done_keys=done)
         await upgrade(engine)
         assert await _keys_of_stories(engine) == [
             (1, ",acceptance_criteria,dependencies,", ",tests,"),
@@ -247,14 +264,7 @@ async def test_0011_indexes_the_backlog_and_drops_only_its_indexes(empty_databas
                 (2, None, ",acceptance_criteria,dependencies,"),
                 (3, None, ""),
             ):
-                await conn.execute(
-                    text(
-                        "INSERT INTO story (number, team, type, title, status, created_by, created_at,"
-                        " updated_at, sprint_id, ready_keys) VALUES (:n, 'recsys', 'eng', 'story', 'open',"
-                        " 'U01ALICE', '2026-12-01 09:00:00', '2026-12-01 09:00:00', :s, :r)"
-                    ),
-                    {"n": number, "s": sprint, "r": ready},
-                )
+                await _insert_story(conn, number, sprint_id=sprint, ready_keys=ready)
         await upgrade(engine)
         after = await story_indexes()
         assert after["ix_story_team_sprint_number"] == ["team", "sprint_id", "number"]
