@@ -280,7 +280,7 @@ class Reads:
             # would keep SQLite from checkpointing the WAL.
             if self._held is None:
                 self._held = self._inline.connect()
-            with self._held.begin():
+            with self._held.begin():  # the read's extent for SQLAlchemy; in autocommit it sends nothing
                 return _read_on(self._held, fn, *args, **kwargs)
         try:
             return await self._on_direct(fn, *args, **kwargs)

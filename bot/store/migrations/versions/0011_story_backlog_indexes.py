@@ -1,6 +1,6 @@
 """indexes for a team's backlog: its rows in number order, and its readiness counted from the index alone
 
-A plan and `story list --backlog` read a team's stories outside any sprint. With only (team, number) and
+A plan and `story list --sprint backlog` read a team's stories outside any sprint. With only (team, number) and
 (team, status), SQLite walked every one of the team's stories, in or out of a sprint, and read each row
 from the table to count the backlog's readiness. (team, sprint_id, number) walks the backlog alone in
 number order, so a page stops at its last row; (team, sprint_id, status, type, ready_keys) holds every
