@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncBoltRequest
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -83,28 +84,38 @@ def _control_field(body: dict[str, Any]) -> str | None:
     return None
 
 
-async def _after_verification(
-    deps: Deps, body: dict[str, Any], context: AsyncBoltContext, next_: Callable[[], Awaitable[Any]]
-) -> Any:
-    """Runs after Bolt verified the signature: marks the request trusted, then drops repeated events."""
-    context[VERIFIED] = True
-    context[DEPS] = deps
-    field = _control_field(body)
-    if field is not None:
-        raise Invalid(
-            "That text holds a control character (such as NUL); type it again without it.", field=field
-        )
-    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-    if event_id:
-        async with deps.transaction() as session:
-            first = await claim_event(session, str(event_id))
-        if not first:
-            log.info("event %s already handled; ignoring the retry", event_id)
+class AfterVerification(AsyncMiddleware):
+    """Runs after Bolt verified the signature: marks the request trusted, then drops repeated events.
+
+    A class rather than a function given to `app.middleware`: Bolt calls a function middleware through
+    its keyword-argument injection, which builds every argument the function names from the request on
+    each call (about 45 µs of a request under cProfile); this takes the request as Bolt holds it."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def async_process(
+        self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
+    ) -> BoltResponse | None:
+        deps, body, context = self.deps, req.body, req.context
+        context[VERIFIED] = True
+        context[DEPS] = deps
+        field = _control_field(body)
+        if field is not None:
+            raise Invalid(
+                "That text holds a control character (such as NUL); type it again without it.", field=field
+            )
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            async with deps.transaction() as session:
+                first = await claim_event(session, str(event_id))
+            if not first:
+                log.info("event %s already handled; ignoring the retry", event_id)
+                return BoltResponse(status=200, body="")
+        trigger = body.get("trigger_id") if body.get("type") in ("block_actions", "view_submission") else None
+        if trigger and not await first_time(deps, str(trigger)):
             return BoltResponse(status=200, body="")
-    trigger = body.get("trigger_id") if body.get("type") in ("block_actions", "view_submission") else None
-    if trigger and not await first_time(deps, str(trigger)):
-        return BoltResponse(status=200, body="")
-    return await next_()
+        return await next()
 
 
 def web_client(settings: Settings) -> AsyncWebClient:
@@ -121,14 +132,7 @@ def create_app(*, settings: Settings, deps: Deps, client: AsyncWebClient | None 
         raise_error_for_unhandled_request=False,
     )
 
-    @app.middleware
-    async def after_verification(
-        body: dict[str, Any],
-        context: AsyncBoltContext,
-        next: Callable[[], Awaitable[Any]],
-    ) -> Any:
-        return await _after_verification(deps, body, context, next)
-
+    app.use(AfterVerification(deps))
     app.error(make_error_handler(deps))
     register(app, deps.config.command)
     return app

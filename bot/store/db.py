@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, event
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -292,14 +294,16 @@ class Reads:
     async def _on_direct(
         self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """fn in a Session bound to one connection of the PostgreSQL reader's pool, through SQLAlchemy's
-        AsyncConnection.run_sync. An AsyncSession around the same read (begin, run_sync, commit, close,
-        each a greenlet of its own) cost 0.13 to 0.16M instructions more per read (docs/benchmarks.md,
-        seventh round); the statements and what they return are the same, and with the pool in
-        autocommit a Session's transaction sends nothing."""
+        """fn in a Session bound to one connection of the PostgreSQL reader's pool, the whole read (taking
+        the connection, fn, giving it back) in one greenlet: the async driver's calls are awaited from
+        there as AsyncConnection.run_sync awaits them. An AsyncSession around the read (begin, run_sync,
+        commit, close, each a greenlet of its own) cost 0.13 to 0.16M instructions more per read
+        (docs/benchmarks.md, seventh round); AsyncEngine.connect and run_sync, a greenlet each for taking
+        the connection, the read and giving it back, 35 to 40 µs more (tenth round). The statements and
+        what they return are the same, and with the pool in autocommit a Session's transaction sends
+        nothing."""
         assert self._direct is not None
-        async with self._direct.connect() as connection:
-            return await connection.run_sync(_read_on, fn, *args, **kwargs)
+        return await greenlet_spawn(partial(_read_pooled, self._direct.sync_engine, fn, *args, **kwargs))
 
     async def dispose(self) -> None:
         await dispose_reader(self.engine, self._engine)
@@ -319,6 +323,15 @@ def _read_on(
     transaction the connection is in; its ORM objects stay loaded after the Session closes."""
     with Session(bind=connection, expire_on_commit=False) as session:
         return fn(session, *args, **kwargs)
+
+
+def _read_pooled(
+    engine: Engine, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """`_read_on` on a connection taken from `engine`'s pool and given back after (in a greenlet, see
+    Reads._on_direct)."""
+    with engine.connect() as connection:
+        return _read_on(connection, fn, *args, **kwargs)
 
 
 def _sqlite_inline_reader(url: Any) -> Engine:
