@@ -374,6 +374,11 @@ class AppConfig(_Model):
 
     # the file this configuration was read from, for line numbers (None when built in code)
     _source: ConfigSource | None = PrivateAttr(default=None)
+    # criteria_keys' answers, each beside the two dicts it came from: a copy made with other criteria
+    # (model_copy shares private attributes) works its own out
+    _keys_seen: dict[str, tuple[Any, Any, tuple[tuple[str, tuple[str, ...]], ...]]] = PrivateAttr(
+        default_factory=dict
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -423,6 +428,16 @@ class AppConfig(_Model):
     @property
     def story_types(self) -> list[str]:
         return sorted(set(self.readiness) | set(self.done))
+
+    def criteria_keys(self, kind: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Per story type, the keys of its criteria of `kind` ("ready" or "done"). Worked out once per
+        configuration: the lists, plans and counts ask for it on every answer."""
+        seen = self._keys_seen.get(kind)
+        if seen is not None and seen[0] is self.readiness and seen[1] is self.done:
+            return seen[2]
+        keys = tuple((t, tuple(c.key for c in self.criteria(kind, t))) for t in self.story_types)
+        self._keys_seen[kind] = (self.readiness, self.done, keys)
+        return keys
 
     def criteria(self, kind: str, story_type: str) -> list[Criterion]:
         source = self.readiness if kind == "ready" else self.done

@@ -183,6 +183,16 @@ def test_a_partial_readiness_section_keeps_the_other_types_built_in():
     assert config.criteria("done", "ml") == DEFAULT_DONE["ml"]
 
 
+def test_criteria_keys_follow_a_copy_made_with_other_criteria():
+    config = parse_config(ONE_TEAM + "readiness:\n  quantum: [{key: qubits, label: Qubits available}]\n")
+    assert dict(config.criteria_keys("ready"))["quantum"] == ("qubits",)
+    assert dict(config.criteria_keys("done"))["ml"] == tuple(keys(DEFAULT_DONE["ml"]))
+    other = {**config.readiness, "quantum": [Criterion(key="gates", label="Gates calibrated")]}
+    copied = config.model_copy(update={"readiness": other})
+    assert dict(copied.criteria_keys("ready"))["quantum"] == ("gates",)
+    assert dict(config.criteria_keys("ready"))["quantum"] == ("qubits",)  # the original keeps its own
+
+
 def test_a_type_the_file_lists_replaces_its_built_in_criteria():
     config = parse_config(ONE_TEAM + "done:\n  ml: [{key: shipped, label: Shipped}]\n")
     assert keys(config.criteria("done", "ml")) == ["shipped"]

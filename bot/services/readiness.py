@@ -169,7 +169,7 @@ Needs = tuple[tuple[str, tuple[str, ...]], ...]  # per story type, the criteria 
 
 
 def needs(config: AppConfig, kind: str) -> Needs:
-    return tuple((t, tuple(c.key for c in config.criteria(kind, t))) for t in config.story_types)
+    return config.criteria_keys(kind)
 
 
 @lru_cache(maxsize=64)
