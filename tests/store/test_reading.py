@@ -191,3 +191,26 @@ async def test_bursts_of_postgresql_reads_and_writes_reuse_a_fixed_set_of_connec
     finally:
         await reads.dispose()
         await writer.dispose()
+
+
+async def test_postgresql_reads_cut_off_by_a_timeout_give_their_connections_back(db):
+    """The ack budget cancels a read that runs too long (bot/slack/budget.py). Each cancelled read must give
+    its connection back to the pool (or drop it), whatever state the cancellation left it in: more cut-off
+    reads than the pool holds, then a burst of reads, all answer."""
+    if db.dialect.name == "sqlite":
+        pytest.skip("SQLite's reads run on the event loop's thread and are not cancelled halfway")
+    config = make_config()
+    async with tx(db) as s:
+        await make_story(s, config, title="Retrain the ranker")
+    slow = text("SELECT pg_sleep(5)")
+    reads = Reads(db)
+    try:
+        for _ in range(PG_POOL_SIZE + 1):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await reads.run(lambda s: s.exec(slow).all())  # type: ignore[call-overload]
+        async with asyncio.timeout(10):  # a leaked connection would leave the burst waiting for the pool
+            answers = await asyncio.gather(*(reads.run(_titles) for _ in range(2 * PG_POOL_SIZE)))
+        assert answers == [["Retrain the ranker"]] * (2 * PG_POOL_SIZE)
+    finally:
+        await reads.dispose()
