@@ -232,7 +232,7 @@ class Reads:
     groups cut in SQL; and `query_only`, so nothing written can make it wait. Answers that read more
     (an audit, a drift history, App Home) use `reading()`, which keeps to aiosqlite's thread.
 
-    On PostgreSQL `run` uses the async driver (AsyncConnection.run_sync, see _on_direct) on a pool of its
+    On PostgreSQL `run` uses the async driver (from one greenlet, see _on_direct) on a pool of its
     own, set up for the fewest round trips (see __init__)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
