@@ -352,6 +352,10 @@ class OutboxConfig(_Model):
 Loc = tuple[str | int, ...]
 
 
+CriteriaByType = dict[StoryType, list[Criterion]]
+CriteriaKeys = tuple[tuple[str, tuple[str, ...]], ...]  # per story type, the keys of its criteria of a kind
+
+
 class AppConfig(_Model):
     timezone: str = "UTC"
     command: Annotated[str, StringConstraints(pattern=_COMMAND)] = "/scrum"
@@ -359,8 +363,8 @@ class AppConfig(_Model):
     public_url: Annotated[str, StringConstraints(pattern=_URL)] | None = None
     teams: list[Team] = Field(min_length=1)
     # per story type; a type the file leaves out keeps the built-in criteria, [] means none
-    readiness: dict[StoryType, list[Criterion]] = Field(default_factory=lambda: dict(DEFAULT_READINESS))
-    done: dict[StoryType, list[Criterion]] = Field(default_factory=lambda: dict(DEFAULT_DONE))
+    readiness: CriteriaByType = Field(default_factory=lambda: dict(DEFAULT_READINESS))
+    done: CriteriaByType = Field(default_factory=lambda: dict(DEFAULT_DONE))
     grace_minutes: int = Field(default=120, ge=0, le=24 * 60)  # catch-up window for missed ceremonies
     templates_dir: str | None = None  # your own templates, looked up before the built-in ones
     outbox: OutboxConfig = Field(default_factory=lambda: OutboxConfig())
@@ -376,7 +380,7 @@ class AppConfig(_Model):
     _source: ConfigSource | None = PrivateAttr(default=None)
     # criteria_keys' answers, each beside the two dicts it came from: a copy made with other criteria
     # (model_copy shares private attributes) works its own out
-    _keys_seen: dict[str, tuple[Any, Any, tuple[tuple[str, tuple[str, ...]], ...]]] = PrivateAttr(
+    _keys_seen: dict[str, tuple[CriteriaByType, CriteriaByType, CriteriaKeys]] = PrivateAttr(
         default_factory=dict
     )
 
@@ -429,7 +433,7 @@ class AppConfig(_Model):
     def story_types(self) -> list[str]:
         return sorted(set(self.readiness) | set(self.done))
 
-    def criteria_keys(self, kind: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    def criteria_keys(self, kind: str) -> CriteriaKeys:
         """Per story type, the keys of its criteria of `kind` ("ready" or "done"). Worked out once per
         configuration: the lists, plans and counts ask for it on every answer."""
         seen = self._keys_seen.get(kind)

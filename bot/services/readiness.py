@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, delete, false, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.config import AppConfig, Criterion
+from bot.config import AppConfig, CriteriaKeys, Criterion
 from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
 from bot.services.teams import require_member
@@ -165,11 +165,7 @@ async def checklists(
     return {s.id: _build(s, kind, config, answers[s.id]) for s in stories if s.id is not None}
 
 
-Needs = tuple[tuple[str, tuple[str, ...]], ...]  # per story type, the criteria keys of a kind it asks for
-
-
-def needs(config: AppConfig, kind: str) -> Needs:
-    return config.criteria_keys(kind)
+Needs = CriteriaKeys  # per story type, the criteria keys of a kind it asks for (AppConfig.criteria_keys)
 
 
 @lru_cache(maxsize=64)

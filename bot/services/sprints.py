@@ -266,7 +266,7 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     # The plan of the sprint being planned is two statements (two round trips on PostgreSQL): the open
     # sprints with the backlog's counts beside them, then the rows shown.
     backlog = stories.StoryFilter(backlog_only=True)
-    needs = readiness.needs(config, "ready")
+    needs = config.criteria_keys("ready")
     counted, beside_sprints = _backlog_counts(backlog.where(config), needs)
     params = {**backlog.params(team), "shown": PLAN_SHOWN}
     target: Sprint | SprintRow

@@ -187,7 +187,7 @@ class StoryFilter:
             self.backlog_only,
             self.include_done,
             self.not_ready,
-            readiness.needs(config, "ready"),
+            config.criteria_keys("ready"),
         )
 
     def params(self, team: Team) -> dict[str, Any]:
