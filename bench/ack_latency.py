@@ -258,10 +258,13 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
     """Stories, answers and sprints written in bulk; numbers, keys and states as the services make them."""
     from sqlalchemy import insert, text
 
+    from bot.config import parse_config
+    from bot.services.readiness import lacks_ready
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
     from bot.store.models import CriterionValue, Sprint, Story
 
+    config = parse_config(config_text(teams))
     rng = random.Random(13)
     engine = create_engine(db)
     await upgrade(engine)
@@ -313,6 +316,7 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
                     "updated_at": now,
                     "done_at": now if status == "done" else None,
                     "ready_keys": stored_keys(ML_KEYS[:answered]),  # as record_answers keeps it
+                    "ready_lacking": lacks_ready(config, "ml", stored_keys(ML_KEYS[:answered])),
                 }
             )
             if answered:

@@ -60,13 +60,15 @@ async def seed(db: str, teams: int) -> None:
     from sqlalchemy import insert, text
     from sqlmodel import select
 
-    from bot.services.readiness import stored_keys
+    from bot.config import parse_config
+    from bot.services.readiness import lacks_ready, stored_keys
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
     from bot.store.models import Sprint, Story
 
     engine = create_engine(db)
     await upgrade(engine)
+    config = parse_config(config_text(teams))
     now = datetime.now(UTC)
     async with unit_of_work(session_factory(engine)) as session:
         rows = [
@@ -85,6 +87,7 @@ async def seed(db: str, teams: int) -> None:
     async with unit_of_work(session_factory(engine)) as session:
         ids = dict((await session.exec(select(Sprint.team, Sprint.id))).all())
         stories = []
+        keys = (["dependencies"], ["acceptance_criteria", "dependencies"])
         for t in range(teams):
             for i in range(20):
                 stories.append(
@@ -99,9 +102,8 @@ async def seed(db: str, teams: int) -> None:
                         "created_by": "U0000LEAD",
                         "created_at": now,
                         "updated_at": now,
-                        "ready_keys": stored_keys(
-                            ["acceptance_criteria", "dependencies"] if i % 2 else ["dependencies"]
-                        ),
+                        "ready_keys": stored_keys(keys[i % 2]),
+                        "ready_lacking": lacks_ready(config, "eng", stored_keys(keys[i % 2])),
                     }
                 )
         await session.exec(insert(Story), params=stories)  # type: ignore[call-overload]

@@ -201,6 +201,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
     from bot.jobs.outbox_worker import delivery_client
     from bot.jobs.runner import build_clock
     from bot.metrics import Metrics
+    from bot.services import readiness
     from bot.store.db import session_factory
     from bot.store.migrate import upgrade
 
@@ -218,6 +219,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database_url)
         await upgrade(engine)
         sessions, clock = session_factory(engine), SystemClock()
+        await readiness.reconcile_on_start(sessions, config)
         client = delivery_client(settings.slack_bot_token, settings.slack_api_url)
         figures = Metrics() if args.metrics_port else None
         runner = build_clock(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,7 +23,7 @@ from bot.config import AppConfig, Settings
 from bot.jobs.runner import build_clock
 from bot.logs import RequestIds
 from bot.metrics import Metrics
-from bot.services import audit
+from bot.services import audit, readiness
 from bot.slack import gate
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
@@ -84,6 +85,9 @@ def create_web_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate_on_start:
             await upgrade(engine)
+        reconciling = None
+        if not await readiness.reconcile_on_start(sessions, config):
+            reconciling = asyncio.create_task(readiness.reconcile_until_done(sessions, config))
         if on_start is not None:
             await on_start()
         socket = None
@@ -100,6 +104,8 @@ def create_web_app(
         try:
             yield
         finally:
+            if reconciling is not None:
+                reconciling.cancel()
             if run_scheduler:
                 await runner.stop()
             if socket is not None:

@@ -129,6 +129,40 @@ async def _insert_story(conn, number: int, **columns) -> None:
     )
 
 
+async def _sprint_and_three_stories(engine, *, third_keys: str) -> None:
+    """Sprint 1 of recsys with S-1 in it; S-2 (Ready for an eng story) and S-3 (`third_keys`) in the backlog."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO sprint (team, name, starts_on, ends_on, state, created_by, created_at)"
+                " VALUES ('recsys', 'Sprint 1', '2026-11-30', '2026-12-11', 'active', 'U01ALICE',"
+                " '2026-11-30 09:00:00')"
+            )
+        )
+        for number, sprint, ready in (
+            (1, 1, ""),
+            (2, None, ",acceptance_criteria,dependencies,"),
+            (3, None, third_keys),
+        ):
+            await _insert_story(conn, number, sprint_id=sprint, ready_keys=ready)
+
+
+async def _backlog_count_plan(engine, counted: str) -> str:
+    """SQLite's EXPLAIN QUERY PLAN of counting recsys's open backlog with `counted` beside the count."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        plan = await conn.execute(
+            text(
+                f"EXPLAIN QUERY PLAN SELECT count(*), {counted} FROM story"
+                " WHERE team = 'recsys' AND sprint_id IS NULL AND status = 'open'"
+            )
+        )
+        return " ".join(r[-1] for r in plan)
+
+
 async def _keys_of_stories(engine) -> list[tuple[int, str, str]]:
     from sqlalchemy import text
 
@@ -140,10 +174,11 @@ async def _keys_of_stories(engine) -> list[tuple[int, str, str]]:
 async def _readiness_listed(engine) -> tuple[list[str], list[tuple[str, int]]]:
     """The recsys stories a not-Ready list shows, and each story's criteria met as a list shows it."""
     from bot.config import parse_config
-    from bot.services import stories
+    from bot.services import readiness, stories
     from bot.store.db import session_factory, unit_of_work
 
     config = parse_config("teams: [{name: recsys, channel: C0123RECSYS, members: [U01ALICE]}]\n")
+    assert await readiness.reconcile_on_start(session_factory(engine), config)  # as serve and clock start
     async with unit_of_work(session_factory(engine)) as session:
         lacking = await stories.list_stories(session, config=config, team=config.teams[0], not_ready=True)
         shown = await stories.list_stories(session, config=config, team=config.teams[0])
@@ -231,11 +266,11 @@ async def test_0010_puts_each_storys_keys_between_commas_and_back(empty_database
 
 
 async def test_0011_indexes_the_backlog_and_drops_only_its_indexes(empty_database):
-    """A database at 0010 with stories in and out of a sprint: the upgrade adds the backlog's two indexes,
-    the stories read as before, and SQLite counts the backlog's readiness from the index alone; a
-    downgrade drops the two indexes and nothing else."""
+    """A database at 0010 with stories in and out of a sprint: the upgrade to 0011 adds the backlog's two
+    indexes, and SQLite counts the backlog's readiness from the index alone; a downgrade drops the two
+    indexes and nothing else."""
     from alembic import command
-    from sqlalchemy import inspect, text
+    from sqlalchemy import inspect
 
     from bot.store.db import create_engine
     from bot.store.migrate import alembic_config, upgrade
@@ -251,21 +286,8 @@ async def test_0011_indexes_the_backlog_and_drops_only_its_indexes(empty_databas
         await upgrade(engine, "0010")
         before = await story_indexes()
         assert "ix_story_team_sprint_number" not in before
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "INSERT INTO sprint (team, name, starts_on, ends_on, state, created_by, created_at)"
-                    " VALUES ('recsys', 'Sprint 1', '2026-11-30', '2026-12-11', 'active', 'U01ALICE',"
-                    " '2026-11-30 09:00:00')"
-                )
-            )
-            for number, sprint, ready in (
-                (1, 1, ""),
-                (2, None, ",acceptance_criteria,dependencies,"),
-                (3, None, ""),
-            ):
-                await _insert_story(conn, number, sprint_id=sprint, ready_keys=ready)
-        await upgrade(engine)
+        await _sprint_and_three_stories(engine, third_keys="")
+        await upgrade(engine, "0011")
         after = await story_indexes()
         assert after["ix_story_team_sprint_number"] == ["team", "sprint_id", "number"]
         assert after["ix_story_team_sprint_readiness"] == [
@@ -275,20 +297,67 @@ async def test_0011_indexes_the_backlog_and_drops_only_its_indexes(empty_databas
             "type",
             "ready_keys",
         ]
-        assert await _readiness_listed(engine) == (["S-1", "S-3"], [("S-1", 0), ("S-2", 2), ("S-3", 0)])
         if engine.dialect.name == "sqlite":
-            async with engine.connect() as conn:
-                plan = await conn.execute(
-                    text(
-                        "EXPLAIN QUERY PLAN SELECT count(*), sum(instr(ready_keys, ',dependencies,') = 0)"
-                        " FROM story WHERE team = 'recsys' AND sprint_id IS NULL AND status = 'open'"
-                    )
-                )
-                assert "COVERING INDEX ix_story_team_sprint_readiness" in " ".join(r[-1] for r in plan)
+            counted = "sum(instr(ready_keys, ',dependencies,') = 0)"
+            assert "COVERING INDEX ix_story_team_sprint_readiness" in await _backlog_count_plan(
+                engine, counted
+            )
 
         async with engine.begin() as conn:
             await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0010"))
         assert await story_indexes() == before
+        assert [n for n, _, _ in await _keys_of_stories(engine)] == [1, 2, 3]
+    finally:
+        await engine.dispose()
+
+
+async def test_0012_stores_whether_each_story_lacks_a_ready_criterion_and_back(empty_database):
+    """A database at 0011 with stories in and out of a sprint, one of them Ready: after the upgrade every
+    story starts out lacking (a migration does not know the configuration); the first start brings the
+    column in line, lists and the plan read it, and SQLite counts the backlog from the new index alone.
+    A downgrade gives back 0011's index and drops only the column."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from bot.store.db import create_engine
+    from bot.store.migrate import alembic_config, upgrade
+
+    engine = create_engine(empty_database)
+
+    async def story_schema() -> tuple[dict[str, list[str]], list[str]]:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(
+                lambda c: (
+                    inspect(c).get_indexes("story"),
+                    [col["name"] for col in inspect(c).get_columns("story")],
+                )
+            )
+        return {i["name"]: i["column_names"] for i in found[0]}, found[1]
+
+    async def lacking_column() -> list[tuple[int, bool]]:
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT number, ready_lacking FROM story ORDER BY number"))
+            return [(n, bool(v)) for n, v in found.all()]
+
+    try:
+        await upgrade(engine, "0011")
+        before = await story_schema()
+        await _sprint_and_three_stories(engine, third_keys=",dependencies,")
+        await upgrade(engine)
+        indexes, columns = await story_schema()
+        assert "ready_lacking" in columns
+        assert "ix_story_team_sprint_readiness" not in indexes
+        assert indexes["ix_story_team_sprint_lacking"] == ["team", "sprint_id", "status", "ready_lacking"]
+        assert await lacking_column() == [(1, True), (2, True), (3, True)]
+        assert await _readiness_listed(engine) == (["S-1", "S-3"], [("S-1", 0), ("S-2", 2), ("S-3", 1)])
+        assert await lacking_column() == [(1, True), (2, False), (3, True)]
+        if engine.dialect.name == "sqlite":
+            counted = "sum(ready_lacking)"
+            assert "COVERING INDEX ix_story_team_sprint_lacking" in await _backlog_count_plan(engine, counted)
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0011"))
+        assert await story_schema() == before
         assert [n for n, _, _ in await _keys_of_stories(engine)] == [1, 2, 3]
     finally:
         await engine.dispose()

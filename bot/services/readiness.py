@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +11,8 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, false, or_, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -16,6 +20,7 @@ from bot.config import AppConfig, CriteriaKeys, Criterion
 from bot.services import audit, events
 from bot.services.errors import Conflict, Invalid
 from bot.services.teams import require_member
+from bot.store.db import unit_of_work
 from bot.store.models import CriterionValue, Story, StoryRow
 from bot.store.queries import constant, insert_ignore, position
 from bot.store.types import utcnow
@@ -23,6 +28,8 @@ from bot.store.types import utcnow
 KINDS = ("ready", "done")
 KIND_NAMES = {"ready": "Definition of Ready", "done": "Definition of Done"}
 MAX_ANSWER = 2000
+
+log = logging.getLogger("bot.readiness")
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,52 @@ def stored_keys(satisfied: Iterable[str]) -> str:
 def satisfied_keys(stored: str) -> frozenset[str]:
     """The keys `stored_keys` wrote."""
     return frozenset(stored.strip(",").split(",")) if stored else frozenset()
+
+
+def lacks_ready(config: AppConfig, story_type: str, ready_keys: str) -> bool:
+    """What Story.ready_lacking holds for a story of this type whose satisfied keys are `ready_keys`
+    (stored_keys): whether its type asks for a Ready criterion it has not met. Set wherever the keys or
+    the type change, in the same transaction."""
+    satisfied = satisfied_keys(ready_keys)
+    return any(key not in satisfied for key in dict(config.criteria_keys("ready")).get(story_type, ()))
+
+
+async def reconcile(session: AsyncSession, config: AppConfig) -> int:
+    """Brings every story's ready_lacking in line with the criteria `config` asks for, and says how many
+    changed. Run when a process starts: the column depends on the configuration, and a criterion added to
+    or taken from a story type changes it for stories nobody touched (and a migration does not know the
+    configuration). A start with the configuration unchanged reads the stories and writes none."""
+    lacking = lacking_for("ready", config.criteria_keys("ready"))
+    done = await session.exec(
+        update(Story).where(col(Story.ready_lacking) != lacking).values(ready_lacking=lacking)
+    )
+    return int(done.rowcount)
+
+
+async def reconcile_on_start(sessions: async_sessionmaker[AsyncSession], config: AppConfig) -> bool:
+    """`reconcile` in a transaction of its own, as `serve` and `clock` run it once the schema is current.
+    False, logged, when the database cannot be reached or is not migrated yet: the web process starts
+    without its database (what it receives waits or is refused until it is back) and tries again later
+    (reconcile_until_done)."""
+    try:
+        async with unit_of_work(sessions) as session:
+            changed = await reconcile(session, config)
+    except (DBAPIError, OSError) as error:
+        log.warning("could not bring ready_lacking in line with the configuration yet: %s", error)
+        return False
+    if changed:
+        log.info("ready_lacking brought in line with the configuration on %d stories", changed)
+    return True
+
+
+async def reconcile_until_done(
+    sessions: async_sessionmaker[AsyncSession], config: AppConfig, *, pause: float = 5.0
+) -> None:
+    """reconcile_on_start, every `pause` seconds until it has run."""
+    while True:
+        if await reconcile_on_start(sessions, config):
+            return
+        await asyncio.sleep(pause)
 
 
 _Answer = tuple[str | None, str | None, str | None, datetime | None]  # value, na_reason, set_by, set_at
@@ -323,6 +376,7 @@ async def record_answers(
     ).all()
     if kind == "ready":
         story.ready_keys = stored_keys(satisfied)
+        story.ready_lacking = lacks_ready(config, story.type, story.ready_keys)
     else:
         story.done_keys = stored_keys(satisfied)
     story.updated_at = now

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import AppConfig, Team
-from bot.services import audit, events, planning, readiness, stories
+from bot.services import audit, events, planning, stories
 from bot.services.errors import Conflict, Invalid, NotFound
 from bot.services.planning import CommitResult
 from bot.services.readiness import Checklist, Readiness
@@ -221,14 +221,13 @@ class Plan:
 
 
 @lru_cache(maxsize=64)
-def _backlog_counts(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[Any, Any]:
-    """The backlog's size and how many of it lack something for Ready, in one pass: alone, and beside each
-    of the team's open sprints (as open_sprints_of reads them; the counts do not depend on the sprint, the
-    backlog being the stories in none). Built once per configuration."""
-    lacking = readiness.lacking_for("ready", needs)
+def _backlog_counts(backlog: tuple[Any, ...]) -> tuple[Any, Any]:
+    """The backlog's size and how many of it lack something for Ready (Story.ready_lacking), in one pass
+    over an index: alone, and beside each of the team's open sprints (as open_sprints_of reads them; the
+    counts do not depend on the sprint, the backlog being the stories in none). Built once."""
     counted = select(
         func.count().label("everything"),
-        func.sum(case((lacking, constant(1)), else_=constant(0))).label("lacking"),
+        func.sum(case((stories.LACKING, constant(1)), else_=constant(0))).label("lacking"),
     ).where(*backlog)
     one_row = counted.subquery()
     beside_sprints = (  # plain rows (the sprint's columns, everything, lacking), which Core runs
@@ -241,14 +240,14 @@ def _backlog_counts(backlog: tuple[Any, ...], needs: readiness.Needs) -> tuple[A
 
 
 @lru_cache(maxsize=64)
-def _plan_rows(
-    in_sprint: tuple[Any, ...], backlog: tuple[Any, ...], needs: readiness.Needs, listed: tuple[bool, bool]
-) -> Any:
+def _plan_rows(in_sprint: tuple[Any, ...], backlog: tuple[Any, ...], listed: tuple[bool, bool]) -> Any:
     """In one statement, the sprint's stories and the first PLAN_SHOWN of each backlog group that `listed`
-    asks for (Ready, not Ready), each row marked with its group. Built once per configuration and shape."""
-    lacking = readiness.lacking_for("ready", needs)
+    asks for (Ready, not Ready), each row marked with its group. Built once per shape."""
     parts = [stories.listing_query(in_sprint).add_columns(constant(_COMMITTED).label("plan_group"))]
-    for group, gate, wanted in ((_READY, ~lacking, listed[0]), (_NOT_READY, lacking, listed[1])):
+    for group, gate, wanted in (
+        (_READY, stories.NOT_LACKING, listed[0]),
+        (_NOT_READY, stories.LACKING, listed[1]),
+    ):
         if wanted:
             shown = stories.listing_query([*backlog, gate]).limit(bindparam("shown", type_=Integer))
             parts.append(shown.add_columns(constant(group).label("plan_group")))
@@ -266,8 +265,7 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     # The plan of the sprint being planned is two statements (two round trips on PostgreSQL): the open
     # sprints with the backlog's counts beside them, then the rows shown.
     backlog = stories.StoryFilter(backlog_only=True)
-    needs = config.criteria_keys("ready")
-    counted, beside_sprints = _backlog_counts(backlog.where(config), needs)
+    counted, beside_sprints = _backlog_counts(backlog.where())
     params = {**backlog.params(team), "shown": PLAN_SHOWN}
     target: Sprint | SprintRow
     if sprint is None:
@@ -285,7 +283,7 @@ def plan_of(session: Session, *, config: AppConfig, team: Team, sprint: Sprint |
     # first rows that are not there.
     listed = (ready_total > 0, not_ready_total > 0)
     committed = stories.StoryFilter(sprint=target)
-    rows = _plan_rows(committed.where(config), backlog.where(config), needs, listed)
+    rows = _plan_rows(committed.where(), backlog.where(), listed)
     conn = session.connection()  # plain columns, so Core runs them: the ORM's execution layer only costs time
     groups: dict[int, list[PlannedStory]] = {_COMMITTED: [], _READY: [], _NOT_READY: []}
     found = sorted(conn.execute(rows, params).all(), key=lambda r: (r[-1], r[1]))  # group, then number

@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, or_, update
+from sqlalchemy import Integer, bindparam, false, func, or_, true, update
 from sqlmodel import Session, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -105,6 +105,7 @@ async def add_story(
         owner=owner,
         points=points,
         created_by=actor,
+        ready_lacking=readiness.lacks_ready(config, story_type, ""),
     )
     session.add(story)
     await session.flush()
@@ -176,18 +177,16 @@ class StoryFilter:
     include_done: bool = False
     not_ready: bool = False
 
-    def where(self, config: AppConfig) -> tuple[Any, ...]:
-        """The filter as SQL, readiness too (readiness.lacking_for), so a page reads only its own rows. The
-        values are named parameters (see params): the clauses are built once per shape of filter and
-        configuration, not per request, since building SQLAlchemy expressions costs more than running
-        these statements."""
+    def where(self) -> tuple[Any, ...]:
+        """The filter as SQL, readiness too (Story.ready_lacking), so a page reads only its own rows. The
+        values are named parameters (see params): the clauses are built once per shape of filter, not per
+        request, since building SQLAlchemy expressions costs more than running these statements."""
         return _where(
             bool(self.owner),
             self.sprint is not None,
             self.backlog_only,
             self.include_done,
             self.not_ready,
-            config.criteria_keys("ready"),
         )
 
     def params(self, team: Team) -> dict[str, Any]:
@@ -197,13 +196,18 @@ class StoryFilter:
             "sprint_id": self.sprint.id if self.sprint is not None else None,
         }
 
-    def queries(self, config: AppConfig) -> StoryQueries:
-        return _queries(self.where(config))
+    def queries(self) -> StoryQueries:
+        return _queries(self.where())
 
 
 # Still on the board, as three plain comparisons: `in_` with a list binds an "expanding" parameter, whose
 # SQL SQLAlchemy renders again on every execution (about 40 µs a statement here).
 _ACTIVE = or_(*(col(Story.status) == constant(status) for status in STORY_ACTIVE))
+
+
+# Not Ready (Story.ready_lacking), as an equality both databases can look up in an index.
+LACKING = col(Story.ready_lacking) == true()
+NOT_LACKING = col(Story.ready_lacking) == false()
 
 
 @lru_cache(maxsize=128)
@@ -213,11 +217,10 @@ def _where(
     backlog_only: bool,
     include_done: bool,
     not_ready: bool,
-    needs: readiness.Needs,
 ) -> tuple[Any, ...]:
     clauses: list[Any] = [Story.team == bindparam("team")]
     if not_ready:
-        clauses.append(readiness.lacking_for("ready", needs))
+        clauses.append(LACKING)
     if owner:
         clauses.append(Story.owner == bindparam("owner"))
     if sprint:
@@ -297,7 +300,7 @@ def stories_in(
 ) -> list[StoryListing]:
     """Every story that matches, with its readiness (for views that show them all)."""
     filters = StoryFilter(owner, sprint, backlog_only, include_done, not_ready)
-    rows = session.connection().execute(filters.queries(config).rows, filters.params(team))
+    rows = session.connection().execute(filters.queries().rows, filters.params(team))
     return listings(config, rows.all())
 
 
@@ -343,7 +346,7 @@ def story_page(
 ) -> StoryPage:
     """One page of a story list: counted, filtered and cut in SQL from the story rows (their readiness
     rides on them), with the team-and-number index walking the page in order."""
-    queries, params = filters.queries(config), filters.params(team)
+    queries, params = filters.queries(), filters.params(team)
     # Plain columns, so Core runs them: the ORM's execution layer only costs time here.
     conn = session.connection()
 
@@ -408,6 +411,7 @@ async def edit_story(
         story.title = clean_title(title)
     if story_type is not None:
         story.type = check_type(config, story_type)
+        story.ready_lacking = readiness.lacks_ready(config, story.type, story.ready_keys)
     if points is not None or clear_points:
         story.points = check_points(points)
     if owner is not None or clear_owner:

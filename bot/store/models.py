@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, false
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, false, true
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime, utcnow
@@ -64,7 +64,8 @@ class Story(SQLModel, table=True):
         # A sprint's or the backlog's stories in number order, and the backlog's readiness counted from
         # the index alone (migration 0011).
         Index("ix_story_team_sprint_number", "team", "sprint_id", "number"),
-        Index("ix_story_team_sprint_readiness", "team", "sprint_id", "status", "type", "ready_keys"),
+        # The backlog's size and how much of it is not Ready, counted from the index alone (migration 0012).
+        Index("ix_story_team_sprint_lacking", "team", "sprint_id", "status", "ready_lacking"),
         Index("ix_story_owner", "owner"),
     )
 
@@ -91,6 +92,13 @@ class Story(SQLModel, table=True):
     # the story row alone. Which keys a type needs is configuration, read when the question is asked.
     ready_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     done_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # Whether the story lacks a Ready criterion its type asks for, under the configuration the processes
+    # run with: set with ready_keys and type (readiness.lacks_ready), and brought in line with the
+    # configuration when a process starts (readiness.reconcile). Lists, plans and counts filter on it
+    # instead of weighing every row's keys.
+    ready_lacking: bool = Field(
+        default=True, sa_column=Column(Boolean, nullable=False, server_default=true())
+    )
 
     @property
     def key(self) -> str:

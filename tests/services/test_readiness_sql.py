@@ -1,4 +1,4 @@
-"""Readiness decided in SQL (readiness.lacking_for) agrees with the checklists people see, whatever mix of
+"""Readiness decided in SQL (Story.ready_lacking, kept by the services and readiness.reconcile) agrees with the checklists people see, whatever mix of
 answers, waivers and cleared answers the stories hold; lists and the sprint plan read only what they
 show however long the backlog grows."""
 
@@ -87,15 +87,22 @@ async def test_criteria_added_to_the_configuration_later_make_stories_not_ready_
             ]
         }
     )
-    async with tx(db) as s:
-        assert [
-            i.story.key
-            for i in await stories.list_stories(s, config=config, team=team(config), not_ready=True)
-        ] == []
-        lacking = await stories.list_stories(s, config=stricter, team=team(stricter), not_ready=True)
-        assert [(i.story.key, [c.key for c in i.ready.missing]) for i in lacking] == [
-            ("S-1", ["security_review"])
-        ]
+
+    async def not_ready(cfg) -> list[tuple[str, list[str]]]:
+        async with tx(db) as s:
+            found = await stories.list_stories(s, config=cfg, team=team(cfg), not_ready=True)
+        return [(i.story.key, [c.key for c in i.ready.missing]) for i in found]
+
+    async def restart(cfg) -> int:  # what serve and clock do when they start
+        async with tx(db) as s:
+            return await readiness.reconcile(s, cfg)
+
+    assert await not_ready(config) == []
+    assert await restart(stricter) == 1
+    assert await not_ready(stricter) == [("S-1", ["security_review"])]
+    assert await restart(stricter) == 0  # a start with the configuration unchanged writes nothing
+    assert await restart(config) == 1  # and taken back out again
+    assert await not_ready(config) == []
 
 
 async def test_a_key_whose_name_is_inside_anothers_is_told_apart_in_sql_and_in_python(db):
@@ -214,3 +221,54 @@ async def test_a_plan_and_a_page_of_stories_read_the_same_few_statements_however
     assert selects == [(2, 1), (2, 1)], statements
     assert [p.story.key for p in large[2].committed] == ["S-1", "S-2", "S-3"]
     assert large[2].not_ready_total > small[2].not_ready_total
+
+
+async def test_a_storys_type_decides_what_it_lacks_when_it_is_added_and_when_its_type_changes(db):
+    """ready_lacking follows the type: a story of a type that asks for nothing is Ready from the start;
+    given a type that asks for criteria it has not met it is not Ready, and back again."""
+    config = make_config(
+        readiness={"eng": [{"key": "dependencies", "label": "Dependencies"}], "ml": [], "ops": []}
+    )
+
+    async def not_ready() -> list[str]:
+        async with tx(db) as s:
+            found = await stories.list_stories(s, config=config, team=team(config), not_ready=True)
+        return [i.story.key for i in found]
+
+    async with tx(db) as s:
+        await make_story(s, config, title="needs nothing", story_type="ml")
+        await make_story(s, config, title="needs dependencies", story_type="eng")
+    assert await not_ready() == ["S-2"]
+    async with tx(db) as s:
+        story = await stories.get_story(s, "S-1")
+        await stories.edit_story(s, config=config, story=story, actor=ALICE, story_type="eng")
+    assert await not_ready() == ["S-1", "S-2"]
+    async with tx(db) as s:
+        story = await stories.get_story(s, "S-1")
+        await stories.edit_story(s, config=config, story=story, actor=ALICE, story_type="ops")
+        assert story.ready_lacking is False
+    assert await not_ready() == ["S-2"]
+
+
+async def test_a_start_without_its_database_keeps_trying_until_the_database_is_there(tmp_path, caplog):
+    """serve starts while its database is down or not migrated yet: bringing ready_lacking in line says
+    so and is tried again until it has run."""
+    import asyncio
+
+    from bot.store.db import create_engine, session_factory
+    from bot.store.migrate import upgrade
+
+    config = make_config()
+    engine = create_engine(f"sqlite:///{tmp_path / 'later' / 'cadence.db'}")  # its folder is not there yet
+    try:
+        sessions = session_factory(engine)
+        assert await readiness.reconcile_on_start(sessions, config) is False
+        assert "could not bring ready_lacking in line" in caplog.text
+        trying = asyncio.create_task(readiness.reconcile_until_done(sessions, config, pause=0.02))
+        await asyncio.sleep(0.1)
+        assert not trying.done()
+        (tmp_path / "later").mkdir()
+        await upgrade(engine)
+        await asyncio.wait_for(trying, 5)
+    finally:
+        await engine.dispose()
