@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, false, or_, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -139,10 +140,27 @@ def satisfied_keys(stored: str) -> frozenset[str]:
 
 def lacks_ready(config: AppConfig, story_type: str, ready_keys: str) -> bool:
     """What Story.ready_lacking holds for a story of this type whose satisfied keys are `ready_keys`
-    (stored_keys): whether its type asks for a Ready criterion it has not met. Set wherever the keys or
-    the type change, in the same transaction."""
+    (stored_keys): whether its type asks for a Ready criterion it has not met. For a story being written
+    for the first time (an existing one is refreshed in SQL, refresh_lacking)."""
     satisfied = satisfied_keys(ready_keys)
     return any(key not in satisfied for key in dict(config.criteria_keys("ready")).get(story_type, ()))
+
+
+async def refresh_lacking(session: AsyncSession, story: Story, config: AppConfig) -> None:
+    """Sets an existing story's ready_lacking from its row as the database holds it now, with the
+    expression `reconcile` uses, after its keys or type changed in this transaction. Computed in the
+    UPDATE rather than from the object in hand: when one person's answers and another's change of type
+    land at once, the second UPDATE waits for the first and reads the row the first left (PostgreSQL
+    takes the row's lock; SQLite has one writer), so the column agrees with both."""
+    await session.flush()
+    lacking = lacking_for("ready", config.criteria_keys("ready"))
+    found = await session.exec(
+        update(Story)
+        .where(col(Story.id) == story.id)
+        .values(ready_lacking=lacking)
+        .returning(col(Story.ready_lacking))
+    )
+    set_committed_value(story, "ready_lacking", bool(found.scalar_one()))
 
 
 async def reconcile(session: AsyncSession, config: AppConfig) -> int:
@@ -224,9 +242,9 @@ Needs = CriteriaKeys  # per story type, the criteria keys of a kind it asks for 
 @lru_cache(maxsize=64)
 def lacking_for(kind: str, needs: Needs) -> ColumnElement[bool]:
     """SQL for "the story lacks a criterion of `kind` that its type asks for" (`needs`, from the
-    configuration), so lists filter, count and page in the database from the story row alone: it carries
-    the keys it satisfies, kept by record_answers. Built once per configuration: SQLAlchemy expressions
-    are immutable and can be shared."""
+    configuration), from the keys the story row carries (kept by record_answers): what refresh_lacking and
+    reconcile write into Story.ready_lacking, which lists, plans and counts read. Built once per
+    configuration: SQLAlchemy expressions are immutable and can be shared."""
     stored = _keys_column(kind)  # each key between commas (stored_keys): ",key," is found as it is
     clauses = []
     for story_type, keys in needs:
@@ -376,11 +394,12 @@ async def record_answers(
     ).all()
     if kind == "ready":
         story.ready_keys = stored_keys(satisfied)
-        story.ready_lacking = lacks_ready(config, story.type, story.ready_keys)
     else:
         story.done_keys = stored_keys(satisfied)
     story.updated_at = now
     session.add(story)
     await session.flush()
+    if kind == "ready":
+        await refresh_lacking(session, story, config)
     events.record(session, events.ReadinessChanged(story.id, kind, actor))  # type: ignore[arg-type]
     return await checklist(session, story, kind, config)

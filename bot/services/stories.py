@@ -411,7 +411,6 @@ async def edit_story(
         story.title = clean_title(title)
     if story_type is not None:
         story.type = check_type(config, story_type)
-        story.ready_lacking = readiness.lacks_ready(config, story.type, story.ready_keys)
     if points is not None or clear_points:
         story.points = check_points(points)
     if owner is not None or clear_owner:
@@ -422,6 +421,8 @@ async def edit_story(
     story.updated_at = utcnow()
     session.add(story)
     await session.flush()
+    if story_type is not None:
+        await readiness.refresh_lacking(session, story, config)
     if sprint is not None and sprint.id != story.sprint_id:
         team = config.team(story.team)
         if team is None:

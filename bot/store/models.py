@@ -61,8 +61,7 @@ class Story(SQLModel, table=True):
     __table_args__ = (
         Index("ix_story_team_status", "team", "status"),
         Index("ix_story_team_number", "team", "number"),  # a team's list, page by page in number order
-        # A sprint's or the backlog's stories in number order, and the backlog's readiness counted from
-        # the index alone (migration 0011).
+        # A sprint's or the backlog's stories in number order (migration 0011).
         Index("ix_story_team_sprint_number", "team", "sprint_id", "number"),
         # The backlog's size and how much of it is not Ready, counted from the index alone (migration 0012).
         Index("ix_story_team_sprint_lacking", "team", "sprint_id", "status", "ready_lacking"),
@@ -93,7 +92,7 @@ class Story(SQLModel, table=True):
     ready_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     done_keys: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     # Whether the story lacks a Ready criterion its type asks for, under the configuration the processes
-    # run with: set with ready_keys and type (readiness.lacks_ready), and brought in line with the
+    # run with: set with ready_keys and type (readiness.refresh_lacking), and brought in line with the
     # configuration when a process starts (readiness.reconcile). Lists, plans and counts filter on it
     # instead of weighing every row's keys.
     ready_lacking: bool = Field(

@@ -272,3 +272,45 @@ async def test_a_start_without_its_database_keeps_trying_until_the_database_is_t
         await asyncio.wait_for(trying, 5)
     finally:
         await engine.dispose()
+
+
+async def test_answers_and_a_change_of_type_at_once_leave_the_story_as_its_row_says(db):
+    """One person answers the one criterion an eng story asks for while another makes it an ops story,
+    which asks for one more: the second write waits for the first, and the story ends up not Ready, as
+    its type and answers now say, not Ready as the first write left it."""
+    import asyncio
+
+    import pytest
+
+    if db.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: the two changes cannot overlap there")
+    config = make_config(
+        readiness={
+            "eng": [{"key": "dependencies", "label": "Dependencies"}],
+            "ops": [
+                {"key": "dependencies", "label": "Dependencies"},
+                {"key": "runbook", "label": "Runbook"},
+            ],
+        }
+    )
+    async with tx(db, config) as s:
+        await make_story(s, config, title="shared", story_type="eng")
+    async with tx(db, config) as answering, tx(db, config) as retyping:
+        story = await stories.get_story(answering, "S-1")
+        await readiness.record_answers(
+            answering, story=story, kind="ready", config=config, actor=ALICE, answers={"dependencies": "none"}
+        )
+        assert story.ready_lacking is False  # Ready as an eng story
+        their_copy = await stories.get_story(retyping, "S-1")  # as committed: no answers yet
+        edit = asyncio.create_task(
+            stories.edit_story(retyping, config=config, story=their_copy, actor=ALICE, story_type="ops")
+        )
+        await asyncio.sleep(0.3)
+        assert not edit.done()  # waiting for the answer's transaction to end
+        await answering.commit()
+        await edit
+    async with tx(db, config) as s:
+        story = await stories.get_story(s, "S-1")
+        lacking = await stories.list_stories(s, config=config, team=team(config), not_ready=True)
+    assert (story.type, story.ready_keys, story.ready_lacking) == ("ops", ",dependencies,", True)
+    assert [(i.story.key, [c.key for c in i.ready.missing]) for i in lacking] == [("S-1", ["runbook"])]
