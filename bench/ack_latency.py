@@ -259,12 +259,16 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
     from sqlalchemy import insert, text
 
     from bot.config import parse_config
-    from bot.services.readiness import lacks_ready
+    from bot.services.readiness import summary
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
     from bot.store.models import CriterionValue, Sprint, Story
 
     config = parse_config(config_text(teams))
+    lacking = {  # ready_lacking for an ml story with the first n criteria answered, as add_story sets it
+        n: not summary(Story(type="ml", ready_keys=stored_keys(ML_KEYS[:n])), "ready", config).complete
+        for n in range(len(ML_KEYS) + 1)
+    }
     rng = random.Random(13)
     engine = create_engine(db)
     await upgrade(engine)
@@ -316,7 +320,7 @@ async def seed(db: str, *, teams: int, open_in_first: int, total: int) -> None:
                     "updated_at": now,
                     "done_at": now if status == "done" else None,
                     "ready_keys": stored_keys(ML_KEYS[:answered]),  # as record_answers keeps it
-                    "ready_lacking": lacks_ready(config, "ml", stored_keys(ML_KEYS[:answered])),
+                    "ready_lacking": lacking[answered],
                 }
             )
             if answered:

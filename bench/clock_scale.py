@@ -61,7 +61,7 @@ async def seed(db: str, teams: int) -> None:
     from sqlmodel import select
 
     from bot.config import parse_config
-    from bot.services.readiness import lacks_ready, stored_keys
+    from bot.services.readiness import stored_keys, summary
     from bot.store.db import create_engine, session_factory, unit_of_work
     from bot.store.migrate import upgrade
     from bot.store.models import Sprint, Story
@@ -88,6 +88,9 @@ async def seed(db: str, teams: int) -> None:
         ids = dict((await session.exec(select(Sprint.team, Sprint.id))).all())
         stories = []
         keys = (["dependencies"], ["acceptance_criteria", "dependencies"])
+        lacking = [
+            not summary(Story(type="eng", ready_keys=stored_keys(k)), "ready", config).complete for k in keys
+        ]
         for t in range(teams):
             for i in range(20):
                 stories.append(
@@ -103,7 +106,7 @@ async def seed(db: str, teams: int) -> None:
                         "created_at": now,
                         "updated_at": now,
                         "ready_keys": stored_keys(keys[i % 2]),
-                        "ready_lacking": lacks_ready(config, "eng", stored_keys(keys[i % 2])),
+                        "ready_lacking": lacking[i % 2],
                     }
                 )
         await session.exec(insert(Story), params=stories)  # type: ignore[call-overload]

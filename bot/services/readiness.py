@@ -138,17 +138,9 @@ def satisfied_keys(stored: str) -> frozenset[str]:
     return frozenset(stored.strip(",").split(",")) if stored else frozenset()
 
 
-def lacks_ready(config: AppConfig, story_type: str, ready_keys: str) -> bool:
-    """What Story.ready_lacking holds for a story of this type whose satisfied keys are `ready_keys`
-    (stored_keys): whether its type asks for a Ready criterion it has not met. For a story being written
-    for the first time (an existing one is refreshed in SQL, refresh_lacking)."""
-    satisfied = satisfied_keys(ready_keys)
-    return any(key not in satisfied for key in dict(config.criteria_keys("ready")).get(story_type, ()))
-
-
 async def refresh_lacking(session: AsyncSession, story: Story, config: AppConfig) -> None:
     """Sets an existing story's ready_lacking from its row as the database holds it now, with the
-    expression `reconcile` uses, after its keys or type changed in this transaction. Computed in the
+    expression `reconcile` uses (add_story sets a new one's from `summary`), after its keys or type changed in this transaction. Computed in the
     UPDATE rather than from the object in hand: when one person's answers and another's change of type
     land at once, the second UPDATE waits for the first and reads the row the first left (PostgreSQL
     takes the row's lock; SQLite has one writer), so the column agrees with both."""

@@ -105,8 +105,8 @@ async def add_story(
         owner=owner,
         points=points,
         created_by=actor,
-        ready_lacking=readiness.lacks_ready(config, story_type, ""),
     )
+    story.ready_lacking = not readiness.summary(story, "ready", config).complete
     session.add(story)
     await session.flush()
     if owner and owner != actor:
