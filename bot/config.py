@@ -375,6 +375,9 @@ class AppConfig(_Model):
     api_requests_per_minute: int = Field(default=600, ge=1, le=1_000_000)
     # who may read a team's stories, sprints, experiments, incidents and decisions (docs/authorization.md)
     visibility: Literal["workspace", "team"] = "workspace"
+    # lists and plans kept, rendered, while their team's stories and sprints are unchanged; 0 renders each
+    # answer afresh (bot/slack/answers.py)
+    answer_cache_entries: int = Field(default=256, ge=0, le=100_000)
 
     # the file this configuration was read from, for line numbers (None when built in code)
     _source: ConfigSource | None = PrivateAttr(default=None)

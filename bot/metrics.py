@@ -86,6 +86,14 @@ class Metrics:
         )
         for door in ("slack", "api"):
             self.refusals.labels(door)
+        self.answers = Counter(
+            "cadence_answers",
+            "Lists and plans given as kept at their team's revision (kept) or rendered afresh (rendered)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("kept", "rendered"):
+            self.answers.labels(outcome)
         self.delivery = Histogram(
             "cadence_outbox_delivery_seconds",
             "From a message falling due to Slack having it (retries and waits included)",

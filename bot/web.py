@@ -25,6 +25,7 @@ from bot.logs import RequestIds
 from bot.metrics import Metrics
 from bot.services import audit, readiness
 from bot.slack import gate
+from bot.slack.answers import Answers
 from bot.slack.app import create_app, web_client
 from bot.slack.context import Deps
 from bot.slack.followups import Followups
@@ -76,6 +77,7 @@ def create_web_app(
         notifier=runner.notifier,
         clock=clock,
         reads=reads,
+        answers=Answers(config.answer_cache_entries),
     )
     bolt = create_app(settings=settings, deps=deps, client=bolt_client)
     slack_handler = AsyncSlackRequestHandler(bolt)

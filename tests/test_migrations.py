@@ -361,3 +361,74 @@ async def test_0012_stores_whether_each_story_lacks_a_ready_criterion_and_back(e
         assert [n for n, _, _ in await _keys_of_stories(engine)] == [1, 2, 3]
     finally:
         await engine.dispose()
+
+
+async def test_0013_raises_a_teams_revision_with_every_change_to_its_stories_and_sprints(empty_database):
+    """A database at 0012 with stories of two teams: after the upgrade, every way of writing a story or a
+    sprint (insert, update, a move between teams, delete, one UPDATE of many rows) raises the revision of
+    each team it touched, in the same transaction, and a statement that changes nothing raises none. On
+    PostgreSQL one statement raises a team's revision once, however many of its rows it wrote. A
+    downgrade drops the table, the triggers and PostgreSQL's functions, and stories are written as before."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from bot.store.db import create_engine
+    from bot.store.migrate import alembic_config, upgrade
+
+    engine = create_engine(empty_database)
+    postgres = engine.dialect.name == "postgresql"
+
+    async def revisions() -> dict[str, int]:
+        async with engine.connect() as conn:
+            return dict((await conn.execute(text("SELECT team, revision FROM team_revision"))).all())
+
+    async def write(sql: str) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql))
+
+    try:
+        await upgrade(engine, "0012")
+        await _sprint_and_three_stories(engine, third_keys="")
+        async with engine.begin() as conn:
+            await _insert_story(conn, 4, team="platform")
+        await upgrade(engine)
+        assert await revisions() == {}  # nothing written since: no answer was kept under an older one
+
+        async with engine.begin() as conn:
+            await _insert_story(conn, 5)
+        assert await revisions() == {"recsys": 1}
+        await write("UPDATE story SET title = 'renamed' WHERE number = 5")
+        assert await revisions() == {"recsys": 2}
+        await write("UPDATE story SET title = 'nothing' WHERE number = 999")
+        assert await revisions() == {"recsys": 2}
+
+        await write("UPDATE story SET points = 3")  # four recsys stories and one of platform's
+        after_bulk = await revisions()
+        assert after_bulk == ({"recsys": 3, "platform": 1} if postgres else {"recsys": 6, "platform": 1})
+
+        await write("UPDATE story SET team = 'platform' WHERE number = 5")
+        moved = await revisions()
+        assert moved == {"recsys": after_bulk["recsys"] + 1, "platform": 2}
+        await write("DELETE FROM story WHERE number = 5")
+        assert await revisions() == {**moved, "platform": 3}
+        await write("UPDATE sprint SET goal = 'ship it'")
+        assert await revisions() == {**moved, "platform": 3, "recsys": moved["recsys"] + 1}
+
+        async with engine.begin() as conn:  # rolled back: the revision goes back with the change
+            await conn.execute(text("UPDATE story SET title = 'undone'"))
+            await conn.rollback()
+        assert (await revisions())["recsys"] == moved["recsys"] + 1
+
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0012"))
+        async with engine.connect() as conn:
+            assert "team_revision" not in await conn.run_sync(lambda c: inspect(c).get_table_names())
+            if postgres:
+                functions = await conn.execute(
+                    text("SELECT count(*) FROM pg_proc WHERE proname LIKE 'cadence_team_revision%'")
+                )
+                assert functions.scalar() == 0
+        await write("UPDATE story SET title = 'after the downgrade'")  # no trigger left to fail
+        assert len(await _keys_of_stories(engine)) == 4
+    finally:
+        await engine.dispose()

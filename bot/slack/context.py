@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -22,8 +22,10 @@ from bot.metrics import Metrics
 from bot.notify import Notifier
 from bot.services.errors import Unavailable
 from bot.services.teams import require_reader, resolve_team, team_named
+from bot.slack.answers import Answers
 from bot.slack.followups import Followups
 from bot.store.db import UNREACHABLE, Reads, unreachable
+from bot.store.queries import team_revision
 
 log = logging.getLogger(__name__)
 S = TypeVar("S")
@@ -40,6 +42,7 @@ class Deps:
     clock: Clock
     reads: Reads  # transactions that only read (see reading and read)
     metrics: Metrics = field(default_factory=Metrics)  # this app's registry for /metrics
+    answers: Answers = field(default_factory=Answers)  # lists and plans as rendered (see answer)
 
     def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One unit of work; the messages its changes cause are queued before it commits."""
@@ -55,6 +58,32 @@ class Deps:
         without aiosqlite's round trips to its thread (Reads.run). For the answers people ask for most."""
         async with _told_unreachable():
             return await self.reads.run(fn, *args, **kwargs)
+
+    async def answer(
+        self,
+        team: str,
+        key: Hashable,
+        read: Callable[[Session], T],
+        render: Callable[[T], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """render(read(session)), or the answer kept for `key` if the team's stories and sprints are as
+        they were when it was rendered (bot/slack/answers.py). `key` holds everything the answer depends
+        on besides the team's rows: the command's words, the page, who asked if the answer is theirs."""
+        kept = self.answers
+
+        def revision_then_read(session: Session) -> tuple[int, dict[str, Any] | None, T | None]:
+            revision = team_revision(session, team)  # first: what is read after is of it or newer
+            found = kept.get((team, key), revision)
+            return (revision, found, None) if found is not None else (revision, None, read(session))
+
+        revision, found, fresh = await self.read(revision_then_read)
+        if found is not None:
+            self.metrics.answers.labels("kept").inc()
+            return found
+        answer = render(cast(T, fresh))  # nothing was kept, so read returned it
+        kept.put((team, key), revision, answer)
+        self.metrics.answers.labels("rendered").inc()
+        return answer
 
 
 UNAVAILABLE = (

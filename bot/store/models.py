@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, false, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlmodel import Field, SQLModel
 
 from bot.store.types import UTCDateTime, utcnow
@@ -20,6 +31,17 @@ class Counter(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=16)
     value: int = 0
+
+
+class TeamRevision(SQLModel, table=True):
+    """A number the database raises whenever one of the team's stories or sprints changes (triggers of
+    migration 0013, in the same transaction): an answer rendered at one revision is still true while the
+    team's row says the same (bot/slack/answers.py). No row yet: nothing of the team was ever written."""
+
+    __tablename__ = "team_revision"
+
+    team: str = Field(primary_key=True, max_length=40)
+    revision: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class Sprint(SQLModel, table=True):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, literal_column, text, update
+from sqlalchemy import ColumnElement, Integer, String, bindparam, literal_column, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
-from sqlmodel import SQLModel, col
+from sqlmodel import Session, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.store.models import Counter
+from bot.store.models import Counter, TeamRevision
 
 
 def constant(value: str | int) -> ColumnElement[Any]:
@@ -82,3 +82,14 @@ async def next_number(session: AsyncSession, name: str) -> int:
         .returning(col(Counter.value))
     )
     return int(result.scalar_one())
+
+
+_REVISION = select(col(TeamRevision.revision)).where(col(TeamRevision.team) == bindparam("team"))
+
+
+def team_revision(session: Session, team: str) -> int:
+    """The team's revision (migration 0013): raised in the same transaction as any change to its stories
+    or sprints, so while it reads the same, so does everything a list or a plan of the team shows. 0 for a
+    team nothing was ever written for."""
+    found = session.connection().execute(_REVISION, {"team": team}).scalar()
+    return int(found or 0)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlmodel import Session
+
 from bot.notify.review import MAX_BLOCKS, messages, renderer_for, slack_blocks
 from bot.services import sprint_review, sprints
 from bot.services.errors import Invalid
@@ -69,8 +73,14 @@ async def plan(inv: Invocation, tokens: list[str]) -> Reply:
     team = inv.team()
     inv.may_read(team, "its sprints")
     ref = " ".join(args.positionals) or None
-    result = await inv.deps.read(sprints.plan_of, config=inv.config, team=team, sprint=ref)
-    return message(f"Planning {escape(result.sprint.name)}", plan_blocks(result, inv.command))
+
+    def read(session: Session) -> sprints.Plan:
+        return sprints.plan_of(session, config=inv.config, team=team, sprint=ref)
+
+    def render(result: sprints.Plan) -> dict[str, Any]:
+        return message(f"Planning {escape(result.sprint.name)}", plan_blocks(result, inv.command))
+
+    return await inv.deps.answer(team.name, ("sprint plan", ref), read, render)
 
 
 async def commit(inv: Invocation, tokens: list[str]) -> Reply:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlmodel import Session
 
@@ -137,16 +138,20 @@ async def list_(inv: Invocation, tokens: list[str], page: int = 1) -> Reply:
         )
         return sprint, found
 
-    sprint, result = await inv.deps.read(read)
-    scope = [f"team {team.name}"]
-    if args.flag("--mine"):
-        scope.append("mine")
-    if ref:
-        scope.append(f"sprint {sprint.name}" if sprint else "backlog")
-    if args.flag("--not-ready"):
-        scope.append("not Ready")
-    title = "Stories · " + " · ".join(scope)
-    return message(escape(title), story_list(result, title=title, filters={"tokens": tokens}))
+    def render(found: tuple[Sprint | None, stories.StoryPage]) -> dict[str, Any]:
+        sprint, result = found
+        scope = [f"team {team.name}"]
+        if args.flag("--mine"):
+            scope.append("mine")
+        if ref:
+            scope.append(f"sprint {sprint.name}" if sprint else "backlog")
+        if args.flag("--not-ready"):
+            scope.append("not Ready")
+        title = "Stories · " + " · ".join(scope)
+        return message(escape(title), story_list(result, title=title, filters={"tokens": tokens}))
+
+    # everything the answer shows besides the team's rows: the words, the page, and who asked for --mine
+    return await inv.deps.answer(team.name, ("story list", tuple(tokens), page, owner), read, render)
 
 
 async def show(inv: Invocation, tokens: list[str]) -> Reply:
