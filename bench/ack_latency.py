@@ -63,11 +63,14 @@ USER = "U0000LEAD"
 COMMANDS = ("help", "story list", "story list --not-ready", "sprint plan")
 ML_KEYS = ("data_available", "feature_stability", "reproducible_env", "eval_criteria", "data_contract")
 # (server, command text, name) for every case a run measures, in the order printed; the first is
-# bare Bolt with default settings, the second the floor, then Cadence's commands and the reads alone.
+# bare Bolt with default settings, the second the floor, then Cadence's commands (each asked again and
+# again with nothing changed, so after the first an answer kept at the team's revision), the same
+# rendered afresh every time (answer_cache_entries: 0, as after a change), and the reads alone.
 CASES = [
     ("bolt-default", "anything", "bare Bolt, default settings"),
     ("bolt-floor", "anything", "bare Bolt, process_before_response (floor)"),
     *(("cadence", text, f"cadence {text}") for text in COMMANDS),
+    *(("cadence-fresh", text, f"cadence, rendered afresh: {text}") for text in COMMANDS[1:]),
     *(("bolt-reads", text, f"floor + reads only: {text}") for text in COMMANDS[1:]),
 ]
 
@@ -140,7 +143,7 @@ def build_app(kind: str, db: str, api: str, config_file: str) -> Any:
             return await handler.handle(request)
 
         return app
-    from bot.config import Settings, load_config
+    from bot.config import Settings
     from bot.slack.app import web_client
     from bot.store.db import create_engine
     from bot.web import create_web_app
@@ -148,20 +151,28 @@ def build_app(kind: str, db: str, api: str, config_file: str) -> Any:
     settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
     return create_web_app(
         settings=settings,
-        config=load_config(config_file),
+        config=cadence_config(config_file, keep_answers=kind == "cadence"),
         engine=create_engine(db),
         client=web_client(settings),
         freeze_heap=True,  # as `cadence serve` does
     )
 
 
+def cadence_config(config_file: str, *, keep_answers: bool) -> Any:
+    """The benchmark's configuration; without `keep_answers`, every list and plan is rendered afresh."""
+    from bot.config import load_config
+
+    config = load_config(config_file)
+    return config if keep_answers else config.model_copy(update={"answer_cache_entries": 0})
+
+
 def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tuple[str, Any]]]:
     """The SQL and parameters Cadence's reader sends for each reading command, as the driver received
-    them: each command is answered twice in-process (signed, through the whole app) and the second
-    answer's statements are kept."""
+    them: each command is answered twice in-process (signed, through the whole app, rendered afresh each
+    time) and the second answer's statements are kept."""
     from sqlalchemy import event
 
-    from bot.config import Settings, load_config
+    from bot.config import Settings
     from bot.slack.app import web_client
     from bot.store import db as store
     from bot.web import create_web_app
@@ -176,7 +187,7 @@ def cadence_statements(db: str, api: str, config_file: str) -> dict[str, list[tu
     settings = Settings(slack_bot_token="xoxb-bench", slack_signing_secret=SECRET, slack_api_url=api)
     app = create_web_app(
         settings=settings,
-        config=load_config(config_file),
+        config=cadence_config(config_file, keep_answers=False),
         engine=store.create_engine(db),
         client=web_client(settings),
     )
@@ -496,7 +507,7 @@ def main() -> None:
         print(f"(seeding took {time.perf_counter() - began:.1f} s)")
         procs: dict[str, subprocess.Popen] = {}
         ports: dict[str, int] = {}
-        for kind in ("bolt-default", "bolt-floor", "bolt-reads", "cadence"):
+        for kind in ("bolt-default", "bolt-floor", "bolt-reads", "cadence", "cadence-fresh"):
             ports[kind] = free_port()
             command = [sys.executable, __file__, "--serve", kind, "--port", str(ports[kind]), "--db", db]
             command += ["--api", fake.api_url, "--config", str(config_file)]
@@ -510,7 +521,7 @@ def main() -> None:
                 "team asked (ms; answers/s and its share of the floor's are medians of the rounds)"
             )
             print(
-                f"{'':<44} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'p99/floor':>9} {'answers/s':>10} {'of floor':>8}"
+                f"{'':<50} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'p99/floor':>9} {'answers/s':>10} {'of floor':>8}"
                 f" {'CPU/answer':>10} {'client':>7}" + (f" {'database':>8}" if postgres else "")
             )
             # This process's own garbage collector paused the client for up to 100 ms now and then, which
@@ -552,14 +563,14 @@ def main() -> None:
             for kind, _, name in CASES:
                 q = statistics.quantiles(latencies[name], n=100)
                 floor_p99 = q[98] if kind == "bolt-floor" else floor_p99
-                measured = kind in ("cadence", "bolt-reads")
+                measured = kind in ("cadence", "cadence-fresh", "bolt-reads")
                 vs = f"{q[98] / floor_p99:>8.2f}x" if floor_p99 and measured else f"{'':>9}"
                 share = f"{statistics.median(shares[name]):>7.0%}" if measured else f"{'':>8}"
                 used = f"{statistics.median(cpu[name]):>8.2f}ms" if cpu[name] else f"{'':>10}"
                 used += f" {statistics.median(client_cpu[name]):>5.2f}ms" if client_cpu[name] else ""
                 used += f" {statistics.median(database_cpu[name]):>6.2f}ms" if database_cpu[name] else ""
                 print(
-                    f"{name:<44} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(latencies[name]):>8.2f} {vs} "
+                    f"{name:<50} {q[49]:>7.2f} {q[89]:>7.2f} {q[98]:>7.2f} {max(latencies[name]):>8.2f} {vs} "
                     f"{statistics.median(rates[name]):>10.0f} {share} {used}"
                 )
             print(f"\nrerun: python bench/ack_latency.py {' '.join(sys.argv[1:])}")
