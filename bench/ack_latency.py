@@ -20,6 +20,11 @@ httpx) spent per answer, and on PostgreSQL the CPU of every postgres process on 
 machine's cores, and the client is one thread: where answers/s is 1000 / the client's ms per answer,
 the client set the saturation (docs/benchmarks.md, fifth round).
 
+Cadence runs twice. The first server keeps its answers (answer_cache_entries, 256 by default): the
+benchmark asks each command again and again with nothing changed, so after the first every list and
+plan is an answer kept at the team's revision, after reading that one row. The second renders every
+answer afresh (answer_cache_entries: 0), which is what the first answer after a change costs.
+
 A third baseline shows what the database alone costs: the floor app answering each reading command
 after running the very statements Cadence's reader sent for it (recorded from Cadence at start-up, SQL
 and parameters as the driver got them) on the bare driver, and acking with one line per row. The gap

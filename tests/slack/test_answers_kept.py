@@ -169,3 +169,23 @@ def test_answers_keep_the_most_recently_given_and_drop_what_a_newer_revision_rep
     none = Answers(size=0)
     none.put("a", 1, {"text": "a1"})
     assert none.get("a", 1) is None and len(none) == 0
+
+
+async def test_writes_racing_through_two_replicas_each_show_in_the_next_answer(make_app, config, db):
+    """Two people adding stories at the same moment through two replicas: both writes raise the team's
+    revision (on PostgreSQL the second waits on the team's row until the first commits), and each list
+    asked after them shows both."""
+    import asyncio
+
+    async with make_app(config) as one, make_app(config) as two:
+        expected: list[str] = []
+        for round_ in range(5):
+            await asyncio.gather(ok(one, f"story add one-{round_}"), ok(two, f"story add two-{round_}"))
+            expected += [f"S-{len(expected) + 1}", f"S-{len(expected) + 2}"]
+            assert listed_keys(await ok(one, "story list")) == expected
+            assert listed_keys(await ok(two, "story list")) == expected
+        assert await answered(one) == {"kept": 0, "rendered": 5}
+        revision = (await revisions(db))["recsys"]
+        assert listed_keys(await ok(one, "story list")) == expected
+        assert await answered(one) == {"kept": 1, "rendered": 5}
+        assert (await revisions(db))["recsys"] == revision
