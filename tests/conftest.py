@@ -246,6 +246,9 @@ def make_app(
             await driver.settle()
         finally:
             await driver.http.aclose()
+            # The app's lifespan does not run here, so its own PostgreSQL reader pool is closed here: left
+            # to the garbage collector, a suite's worth of them ran the server out of connections.
+            await app.state.deps.reads.dispose()
 
     return build
 
