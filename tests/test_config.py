@@ -729,3 +729,21 @@ def test_a_database_url_cadence_cannot_run_on_is_refused_with_why(url, says):
 )
 def test_database_urls_cadence_runs_on_are_kept(url):
     assert Settings.from_env({"DATABASE_URL": url}).database_url == url
+
+
+def test_answer_cache_entries_refuses_what_is_not_a_count_of_answers_naming_it():
+    """answer_cache_entries: a whole number from 0 (keep none) to 100,000; anything else is named with
+    its line, and nothing starts."""
+    for value, says in [
+        ("-1", "-1 is too small: it must be at least 0"),
+        ("lots", "'lots' is not a whole number"),
+        ("2.5", "2.5 is not a whole number"),
+        ("200000", "200000 is too large: it must be at most 100000"),
+    ]:
+        text = f"teams: [{{name: a, channel: C0001}}]\nanswer_cache_entries: {value}\n"
+        assert problems_of(text) == [f"config.yaml:2: answer_cache_entries: {says}"]
+    assert (
+        parse_config("teams: [{name: a, channel: C0001}]\nanswer_cache_entries: 0\n").answer_cache_entries
+        == 0
+    )
+    assert parse_config("teams: [{name: a, channel: C0001}]\n").answer_cache_entries == 256
