@@ -40,50 +40,46 @@ BEGIN
     RETURN NULL;
 END $$
 """
-_PG_FUNCTIONS = {
-    "inserted": "SELECT team FROM new_rows",
-    "deleted": "SELECT team FROM old_rows",
-    "updated": "SELECT team FROM new_rows UNION ALL SELECT team FROM old_rows",
+# each event: the SQL event, PostgreSQL's transition tables, the teams they hold, and SQLite's row-level
+# raises as (team, only when)
+_EVENTS = {
+    "inserted": ("INSERT", "NEW TABLE AS new_rows", "SELECT team FROM new_rows", [("NEW.team", "true")]),
+    "deleted": ("DELETE", "OLD TABLE AS old_rows", "SELECT team FROM old_rows", [("OLD.team", "true")]),
+    "updated": (
+        "UPDATE",
+        "NEW TABLE AS new_rows OLD TABLE AS old_rows",
+        "SELECT team FROM new_rows UNION ALL SELECT team FROM old_rows",
+        [("NEW.team", "true"), ("OLD.team", "OLD.team <> NEW.team")],
+    ),
 }
-_PG_EVENTS = {
-    "inserted": ("INSERT", "NEW TABLE AS new_rows"),
-    "deleted": ("DELETE", "OLD TABLE AS old_rows"),
-    "updated": ("UPDATE", "NEW TABLE AS new_rows OLD TABLE AS old_rows"),
-}
-
-_BUMP_SQLITE = (
+_RAISE_SQLITE = (
     "INSERT INTO team_revision (team, revision) SELECT {team}, 1 WHERE {condition} "
     "ON CONFLICT (team) DO UPDATE SET revision = revision + 1;"
 )
-_SQLITE_EVENTS = {
-    "inserted": ("INSERT", [("NEW.team", "true")]),
-    "deleted": ("DELETE", [("OLD.team", "true")]),
-    "updated": ("UPDATE", [("NEW.team", "true"), ("OLD.team", "OLD.team <> NEW.team")]),
-}
+
+
+def _postgres() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
 
 
 def create_triggers(table: str) -> None:
     """The triggers that raise a team's revision when `table` changes."""
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for which in _PG_EVENTS:
+    for which, (event, transition, _, raises) in _EVENTS.items():
         name = f"{table}_team_revision_{which}"
-        if postgres:
-            event, transition = _PG_EVENTS[which]
+        if _postgres():
             op.execute(
                 f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {transition} "
                 f"FOR EACH STATEMENT EXECUTE FUNCTION cadence_team_revision_{which}()"
             )
         else:
-            event, bumps = _SQLITE_EVENTS[which]
-            body = " ".join(_BUMP_SQLITE.format(team=team, condition=cond) for team, cond in bumps)
+            body = " ".join(_RAISE_SQLITE.format(team=team, condition=when) for team, when in raises)
             op.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW BEGIN {body} END")
 
 
 def drop_triggers(table: str) -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    for which in _PG_EVENTS:
+    for which in _EVENTS:
         op.execute(
-            f"DROP TRIGGER IF EXISTS {table}_team_revision_{which}" + (f" ON {table}" if postgres else "")
+            f"DROP TRIGGER IF EXISTS {table}_team_revision_{which}" + (f" ON {table}" if _postgres() else "")
         )
 
 
@@ -94,8 +90,8 @@ def upgrade() -> None:
         sa.Column("revision", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("team"),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        for which, rows in _PG_FUNCTIONS.items():
+    if _postgres():
+        for which, (_, _, rows, _) in _EVENTS.items():
             op.execute(_RAISE_PG.format(which=which, rows=rows))
     for table in TRIGGERED:
         create_triggers(table)
@@ -104,7 +100,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in TRIGGERED:
         drop_triggers(table)
-    if op.get_bind().dialect.name == "postgresql":
-        for which in _PG_FUNCTIONS:
+    if _postgres():
+        for which in _EVENTS:
             op.execute(f"DROP FUNCTION IF EXISTS cadence_team_revision_{which}()")
     op.drop_table("team_revision")
