@@ -139,11 +139,12 @@ def satisfied_keys(stored: str) -> frozenset[str]:
 
 
 async def refresh_lacking(session: AsyncSession, story: Story, config: AppConfig) -> None:
-    """Sets an existing story's ready_lacking from its row as the database holds it now, with the
-    expression `reconcile` uses (add_story sets a new one's from `summary`), after its keys or type changed in this transaction. Computed in the
-    UPDATE rather than from the object in hand: when one person's answers and another's change of type
-    land at once, the second UPDATE waits for the first and reads the row the first left (PostgreSQL
-    takes the row's lock; SQLite has one writer), so the column agrees with both."""
+    """Sets an existing story's ready_lacking, after its keys or type changed in this transaction, from
+    its row as the database holds it now, with the expression `reconcile` uses (add_story sets a new
+    story's from `summary`). Computed in the UPDATE rather than from the object in hand: when one
+    person's answers and another's change of type land at once, the second UPDATE waits for the first
+    and reads the row the first left (PostgreSQL takes the row's lock; SQLite has one writer), so the
+    column agrees with both."""
     await session.flush()
     lacking = lacking_for("ready", config.criteria_keys("ready"))
     found = await session.exec(
