@@ -12,7 +12,7 @@ from bot.slack.answers import Answers
 from bot.store.models import TeamRevision
 from tests.conftest import ALICE, BOB, PLATFORM, make_config
 from tests.factories import execute, rows, scraped
-from tests.slack.helpers import ok, shown
+from tests.slack.helpers import ok, refused, shown
 from tests.slack.test_story_commands import SPRINT_1, listed_keys
 
 
@@ -146,8 +146,7 @@ async def test_with_no_answers_kept_every_answer_is_rendered(make_app, db):
 
 async def test_a_refusal_is_not_kept(slack, db):
     await ok(slack, "story add one")
-    refusal = await slack.command("story list --sprint nowhere")
-    assert refusal.json()["text"].startswith(":warning:")
+    await refused(slack, db, "story list --sprint nowhere", "nowhere")  # and nothing stored
     await ok(slack, "sprint start nowhere --from 2026-12-07 --to 2026-12-18")
 
     assert listed_keys(await ok(slack, "story list --sprint nowhere")) == []
